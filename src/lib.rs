@@ -1,0 +1,11 @@
+pub mod configuration;
+pub mod error;
+pub mod routes;
+pub mod sandbox;
+pub mod script;
+pub mod startup;
+
+/// RFC 3339 in UTC with milliseconds, as every response carries it.
+pub fn timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,107 @@
+//! POST /execute: decode the request, check the script, run it, encode the outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::configuration::Settings;
+use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::sandbox::{Limits, Outcome, RunStatus, Sandbox, Usage};
+use crate::script::PythonScript;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteRequest {
+    pub script: String,
+    /// Seconds of wall time (and of CPU time per process).
+    pub timeout: Option<u64>,
+    /// MiB of memory for the whole run.
+    pub memory: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Success<'a> {
+    success: bool,
+    result: &'a RawValue,
+    stdout: String,
+    stderr: String,
+    timestamp: String,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+}
+
+impl ExecuteRequest {
+    fn limits(&self, settings: &Settings) -> Result<Limits, ApiError> {
+        let timeout = self.timeout.unwrap_or(settings.default_timeout_secs);
+        if !(1..=settings.max_timeout_secs).contains(&timeout) {
+            return Err(ApiError::InvalidRequest(format!(
+                "timeout must be between 1 and {} seconds, not {timeout}",
+                settings.max_timeout_secs
+            )));
+        }
+        let memory = self.memory.unwrap_or(settings.default_memory_mib);
+        if !(settings.min_memory_mib..=settings.max_memory_mib).contains(&memory) {
+            return Err(ApiError::InvalidRequest(format!(
+                "memory must be between {} and {} MiB, not {memory}",
+                settings.min_memory_mib, settings.max_memory_mib
+            )));
+        }
+        Ok(Limits {
+            timeout: Duration::from_secs(timeout),
+            memory_mib: memory,
+        })
+    }
+}
+
+pub async fn execute(
+    body: web::Json<ExecuteRequest>,
+    settings: web::Data<Settings>,
+    sandbox: web::Data<Arc<Sandbox>>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    let limits = request.limits(&settings)?;
+    let max_bytes = settings.max_script_bytes;
+    // Parsing is CPU work that can take a while for a large script: not on the async executor.
+    let script = web::block(move || PythonScript::parse(request.script, max_bytes))
+        .await
+        .map_err(|e| ApiError::InvalidRequest(format!("the script could not be checked: {e}")))??;
+    let outcome = sandbox.run(&script, limits).await?;
+    log::info!(
+        "execute: {} in {} ms",
+        match &outcome.status {
+            RunStatus::Completed { .. } => "success",
+            RunStatus::Failed(f) => ErrorType::from(f.kind).as_str(),
+        },
+        outcome.duration.as_millis()
+    );
+    Ok(respond(outcome))
+}
+
+fn respond(outcome: Outcome) -> HttpResponse {
+    let duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
+    match outcome.status {
+        RunStatus::Completed { result } => HttpResponse::Ok().json(Success {
+            success: true,
+            result: &result,
+            stdout: outcome.stdout,
+            stderr: outcome.stderr,
+            timestamp: crate::timestamp(),
+            duration_ms,
+            usage: outcome.usage,
+        }),
+        RunStatus::Failed(failure) => {
+            let error_type = ErrorType::from(failure.kind);
+            let mut body = ErrorBody::new(error_type, failure.message);
+            body.stdout = outcome.stdout;
+            body.stderr = outcome.stderr;
+            body.traceback = failure.traceback;
+            body.exit_code = failure.exit_code;
+            body.duration_ms = Some(duration_ms);
+            HttpResponse::build(error_type.status()).json(body)
+        }
+    }
+}

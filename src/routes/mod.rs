@@ -1,0 +1,5 @@
+mod execute;
+mod health;
+
+pub use execute::{execute, ExecuteRequest};
+pub use health::health;

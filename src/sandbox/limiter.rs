@@ -1,0 +1,294 @@
+//! Memory and process-count limits: a cgroup per run when the host offers one, rlimits otherwise.
+//!
+//! The server owns each run's cgroup (rather than letting nsjail make one) so that, after the run,
+//! it can still read whether the memory or pids limit was hit, and can kill every process in it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::SandboxError;
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Which mechanism enforces memory and pids limits, decided once at start-up.
+#[derive(Debug)]
+pub enum Limiter {
+    /// cgroup v1: `memory` and `pids` hierarchies, each with our parent group.
+    CgroupV1 { memory: PathBuf, pids: PathBuf },
+    /// cgroup v2: one parent group with the memory and pids controllers enabled for its children.
+    CgroupV2 { parent: PathBuf },
+    /// No usable cgroup: RLIMIT_AS and RLIMIT_NPROC, set by nsjail. `reason` says why.
+    Rlimits { reason: String },
+}
+
+impl Limiter {
+    /// Finds the best mechanism the host permits and prepares its parent cgroup.
+    pub fn detect(parent_name: &str) -> Limiter {
+        let root = Path::new(CGROUP_ROOT);
+        let v1 = match Self::try_v1(root, parent_name) {
+            Ok(limiter) => return limiter,
+            Err(e) => e,
+        };
+        let v2 = match Self::try_v2(root, parent_name) {
+            Ok(limiter) => return limiter,
+            Err(e) => e,
+        };
+        Limiter::Rlimits {
+            reason: format!("cgroup v1: {v1}; cgroup v2: {v2}"),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Limiter::CgroupV1 { .. } => "cgroup_v1",
+            Limiter::CgroupV2 { .. } => "cgroup_v2",
+            Limiter::Rlimits { .. } => "rlimits",
+        }
+    }
+
+    pub fn uses_cgroups(&self) -> bool {
+        !matches!(self, Limiter::Rlimits { .. })
+    }
+
+    fn try_v1(root: &Path, parent_name: &str) -> Result<Limiter, String> {
+        let memory = root.join("memory");
+        let pids = root.join("pids");
+        for hierarchy in [&memory, &pids] {
+            if !hierarchy.join("cgroup.procs").exists() {
+                return Err(format!("{} is not mounted", hierarchy.display()));
+            }
+        }
+        let memory = memory.join(parent_name);
+        let pids = pids.join(parent_name);
+        for dir in [&memory, &pids] {
+            fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        Ok(Limiter::CgroupV1 { memory, pids })
+    }
+
+    /// cgroup v2 allows controllers only for groups without processes of their own. So the server
+    /// moves itself into a leaf (`<parent>/server`) before it enables memory and pids below `<parent>`.
+    fn try_v2(root: &Path, parent_name: &str) -> Result<Limiter, String> {
+        let own = fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
+        let own = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .ok_or("the server is not in a cgroup v2 hierarchy")?;
+        let base = root.join(own.trim_start_matches('/'));
+        let controllers = fs::read_to_string(base.join("cgroup.controllers"))
+            .map_err(|e| format!("{}: {e}", base.join("cgroup.controllers").display()))?;
+        for needed in ["memory", "pids"] {
+            if !controllers.split_whitespace().any(|c| c == needed) {
+                return Err(format!(
+                    "the {needed} controller is not available in {}",
+                    base.display()
+                ));
+            }
+        }
+        let write = |file: PathBuf, value: &str| {
+            fs::write(&file, value).map_err(|e| format!("cannot write {}: {e}", file.display()))
+        };
+        let parent = base.join(parent_name);
+        let server_leaf = parent.join("server");
+        fs::create_dir_all(&server_leaf)
+            .map_err(|e| format!("cannot create {}: {e}", server_leaf.display()))?;
+        // Every process of the server's group moves to the leaf (in a container, the server may
+        // share its group with an init process).
+        let procs = fs::read_to_string(base.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.split_whitespace() {
+            let _ = write(server_leaf.join("cgroup.procs"), pid);
+        }
+        write(base.join("cgroup.subtree_control"), "+memory +pids")?;
+        write(parent.join("cgroup.subtree_control"), "+memory +pids")?;
+        Ok(Limiter::CgroupV2 { parent })
+    }
+
+    /// Makes the run's cgroup with its limits set. `None` when limits are rlimits only.
+    pub fn create_run(
+        &self,
+        id: &str,
+        memory_bytes: u64,
+        max_pids: u64,
+    ) -> Result<Option<RunCgroup>, SandboxError> {
+        let mut run = RunCgroup {
+            dirs: Vec::new(),
+            attach: Vec::new(),
+            v2: matches!(self, Limiter::CgroupV2 { .. }),
+        };
+        match self {
+            Limiter::Rlimits { .. } => return Ok(None),
+            Limiter::CgroupV1 { memory, pids } => {
+                let mem = run.make_dir(memory.join(id))?;
+                write_file(
+                    &mem.join("memory.limit_in_bytes"),
+                    &memory_bytes.to_string(),
+                )?;
+                // memory+swap at the same ceiling: the run cannot swap its way past the limit.
+                let memsw = mem.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write_file(&memsw, &memory_bytes.to_string())?;
+                }
+                let pids = run.make_dir(pids.join(id))?;
+                write_file(&pids.join("pids.max"), &max_pids.to_string())?;
+            }
+            Limiter::CgroupV2 { parent } => {
+                let dir = run.make_dir(parent.join(id))?;
+                write_file(&dir.join("memory.max"), &memory_bytes.to_string())?;
+                let swap = dir.join("memory.swap.max");
+                if swap.exists() {
+                    write_file(&swap, "0")?;
+                }
+                write_file(&dir.join("pids.max"), &max_pids.to_string())?;
+            }
+        }
+        for dir in run.dirs.clone() {
+            let procs = dir.join("cgroup.procs");
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&procs)
+                .map_err(|source| SandboxError::CreateCgroup {
+                    path: procs.clone(),
+                    source,
+                })?;
+            run.attach.push(file);
+        }
+        Ok(Some(run))
+    }
+}
+
+/// One run's cgroup (one directory per v1 hierarchy, one in v2). Dropping it kills whatever is
+/// still inside and removes the directories.
+#[derive(Debug)]
+pub struct RunCgroup {
+    dirs: Vec<PathBuf>,
+    /// `cgroup.procs` of each directory, opened before the fork so that the child only has to
+    /// write(2) to them: no allocation or path lookup between fork and exec.
+    attach: Vec<File>,
+    v2: bool,
+}
+
+impl RunCgroup {
+    fn make_dir(&mut self, dir: PathBuf) -> Result<PathBuf, SandboxError> {
+        fs::create_dir(&dir).map_err(|source| SandboxError::CreateCgroup {
+            path: dir.clone(),
+            source,
+        })?;
+        self.dirs.push(dir.clone());
+        Ok(dir)
+    }
+
+    /// Raw fds to write "0" to, in the child, to join the cgroup before it execs nsjail.
+    pub fn attach_fds(&self) -> Vec<RawFd> {
+        self.attach.iter().map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// Whether the kernel's OOM killer acted inside this run's cgroup.
+    pub fn oom_killed(&self) -> bool {
+        let (file, key) = if self.v2 {
+            ("memory.events", "oom_kill")
+        } else {
+            ("memory.oom_control", "oom_kill")
+        };
+        self.dirs
+            .iter()
+            .any(|d| counter(&d.join(file), key).unwrap_or(0) > 0)
+    }
+
+    /// Whether a fork or thread creation was refused by the pids limit.
+    pub fn pids_limit_hit(&self) -> bool {
+        self.dirs
+            .iter()
+            .any(|d| counter(&d.join("pids.events"), "max").unwrap_or(0) > 0)
+    }
+
+    /// Kills every process left in the cgroup and removes it. Blocks (briefly): call it off the
+    /// async executor.
+    pub fn destroy(mut self) {
+        remove_cgroups(std::mem::take(&mut self.dirs), self.v2);
+    }
+}
+
+impl Drop for RunCgroup {
+    /// A run that was cancelled (its request dropped) still must not leave processes or cgroups
+    /// behind; removal may have to wait for dying processes, so it happens on its own thread.
+    fn drop(&mut self) {
+        let dirs = std::mem::take(&mut self.dirs);
+        if !dirs.is_empty() {
+            let v2 = self.v2;
+            std::thread::spawn(move || remove_cgroups(dirs, v2));
+        }
+    }
+}
+
+/// Processes die asynchronously after SIGKILL, so removal is retried for a short while.
+fn remove_cgroups(dirs: Vec<PathBuf>, v2: bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for dir in dirs.into_iter().rev() {
+        loop {
+            if v2 {
+                let _ = fs::write(dir.join("cgroup.kill"), "1");
+            }
+            for pid in fs::read_to_string(dir.join("cgroup.procs"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            match fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                Err(e) if Instant::now() >= deadline => {
+                    log::error!("cannot remove cgroup {}: {e}", dir.display());
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+}
+
+fn write_file(path: &Path, value: &str) -> Result<(), SandboxError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|source| SandboxError::CreateCgroup {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    f.write_all(value.as_bytes())
+        .map_err(|source| SandboxError::CreateCgroup {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Reads `key N` from a flat-keyed cgroup file such as memory.events.
+fn counter(path: &Path, key: &str) -> Option<u64> {
+    fs::read_to_string(path).ok()?.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_read_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("memory.events");
+        fs::write(&file, "low 0\nhigh 0\nmax 12\noom 1\noom_kill 2\n").unwrap();
+        assert_eq!(counter(&file, "oom_kill"), Some(2));
+        assert_eq!(counter(&file, "oom"), Some(1));
+        assert_eq!(counter(&file, "missing"), None);
+    }
+}

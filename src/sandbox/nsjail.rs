@@ -1,0 +1,157 @@
+//! The one place that turns the base policy, the profile and a run's limits into nsjail's argv.
+//! Everything static lives in `configs/python.cfg`; only per-host and per-request values are here.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::configuration::{Profile, SandboxSettings};
+
+use super::Limits;
+
+/// Inside the jail, the result channel and nsjail's own log use these fds (see runner.py).
+pub const RESULT_FD: i32 = 3;
+pub const LOG_FD: i32 = 4;
+
+/// Under rlimits only, RLIMIT_AS must leave room for the interpreter's mappings: Python with numpy,
+/// pandas and scipy maps about 300 MiB of address space while using about 130 MiB.
+pub const RLIMIT_AS_HEADROOM_MIB: u64 = 384;
+
+/// Where the sandbox's venv appears inside the jail.
+pub const JAIL_VENV: &str = "/venv";
+
+pub struct JailSpec<'a> {
+    pub settings: &'a SandboxSettings,
+    /// Absolute host path of the venv.
+    pub venv: &'a Path,
+    pub limits: &'a Limits,
+    /// Whether a cgroup enforces memory and pids (the server attaches it; nsjail is not told).
+    pub cgroup_limits: bool,
+    /// The program to run inside: `python3 -I -B -c <runner>` or a probe.
+    pub command: &'a [&'a str],
+}
+
+pub fn args(spec: &JailSpec) -> Vec<OsString> {
+    let s = spec.settings;
+    let secs = spec.limits.timeout.as_secs().max(1).to_string();
+    let mut a = Argv(Vec::with_capacity(40));
+
+    a.push("--config").push(&s.config_path);
+    a.push("--log_fd").push(LOG_FD.to_string());
+    a.push("--pass_fd").push(RESULT_FD.to_string());
+    // Wall time in nsjail; the server keeps its own deadline as a backstop.
+    a.push("--time_limit").push(&secs);
+    // RLIMIT_CPU is per process; wall time bounds the total.
+    a.push("--rlimit_cpu").push(&secs);
+    if spec.cgroup_limits {
+        // The cgroup counts real memory (tmpfs pages included); address space is not the measure.
+        a.push("--rlimit_as").push("inf");
+    } else {
+        let as_mib = spec.limits.memory_mib + RLIMIT_AS_HEADROOM_MIB;
+        a.push("--rlimit_as").push(as_mib.to_string());
+        // Counted per outside uid across all runs: a weaker stand-in for the pids cgroup.
+        a.push("--rlimit_nproc").push(s.max_pids.to_string());
+    }
+    if s.max_cpus > 0 {
+        a.push("--max_cpus").push(s.max_cpus.to_string());
+    }
+    if s.profile == Profile::Container {
+        // The host refuses user namespaces: nsjail, root in the container, drops to 65534 itself
+        // (the config's uidmap/gidmap give the ids). Every other namespace stays.
+        a.push("--disable_clone_newuser");
+    }
+    a.push("--mount").push(format!(
+        "none:/tmp:tmpfs:size={}m,mode=1777",
+        s.tmp_size_mib
+    ));
+    let mut venv = spec.venv.as_os_str().to_owned();
+    venv.push(":");
+    venv.push(JAIL_VENV);
+    a.push("--bindmount_ro").push(venv);
+    a.push("--");
+    for part in spec.command {
+        a.push(part);
+    }
+    a.0
+}
+
+struct Argv(Vec<OsString>);
+
+impl Argv {
+    fn push(&mut self, arg: impl Into<OsString>) -> &mut Self {
+        self.0.push(arg.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::configuration::Settings;
+    use std::time::Duration;
+
+    fn argv(profile: Profile, cgroup_limits: bool) -> Vec<String> {
+        let mut settings = Settings::from_lookup(&|_| None).unwrap().sandbox;
+        settings.profile = profile;
+        let limits = Limits {
+            timeout: Duration::from_secs(7),
+            memory_mib: 128,
+        };
+        let spec = JailSpec {
+            settings: &settings,
+            venv: Path::new("/opt/sandbox/venv"),
+            limits: &limits,
+            cgroup_limits,
+            command: &["/venv/bin/python3", "-c", "pass"],
+        };
+        args(&spec)
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect()
+    }
+
+    fn has_pair(a: &[String], flag: &str, value: &str) -> bool {
+        a.windows(2).any(|w| w[0] == flag && w[1] == value)
+    }
+
+    #[test]
+    fn per_request_limits_reach_nsjail() {
+        let a = argv(Profile::Standard, true);
+        assert!(has_pair(&a, "--time_limit", "7"));
+        assert!(has_pair(&a, "--rlimit_cpu", "7"));
+        assert!(has_pair(&a, "--rlimit_as", "inf"));
+        assert!(has_pair(&a, "--bindmount_ro", "/opt/sandbox/venv:/venv"));
+        assert!(has_pair(&a, "--config", "configs/python.cfg"));
+        assert!(!a.contains(&"--disable_clone_newuser".to_string()));
+        let sep = a.iter().position(|s| s == "--").unwrap();
+        assert_eq!(&a[sep + 1..], ["/venv/bin/python3", "-c", "pass"]);
+    }
+
+    #[test]
+    fn without_cgroups_rlimits_carry_memory_and_pids() {
+        let a = argv(Profile::Standard, false);
+        assert!(has_pair(
+            &a,
+            "--rlimit_as",
+            &(128 + RLIMIT_AS_HEADROOM_MIB).to_string()
+        ));
+        assert!(has_pair(&a, "--rlimit_nproc", "64"));
+    }
+
+    #[test]
+    fn container_profile_drops_only_the_user_namespace() {
+        let a = argv(Profile::Container, true);
+        assert!(a.contains(&"--disable_clone_newuser".to_string()));
+        for weakening in [
+            "--disable_clone_newnet",
+            "--disable_clone_newns",
+            "--disable_clone_newpid",
+            "--disable_clone_newipc",
+            "--disable_proc",
+            "--keep_caps",
+            "--disable_no_new_privs",
+            "--keep_env",
+        ] {
+            assert!(!a.contains(&weakening.to_string()), "{weakening}");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+# The wrapper that runs inside the jail, as `python3 -I -B -c <this file>`.
+#
+# Protocol with the server (src/sandbox/mod.rs):
+#   stdin  one JSON object {"script": str, "max_result_bytes": int}, then EOF
+#   fd 1/2 the script's own stdout and stderr, passed through verbatim
+#   fd 3   the result channel: exactly one JSON object, written once, after stdout is flushed
+# The result never travels on stdout, so nothing the script prints can change it.
+import sys
+import os
+
+RESULT_FD = 3
+SCRIPT_NAME = "script.py"
+MAX_DEPTH = 200
+RUNNER_FILE = sys._getframe().f_code.co_filename
+
+
+def _send(frame, raw_result):
+    import json
+
+    meta = json.dumps(frame, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if raw_result is not None:  # spliced in, so a large result is encoded only once
+        meta = meta[:-1] + ',"result":' + raw_result + "}"
+    # A lone surrogate (from surrogateescape-decoded bytes) has no UTF-8 form: it becomes "?".
+    view = memoryview(meta.encode("utf-8", "replace"))
+    while view:
+        written = os.write(RESULT_FD, view)
+        view = view[written:]
+
+
+def _finish(frame, raw_result=None):
+    # Flush the script's output first: the server reads the result only once the run is over,
+    # but stdout must be complete when it does.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        frame["usage"] = _usage()
+        _send(frame, raw_result)
+    finally:
+        # Skip interpreter shutdown (atexit, GC of every module): it costs tens of ms and runs user code.
+        os._exit(0)
+
+
+def _usage():
+    import resource
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return {"cpu_time_ms": int(cpu * 1000), "max_rss_kib": max(me.ru_maxrss, kids.ru_maxrss)}
+
+
+def _user_traceback(exc):
+    """The traceback from the first frame of the user's script on: wrapper frames are noise."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == RUNNER_FILE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _fail(error_type, message, **extra):
+    frame = {"ok": False, "error_type": error_type, "message": message}
+    frame.update(extra)
+    _finish(frame)
+
+
+class NotJsonable(Exception):
+    def __init__(self, path, message):
+        super().__init__(message)
+        self.path = path
+
+    def where(self):
+        # Paths are built lazily as (parent, key) pairs: formatting them for every element is too slow.
+        keys, path = [], self.path
+        while isinstance(path, tuple):
+            path, key = path
+            keys.append("[%r]" % (key,))
+        return path + "".join(reversed(keys))
+
+
+def _key(k, path):
+    """Dict keys as json.dumps makes them: str as is, True -> "true", None -> "null", 1.5 -> "1.5"."""
+    if isinstance(k, str):
+        return k
+    v = _to_json(k, path, 0)
+    if isinstance(v, str):
+        return v
+    if v is None or isinstance(v, (bool, int, float)):
+        import json
+
+        return json.dumps(v)
+    raise NotJsonable(path, "a dict key of type %s cannot become a JSON object key" % type(k).__name__)
+
+
+def _float(v):
+    # NaN and +-Infinity are not JSON: they become null (documented in the README).
+    return v if v == v and v not in (float("inf"), float("-inf")) else None
+
+
+def _to_json(v, path="result", depth=0):
+    """Converts main()'s return value into plain JSON types. The rules are listed in the README."""
+    if depth > MAX_DEPTH:
+        raise NotJsonable(path, "the value is nested more than %d levels deep (or refers to itself)" % MAX_DEPTH)
+    if v is None or isinstance(v, (str, bool)):
+        return v
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return _float(float(v))
+    if isinstance(v, dict):
+        return {_key(k, path): _to_json(x, (path, k), depth + 1) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_to_json(x, (path, i), depth + 1) for i, x in enumerate(v)]
+    if isinstance(v, (set, frozenset)):
+        items = list(v)
+        try:
+            items.sort()
+        except TypeError:
+            pass
+        return [_to_json(x, (path, i), depth + 1) for i, x in enumerate(items)]
+
+    # Before the datetime checks: pandas.Timestamp and NaT are datetime subclasses.
+    module = type(v).__module__ or ""
+    if module.startswith("numpy") and "numpy" in sys.modules:
+        converted = _from_numpy(v, path, depth)
+        if converted is not _UNKNOWN:
+            return converted
+    if module.startswith("pandas") and "pandas" in sys.modules:
+        converted = _from_pandas(v, path, depth)
+        if converted is not _UNKNOWN:
+            return converted
+
+    import datetime
+    import decimal
+
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, datetime.timedelta):
+        return v.total_seconds()
+    if isinstance(v, decimal.Decimal):
+        return _float(float(v)) if v.is_finite() else None
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        import base64
+
+        return base64.b64encode(bytes(v)).decode("ascii")
+    if isinstance(v, complex):
+        raise NotJsonable(path, "a complex number has no JSON form; return [z.real, z.imag]")
+
+    import dataclasses
+    import enum
+    import pathlib
+    import uuid
+
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return _to_json(dataclasses.asdict(v), path, depth + 1)
+    if isinstance(v, enum.Enum):
+        return _to_json(v.value, path, depth + 1)
+    if isinstance(v, (uuid.UUID, pathlib.PurePath)):
+        return str(v)
+    raise NotJsonable(path, "a value of type %s.%s cannot become JSON" % (module, type(v).__qualname__))
+
+
+_UNKNOWN = object()
+
+
+def _from_numpy(v, path, depth):
+    np = sys.modules["numpy"]
+    if isinstance(v, np.ndarray):
+        if v.dtype.kind == "M":  # datetime64: ISO strings, NaT -> null
+            return _to_json(v.astype("datetime64[us]").astype(object).tolist(), path, depth + 1)
+        return _to_json(v.tolist(), path, depth + 1)
+    if isinstance(v, np.datetime64):
+        return None if np.isnat(v) else _to_json(v.astype("datetime64[us]").item(), path, depth + 1)
+    if isinstance(v, np.timedelta64):
+        return None if np.isnat(v) else v / np.timedelta64(1, "s")
+    if isinstance(v, np.generic):
+        return _to_json(v.item(), path, depth + 1)
+    return _UNKNOWN
+
+
+def _from_pandas(v, path, depth):
+    pd = sys.modules["pandas"]
+    if isinstance(v, pd.DataFrame):
+        # Records, one object per row. A meaningful index becomes ordinary columns first.
+        if not isinstance(v.index, pd.RangeIndex) or v.index.name is not None:
+            v = v.reset_index()
+        v = v.astype(object).where(v.notna(), None)
+        columns = [_key(c, path) for c in v.columns]
+        return [
+            {c: _to_json(x, ((path, i), c), depth + 2) for c, x in zip(columns, row)}
+            for i, row in enumerate(v.itertuples(index=False, name=None))
+        ]
+    if isinstance(v, pd.Series):
+        values = v.astype(object).where(v.notna(), None)
+        if isinstance(v.index, pd.RangeIndex) and v.index.start == 0 and v.index.step == 1:
+            return [_to_json(x, (path, i), depth + 1) for i, x in enumerate(values)]
+        return {_key(k, path): _to_json(x, (path, k), depth + 1) for k, x in values.items()}
+    if isinstance(v, pd.Index):
+        return _to_json(list(v), path, depth + 1)
+    if v is pd.NaT or v is pd.NA:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if isinstance(v, pd.Timedelta):
+        return v.total_seconds()
+    if isinstance(v, (pd.Period, pd.Interval)):
+        return str(v)
+    if isinstance(v, pd.Categorical):
+        return _to_json(list(v), path, depth + 1)
+    return _UNKNOWN
+
+
+def _run():
+    import json
+
+    request = json.loads(sys.stdin.buffer.read())
+    # The script gets an empty stdin, and the result channel is not inherited by its subprocesses.
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.set_inheritable(RESULT_FD, False)
+    # Line-buffered so that a run killed at its deadline still shows what it printed up to then.
+    sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
+    sys.stderr.reconfigure(errors="backslashreplace")
+
+    source = request["script"]
+    max_result_bytes = request["max_result_bytes"]
+
+    import linecache
+    import types
+
+    # Tracebacks quote the user's lines from here; the file exists nowhere else.
+    linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
+    try:
+        code = compile(source, SCRIPT_NAME, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        where = " (line %s, column %s)" % (exc.lineno, exc.offset) if isinstance(exc, SyntaxError) else ""
+        _fail("validation_error", "%s: %s%s" % (type(exc).__name__, exc.msg if isinstance(exc, SyntaxError) else exc, where))
+
+    # Not "__main__": an `if __name__ == "__main__": main()` block must not run main() a second time.
+    module = types.ModuleType("__script__")
+    module.__file__ = SCRIPT_NAME
+    sys.modules["__script__"] = module
+    sys.argv = [SCRIPT_NAME]
+
+    try:
+        exec(code, module.__dict__)
+        main = module.__dict__.get("main")
+        if not callable(main):
+            _fail("validation_error", "the script's top-level code left no callable main()")
+        value = main()
+        import inspect
+
+        if inspect.isawaitable(value):
+            import asyncio
+
+            async def _await(aw):
+                return await aw
+
+            value = asyncio.run(_await(value))
+    except SystemExit as exc:
+        code_ = exc.code
+        if code_ is None:
+            code_ = 0
+        _fail(
+            "exited",
+            "the script called sys.exit(%r) before main() returned" % (exc.code,),
+            exit_code=code_ if isinstance(code_, int) else 1,
+        )
+    except MemoryError as exc:
+        _fail("memory_limit", "the script ran out of memory (MemoryError)", traceback=_user_traceback(exc))
+    except BaseException as exc:  # noqa: B902 - every user exception is reported, KeyboardInterrupt included
+        _fail(
+            "runtime_error",
+            "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__,
+            traceback=_user_traceback(exc),
+        )
+
+    dumps_args = {"ensure_ascii": False, "allow_nan": False, "separators": (",", ":")}
+    try:
+        try:
+            # Fast path, in C: plain JSON types without NaN need no conversion.
+            encoded = json.dumps(value, **dumps_args)
+        except (TypeError, ValueError, RecursionError):
+            encoded = json.dumps(_to_json(value), **dumps_args)
+    except NotJsonable as exc:
+        _fail("invalid_result", "main() returned a value that cannot become JSON: %s at %s" % (exc, exc.where()))
+    except RecursionError:
+        _fail("invalid_result", "main() returned a value that is nested too deeply to become JSON")
+    except BaseException as exc:  # conversion can run user code (dataclasses, __eq__)
+        _fail("invalid_result", "main() returned a value that cannot become JSON: %s: %s" % (type(exc).__name__, exc))
+    if len(encoded) > max_result_bytes:  # characters; a cheap lower bound on the bytes
+        _fail("output_limit", "main() returned %d bytes of JSON; the limit is %d" % (len(encoded), max_result_bytes))
+    _finish({"ok": True}, raw_result=encoded)
+
+
+try:
+    _run()
+except BaseException as exc:  # the runner's own failure: report it rather than die silently
+    try:
+        _fail("sandbox_error", "runner failure: %s: %s" % (type(exc).__name__, exc))
+    finally:
+        os._exit(70)

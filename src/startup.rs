@@ -1,0 +1,98 @@
+//! Builds the actix App: routes, shared state, and the JSON error handling of the extractor.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::error::JsonPayloadError;
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::configuration::Settings;
+use crate::error::ApiError;
+use crate::routes;
+use crate::sandbox::Sandbox;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the port (0 picks a free one), starts the sandbox (detection and a probe run) and
+    /// builds the server. Serving starts with `run_until_stopped`.
+    pub async fn build(settings: Settings) -> std::io::Result<Application> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        let sandbox = Arc::new(Sandbox::start(settings.sandbox.clone()).await);
+        let server = run(listener, settings, sandbox)?;
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then stops accepting and lets running requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(
+    listener: TcpListener,
+    settings: Settings,
+    sandbox: Arc<Sandbox>,
+) -> std::io::Result<Server> {
+    // Long enough for a run at the maximum timeout to finish during a graceful shutdown.
+    let shutdown_secs = settings.max_timeout_secs + 5;
+    let max_body = settings.max_body_bytes;
+    let settings = web::Data::new(settings);
+    let sandbox = web::Data::new(sandbox);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(json_config(max_body))
+            .app_data(settings.clone())
+            .app_data(sandbox.clone())
+            .route("/execute", web::post().to(routes::execute))
+            .route("/execute", web::to(method_not_allowed))
+            .route("/health", web::get().to(routes::health))
+            .route("/health", web::to(method_not_allowed))
+            .default_service(web::to(not_found))
+    })
+    .shutdown_timeout(shutdown_secs)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Every way a body can fail to decode becomes a JSON error: 413 past the limit, 400 otherwise.
+fn json_config(max_body: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(max_body)
+        // curl -d sends a form content type; the body is still JSON, so take it.
+        .content_type_required(false)
+        .error_handler(move |err, _req| {
+            let api = match &err {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge(
+                    format!("the request body is larger than {max_body} bytes"),
+                ),
+                JsonPayloadError::Deserialize(e) if e.is_data() => {
+                    ApiError::InvalidRequest(format!("invalid request: {e}"))
+                }
+                JsonPayloadError::Deserialize(e) => {
+                    ApiError::InvalidRequest(format!("the body is not valid JSON: {e}"))
+                }
+                other => ApiError::InvalidRequest(format!("cannot read the request body: {other}")),
+            };
+            api.into()
+        })
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
