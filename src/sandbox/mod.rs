@@ -150,12 +150,18 @@ struct HealthState {
 #[derive(Debug, Deserialize)]
 struct Frame {
     ok: bool,
+    /// Present-but-null is a result (`None` returned), so null must not read as absent.
+    #[serde(default, deserialize_with = "present")]
     result: Option<Box<RawValue>>,
     error_type: Option<String>,
     message: Option<String>,
     traceback: Option<String>,
     exit_code: Option<i32>,
     usage: Option<Usage>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
 }
 
 impl Sandbox {

@@ -1,0 +1,155 @@
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use python_script_api::configuration::Settings;
+use python_script_api::startup::Application;
+use serde_json::{json, Value};
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    /// This app's own parent cgroup name, so that leftovers can be checked per app.
+    pub cgroup: String,
+}
+
+static APPS: AtomicU32 = AtomicU32::new(0);
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server with the environment's settings (see the Makefile), port 0, and `tweak` applied.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let mut settings = Settings::from_env().expect("valid settings");
+    settings.host = "127.0.0.1".into();
+    settings.port = 0;
+    let cgroup = format!(
+        "psa-test-{}-{}",
+        std::process::id(),
+        APPS.fetch_add(1, Ordering::Relaxed)
+    );
+    settings.sandbox.cgroup_parent = cgroup.clone();
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
+        cgroup,
+    }
+}
+
+impl TestApp {
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/execute", self.address))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:.300}"));
+        (status, value)
+    }
+
+    pub async fn execute(&self, body: Value) -> (u16, Value) {
+        self.post_raw(body.to_string()).await
+    }
+
+    /// Runs a script with default limits.
+    pub async fn run(&self, script: &str) -> (u16, Value) {
+        self.execute(json!({ "script": script })).await
+    }
+
+    pub async fn health(&self) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}/health", self.address))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("health is JSON"))
+    }
+
+    /// Every hostile test ends with this: the server must still be healthy and still run scripts.
+    pub async fn assert_healthy(&self) {
+        let (status, body) = self.health().await;
+        assert_eq!(status, 200, "unhealthy after a hostile script: {body}");
+        assert_eq!(body["status"], "healthy");
+        let (status, body) = self.run("def main():\n    return 'still here'\n").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], "still here");
+    }
+
+    /// No run of this app left a cgroup, and so no process, behind.
+    pub fn assert_no_leftovers(&self) {
+        for controller in ["memory", "pids"] {
+            let parent = PathBuf::from("/sys/fs/cgroup")
+                .join(controller)
+                .join(&self.cgroup);
+            let Ok(entries) = std::fs::read_dir(&parent) else {
+                continue; // not a cgroup v1 host
+            };
+            let runs: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert!(
+                runs.is_empty(),
+                "left-over run cgroups in {}: {runs:?}",
+                parent.display()
+            );
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for controller in ["memory", "pids"] {
+            let _ = std::fs::remove_dir(
+                PathBuf::from("/sys/fs/cgroup")
+                    .join(controller)
+                    .join(&self.cgroup),
+            );
+        }
+    }
+}
+
+/// Processes on the host whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()) {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(marker) && !cmdline.contains("cargo") {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}

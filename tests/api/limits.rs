@@ -1,0 +1,199 @@
+//! Time, memory, output and process limits: each is hit, reported plainly, and the server survives.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{processes_with, spawn_app, spawn_app_with, unique};
+
+#[tokio::test]
+async fn a_busy_loop_times_out() {
+    let app = spawn_app().await;
+    let started = Instant::now();
+    let (status, body) = app
+        .execute(json!({"script": "def main():\n    print('spinning', flush=True)\n    while True:\n        pass\n", "timeout": 2}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "timeout");
+    assert_eq!(
+        body["stdout"], "spinning\n",
+        "output before the kill is kept"
+    );
+    // A generous bound: the kill deadline is the limit plus a small grace.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    app.assert_healthy().await;
+    app.assert_no_leftovers();
+}
+
+#[tokio::test]
+async fn a_sleep_times_out() {
+    let app = spawn_app().await;
+    let started = Instant::now();
+    let (status, body) = app
+        .execute(json!({"script": "import time\ndef main():\n    time.sleep(60)\n", "timeout": 1}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn one_big_allocation_hits_the_memory_limit() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .execute(json!({"script": "def main():\n    x = bytearray(512 * 1024 * 1024)\n    return len(x)\n", "memory": 64}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "memory_limit");
+    assert!(body["error"].as_str().unwrap().contains("64 MiB"), "{body}");
+    app.assert_healthy().await;
+    app.assert_no_leftovers();
+}
+
+#[tokio::test]
+async fn gradual_growth_hits_the_memory_limit() {
+    let app = spawn_app().await;
+    let script = "def main():\n    chunks = []\n    while True:\n        chunks.append(b'x' * (1024 * 1024))\n";
+    let (status, body) = app
+        .execute(json!({"script": script, "memory": 96, "timeout": 20}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "memory_limit");
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn numpy_allocation_within_the_limit_works_and_beyond_fails() {
+    let app = spawn_app().await;
+    let ok = "import numpy as np\ndef main():\n    return float(np.ones(10_000_000).sum())\n";
+    let (status, body) = app.execute(json!({"script": ok, "memory": 256})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], 10_000_000.0);
+    let too_much = "import numpy as np\ndef main():\n    a = np.ones(100_000_000)\n    return float(a.sum())\n";
+    let (status, body) = app
+        .execute(json!({"script": too_much, "memory": 256}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "memory_limit");
+}
+
+#[tokio::test]
+async fn an_output_flood_is_cut_at_the_cap() {
+    let app = spawn_app().await;
+    let script =
+        "import sys\ndef main():\n    while True:\n        sys.stdout.write('x' * 65536)\n";
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 422, "{:.300}", body.to_string());
+    assert_eq!(body["error_type"], "output_limit");
+    assert_eq!(body["stdout"].as_str().unwrap().len(), 1 << 20);
+
+    let script =
+        "import sys\ndef main():\n    while True:\n        sys.stderr.write('e' * 65536)\n";
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error_type"], "output_limit");
+    assert!(body["error"].as_str().unwrap().contains("stderr"));
+    app.assert_healthy().await;
+    app.assert_no_leftovers();
+}
+
+#[tokio::test]
+async fn output_just_under_the_cap_is_returned_whole() {
+    let app = spawn_app().await;
+    let script = "import sys\ndef main():\n    sys.stdout.write('y' * (1024 * 1024 - 1))\n    return 'done'\n";
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 200, "{:.300}", body.to_string());
+    assert_eq!(body["stdout"].as_str().unwrap().len(), (1 << 20) - 1);
+}
+
+#[tokio::test]
+async fn a_gigantic_result_is_refused() {
+    let app = spawn_app_with(|s| s.sandbox.max_result_bytes = 1 << 20).await;
+    let (status, body) = app
+        .run("def main():\n    return 'z' * (3 * 1024 * 1024)\n")
+        .await;
+    assert_eq!(status, 422, "{:.300}", body.to_string());
+    assert_eq!(body["error_type"], "output_limit");
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_contained() {
+    let app = spawn_app().await;
+    let script = "import os\ndef main():\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n";
+    let (status, body) = app.execute(json!({"script": script, "timeout": 3})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        ["timeout", "exited", "memory_limit"].contains(&body["error_type"].as_str().unwrap()),
+        "{body}"
+    );
+    // The host can still fork.
+    assert!(std::process::Command::new("true")
+        .status()
+        .unwrap()
+        .success());
+    app.assert_healthy().await;
+    app.assert_no_leftovers();
+}
+
+#[tokio::test]
+async fn number_of_pids_is_limited() {
+    let app = spawn_app().await;
+    let script = r#"
+import threading, time
+def main():
+    stop = threading.Event()
+    started = 0
+    try:
+        for _ in range(1000):
+            threading.Thread(target=stop.wait, daemon=True).start()
+            started += 1
+    except RuntimeError:
+        pass
+    stop.set()
+    return started
+"#;
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 200, "{body}");
+    let started = body["result"].as_u64().unwrap();
+    assert!(
+        started < 64,
+        "started {started} threads; the pids limit is 64"
+    );
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn background_processes_die_with_the_run() {
+    let app = spawn_app().await;
+    let marker = unique("bg-marker");
+    let script = format!(
+        r#"
+import os, subprocess, sys
+def main():
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "{marker}"])
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(120)", "{marker}"])
+        os._exit(0)
+    return "spawned"
+"#
+    );
+    let (status, body) = app.run(&script).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "spawned");
+    let left = processes_with(&marker);
+    assert!(left.is_empty(), "processes outlived their run: {left:?}");
+    app.assert_no_leftovers();
+    app.assert_healthy().await;
+}

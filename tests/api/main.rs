@@ -1,0 +1,9 @@
+//! Black-box tests: each starts the real server on a free port, with real nsjail and Python, and
+//! talks to it over HTTP.
+
+mod contract;
+mod helpers;
+mod isolation;
+mod limits;
+mod load;
+mod validation;
