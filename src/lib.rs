@@ -1,4 +1,5 @@
 pub mod configuration;
+pub mod disconnect;
 pub mod error;
 pub mod routes;
 pub mod sandbox;

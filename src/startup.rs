@@ -59,6 +59,7 @@ fn run(
             .route("/health", web::to(method_not_allowed))
             .default_service(web::to(not_found))
     })
+    .on_connect(crate::disconnect::on_connect)
     .shutdown_timeout(shutdown_secs)
     .listen(listener)?
     .run();

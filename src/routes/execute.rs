@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::configuration::Settings;
+use crate::disconnect::client_gone;
 use crate::error::{ApiError, ErrorBody, ErrorType};
 use crate::sandbox::{Limits, Outcome, RunStatus, Sandbox, Usage};
 use crate::script::PythonScript;
@@ -58,6 +59,7 @@ impl ExecuteRequest {
 }
 
 pub async fn execute(
+    req: HttpRequest,
     body: web::Json<ExecuteRequest>,
     settings: web::Data<Settings>,
     sandbox: web::Data<Arc<Sandbox>>,
@@ -69,7 +71,15 @@ pub async fn execute(
     let script = web::block(move || PythonScript::parse(request.script, max_bytes))
         .await
         .map_err(|e| ApiError::InvalidRequest(format!("the script could not be checked: {e}")))??;
-    let outcome = sandbox.run(&script, limits).await?;
+    // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
+    // its timeout.
+    let outcome = tokio::select! {
+        outcome = sandbox.run(&script, limits) => outcome?,
+        () = client_gone(&req) => {
+            log::info!("execute: the client disconnected; its run was killed");
+            return Ok(HttpResponse::new(actix_web::http::StatusCode::from_u16(499).unwrap_or_default()));
+        }
+    };
     log::info!(
         "execute: {} in {} ms",
         match &outcome.status {

@@ -68,6 +68,7 @@ impl Limiter {
         let pids = pids.join(parent_name);
         for dir in [&memory, &pids] {
             fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            sweep_stale_runs(dir);
         }
         Ok(Limiter::CgroupV1 { memory, pids })
     }
@@ -107,6 +108,7 @@ impl Limiter {
         }
         write(base.join("cgroup.subtree_control"), "+memory +pids")?;
         write(parent.join("cgroup.subtree_control"), "+memory +pids")?;
+        sweep_stale_runs(&parent);
         Ok(Limiter::CgroupV2 { parent })
     }
 
@@ -224,6 +226,36 @@ impl Drop for RunCgroup {
             let v2 = self.v2;
             std::thread::spawn(move || remove_cgroups(dirs, v2));
         }
+    }
+}
+
+/// Removes the run cgroups of server processes that no longer exist (killed without cleaning
+/// up), with whatever still runs in them. Runs are named `run-<server pid>-<n>`.
+fn sweep_stale_runs(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    let stale: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("run-"))
+                .and_then(|n| n.split('-').next())
+            else {
+                return false;
+            };
+            !Path::new("/proc").join(pid).exists()
+        })
+        .map(|e| e.path())
+        .collect();
+    if !stale.is_empty() {
+        log::warn!(
+            "removing {} run cgroups left by a previous server",
+            stale.len()
+        );
+        remove_cgroups(stale, false);
     }
 }
 

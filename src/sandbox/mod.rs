@@ -25,8 +25,11 @@ pub use limiter::Limiter;
 use limiter::RunCgroup;
 
 /// The wrapper that runs inside the jail: it executes the script, calls main() and sends the
-/// result on its own fd.
+/// result on its own fd. It arrives as the first line of stdin (a JSON string), read by BOOTSTRAP,
+/// which keeps the jail's command line short and readable in `ps`.
 const RUNNER: &str = include_str!("runner.py");
+const BOOTSTRAP: &str =
+    "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'<runner>','exec'))";
 const JAIL_PYTHON: &str = "/venv/bin/python3";
 /// nsjail's own log is for operators; only its head is kept.
 const MAX_LOG_BYTES: usize = 64 * 1024;
@@ -63,8 +66,6 @@ pub enum SandboxError {
     WaitNsjail(#[source] std::io::Error),
     #[error("nsjail could not set up the sandbox (exit status {status}): {log}")]
     JailSetup { status: String, log: String },
-    #[error("the sandbox's runner failed: {0}")]
-    Runner(String),
 }
 
 /// How a run that started ended.
@@ -201,11 +202,11 @@ impl Sandbox {
             timeout: Duration::from_secs(30),
             memory_mib: 256,
         };
-        let outcome = match PythonScript::parse(probe.to_string(), usize::MAX) {
-            Ok(script) => self.run(&script, limits).await,
-            Err(e) => Err(SandboxError::Runner(e.to_string())),
+        let script = match PythonScript::parse(probe.to_string(), usize::MAX) {
+            Ok(script) => script,
+            Err(e) => return log::error!("sandbox probe: {e}"),
         };
-        match outcome {
+        match self.run(&script, limits).await {
             Ok(Outcome {
                 status: RunStatus::Completed { result },
                 ..
@@ -279,7 +280,7 @@ impl Sandbox {
         // frame, the exit status) is the script's to forge, and must not take the service down.
         match &result {
             Ok(_) => self.lock_state().failure = None,
-            Err(SandboxError::Runner(_) | SandboxError::Overloaded { .. }) => {}
+            Err(SandboxError::Overloaded { .. }) => {}
             Err(e) => self.lock_state().failure = Some(e.to_string()),
         }
         result
@@ -331,7 +332,7 @@ impl Sandbox {
 
         let (result_r, result_w) = pipe()?;
         let (log_r, log_w) = pipe()?;
-        let command = [JAIL_PYTHON, "-I", "-B", "-c", RUNNER];
+        let command = [JAIL_PYTHON, "-I", "-B", "-c", BOOTSTRAP];
         let argv = nsjail::args(&nsjail::JailSpec {
             settings: s,
             venv: &self.venv,
@@ -352,14 +353,16 @@ impl Sandbox {
             .as_ref()
             .map(RunCgroup::attach_fds)
             .unwrap_or_default();
+        let server_pid = nix::unistd::getpid();
         let child_fds = [
             (result_w.as_raw_fd(), nsjail::RESULT_FD),
             (log_w.as_raw_fd(), nsjail::LOG_FD),
         ];
         // SAFETY: the closure runs in the forked child before exec. It only makes async-signal-safe
-        // system calls (write, fcntl, dup2) on fds opened before the fork, and allocates nothing.
+        // system calls (prctl, getppid, write, fcntl, dup2) on fds opened before the fork, and
+        // allocates nothing.
         unsafe {
-            cmd.pre_exec(move || prepare_child(&attach, &child_fds));
+            cmd.pre_exec(move || prepare_child(server_pid, &attach, &child_fds));
         }
         let started = Instant::now();
         let mut child = cmd.spawn().map_err(|source| SandboxError::SpawnNsjail {
@@ -374,11 +377,15 @@ impl Sandbox {
         let stdin = child.stdin.take();
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let payload = serde_json::json!({
-            "script": script.source(),
-            "max_result_bytes": s.max_result_bytes,
-        })
-        .to_string();
+        let mut payload = serde_json::to_string(RUNNER).unwrap_or_default();
+        payload.push('\n');
+        payload.push_str(
+            &serde_json::json!({
+                "script": script.source(),
+                "max_result_bytes": s.max_result_bytes,
+            })
+            .to_string(),
+        );
         tokio::spawn(async move {
             if let Some(mut stdin) = stdin {
                 // A failed write means the jail is already gone; the outcome will say why.
@@ -456,7 +463,7 @@ impl Sandbox {
             )
         } else if let Some(frame) = frame {
             usage = frame.usage;
-            frame_status(frame)?
+            frame_status(frame)
         } else if memory_hit && !deadline_hit {
             failure(
                 FailureKind::MemoryLimit,
@@ -494,13 +501,13 @@ impl Sandbox {
 
 /// Reads the runner's frame. The jail can write anything to the result fd, so a frame that makes
 /// no sense is the script's doing (`invalid_result`), never a server error.
-fn frame_status(frame: Frame) -> Result<RunStatus, SandboxError> {
+fn frame_status(frame: Frame) -> RunStatus {
     let kind = match (frame.ok, frame.error_type.as_deref()) {
         (true, _) => {
-            return Ok(match frame.result {
+            return match frame.result {
                 Some(result) => RunStatus::Completed { result },
                 None => forged("a success without a result"),
-            })
+            }
         }
         (false, Some("validation_error")) => FailureKind::Validation,
         (false, Some("runtime_error")) => FailureKind::Runtime,
@@ -509,16 +516,19 @@ fn frame_status(frame: Frame) -> Result<RunStatus, SandboxError> {
         (false, Some("memory_limit")) => FailureKind::MemoryLimit,
         (false, Some("output_limit")) => FailureKind::OutputLimit,
         (false, Some("sandbox_error")) => {
-            return Err(SandboxError::Runner(frame.message.unwrap_or_default()));
+            // The runner's own failure, or a script imitating one: either way it came out of the
+            // jail, so it is reported to the caller and logged, but it is not a server error.
+            log::warn!("the runner reported a failure: {:?}", frame.message);
+            return forged("a runner failure report");
         }
-        (false, _) => return Ok(forged("an unknown error type")),
+        (false, _) => return forged("an unknown error type"),
     };
-    Ok(RunStatus::Failed(Failure {
+    RunStatus::Failed(Failure {
         kind,
         message: frame.message.unwrap_or_default(),
         traceback: frame.traceback,
         exit_code: frame.exit_code,
-    }))
+    })
 }
 
 fn forged(what: &str) -> RunStatus {
@@ -579,18 +589,30 @@ fn exited(status: ExitStatus, garbled_result: bool) -> RunStatus {
     })
 }
 
-/// Runs in the forked child before exec: joins the run's cgroup, then puts the result and log
-/// pipes on their fixed fds. The sources are first moved above the targets, so that a source that
-/// happens to be fd 3 or 4 is not clobbered by the other's dup2.
-fn prepare_child(attach: &[RawFd], fds: &[(RawFd, RawFd); 2]) -> std::io::Result<()> {
+/// Runs in the forked child before exec: ties nsjail's life to the server's, joins the run's
+/// cgroup, then puts the result and log pipes on their fixed fds.
+fn prepare_child(
+    server: nix::unistd::Pid,
+    attach: &[RawFd],
+    fds: &[(RawFd, RawFd); 2],
+) -> std::io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg};
     use std::os::fd::BorrowedFd;
+    // If the server dies without killing it (SIGKILL, a crash), nsjail dies too, and the jail with
+    // it. The signal follows the forking *thread*: runs are spawned from the server's long-lived
+    // runtime threads, never from a transient blocking-pool thread.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    if nix::unistd::getppid() != server {
+        return Err(std::io::Error::other("the server exited during spawn"));
+    }
     for &fd in attach {
         // SAFETY: the fd was opened by the parent before the fork and stays open until exec.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         // "0" means the writing process itself, in cgroup v1 and v2.
         nix::unistd::write(fd, b"0")?;
     }
+    // The sources move above the targets first, so that a source that happens to be fd 3 or 4 is
+    // not clobbered by the other's dup2.
     let mut moved = [0; 2];
     for (i, &(src, _)) in fds.iter().enumerate() {
         // SAFETY: as above.

@@ -1,7 +1,8 @@
-# The wrapper that runs inside the jail, as `python3 -I -B -c <this file>`.
+# The wrapper that runs inside the jail. `python3 -I -B -c BOOTSTRAP` reads this file's text from
+# the first line of stdin and executes it (see src/sandbox/mod.rs).
 #
-# Protocol with the server (src/sandbox/mod.rs):
-#   stdin  one JSON object {"script": str, "max_result_bytes": int}, then EOF
+# Protocol with the server:
+#   stdin  after that line, one JSON object {"script": str, "max_result_bytes": int}, then EOF
 #   fd 1/2 the script's own stdout and stderr, passed through verbatim
 #   fd 3   the result channel: exactly one JSON object, written once, after stdout is flushed
 # The result never travels on stdout, so nothing the script prints can change it.

@@ -107,7 +107,10 @@ async fn none_unicode_and_async_main() {
         .text()
         .await
         .unwrap();
-    assert!(text.contains("\"result\":1208925819614629174706176,"), "{text}");
+    assert!(
+        text.contains("\"result\":1208925819614629174706176,"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

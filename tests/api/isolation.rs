@@ -257,3 +257,34 @@ def main():
     assert!(!out.contains("root:"), "{out}");
     assert!(!out.contains("home"), "{out}");
 }
+
+#[tokio::test]
+async fn the_result_channel_cannot_be_forged_into_a_server_error() {
+    let app = spawn_app().await;
+    for frame in [
+        r#"{"ok": false, "error_type": "sandbox_error", "message": "forged"}"#,
+        r#"{"ok": false, "error_type": "made_up"}"#,
+        r#"{"ok": true}"#,
+        r#"not json at all"#,
+    ] {
+        let script = format!(
+            "import os\ndef main():\n    os.write(3, {frame:?}.encode())\n    os._exit(255)\n"
+        );
+        let (status, body) = app.run(&script).await;
+        assert_eq!(status, 422, "{frame}: {body}");
+        assert_eq!(body["error_type"], "invalid_result", "{frame}: {body}");
+    }
+    // A forged success is the script's own business: it could have returned the value anyway.
+    let (status, body) = app
+        .run("import os\ndef main():\n    os.write(3, b'{\"ok\": true, \"result\": 7}')\n    os._exit(0)\n")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], 7);
+    // A child process cannot reach the channel at all.
+    let (status, body) = app
+        .run("import subprocess, sys\ndef main():\n    r = subprocess.run([sys.executable, '-c', 'import os; os.write(3, b\"x\")'], capture_output=True)\n    return r.returncode\n")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], 1);
+    app.assert_healthy().await;
+}

@@ -197,3 +197,37 @@ def main():
     app.assert_no_leftovers();
     app.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn a_client_that_disconnects_gets_its_run_killed() {
+    let app = spawn_app().await;
+    let marker = unique("disconnect-marker");
+    let script = format!(
+        "import subprocess, sys, time\ndef main():\n    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{marker}'])\n    time.sleep(60)\n"
+    );
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let sent = impatient
+        .post(format!("{}/execute", app.address))
+        .json(&json!({"script": script, "timeout": 60}))
+        .send()
+        .await;
+    assert!(
+        sent.is_err(),
+        "the request should have timed out on the client side"
+    );
+    // The server checks for hang-ups every 200 ms; allow generous time for the kill.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        processes_with(&marker).is_empty(),
+        "the run outlived its client"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.assert_no_leftovers();
+    app.assert_healthy().await;
+}
