@@ -15,9 +15,11 @@ build:
 run: setup build
 	./target/release/python-script-api
 
-# Integration tests start real servers with real nsjail; the test harness runs them in parallel.
+# Integration tests start real servers with real nsjail. The HTTP suite runs a second time under
+# the container profile (no user namespace), the one Cloud Run uses.
 test: setup
 	cargo test --locked --all-targets
+	SANDBOX_PROFILE=container cargo test --locked --test api
 
 lint:
 	cargo fmt --check
