@@ -238,9 +238,10 @@ def _run():
     linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
     try:
         code = compile(source, SCRIPT_NAME, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:
-        where = " (line %s, column %s)" % (exc.lineno, exc.offset) if isinstance(exc, SyntaxError) else ""
-        _fail("validation_error", "%s: %s%s" % (type(exc).__name__, exc.msg if isinstance(exc, SyntaxError) else exc, where))
+    except SyntaxError as exc:  # what the server's parser accepted but CPython 3.11 does not
+        _fail("validation_error", "%s: %s (line %s, column %s)" % (type(exc).__name__, exc.msg, exc.lineno, exc.offset))
+    except (ValueError, RecursionError, MemoryError) as exc:  # e.g. nesting too deep to compile
+        _fail("validation_error", "the script cannot be compiled: %s: %s" % (type(exc).__name__, exc))
 
     # Not "__main__": an `if __name__ == "__main__": main()` block must not run main() a second time.
     module = types.ModuleType("__script__")
