@@ -23,7 +23,8 @@ log() { printf 'setup-sandbox: %s\n' "$*" >&2; }
 check_traversable() {
   local d=$1
   while [ "$d" != "/" ]; do
-    if [ "$(stat -c %A "$d" | cut -c10)" != "x" ]; then
+    # The "other" execute bit (mode 1777 /tmp has it too, shown as 't').
+    if (( (8#$(stat -c %a "$d")) % 2 == 0 )); then
       log "error: $d is not world-executable (mode $(stat -c %a "$d")); the jail's uid 65534 cannot reach $prefix."
       log "Choose a prefix outside it (SANDBOX_PREFIX=/opt/sandbox) or 'chmod o+x $d'."
       exit 1
