@@ -31,10 +31,22 @@ impl Profile {
     }
 }
 
-#[derive(Debug, Clone)]
+/// How log lines look: JSON for Cloud Logging (the default), or text for a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Clone)]
 pub struct Settings {
     pub host: String,
     pub port: u16,
+    pub log_format: LogFormat,
+    /// Bearer tokens accepted on /execute and /metrics. Empty: no authentication.
+    pub api_keys: Vec<String>,
+    /// On SIGTERM, how long running requests may take to finish before they are killed.
+    pub shutdown_timeout_secs: u64,
     pub max_script_bytes: usize,
     pub max_body_bytes: usize,
     pub default_timeout_secs: u64,
@@ -122,6 +134,9 @@ impl Settings {
         Ok(Settings {
             host: env("HOST").unwrap_or_else(|| "0.0.0.0".to_string()),
             port: num(env, "PORT", 8080, 0, u16::MAX)?,
+            log_format: log_format(env)?,
+            api_keys: api_keys(env)?,
+            shutdown_timeout_secs: num(env, "SHUTDOWN_TIMEOUT_SECS", 10, 0, 3600)?,
             max_script_bytes,
             max_body_bytes,
             default_timeout_secs,
@@ -172,6 +187,63 @@ fn profile(env: Env) -> Result<Profile, ConfigError> {
     }
 }
 
+fn log_format(env: Env) -> Result<LogFormat, ConfigError> {
+    match env("LOG_FORMAT").as_deref().map(str::trim) {
+        None | Some("json") => Ok(LogFormat::Json),
+        Some("text") => Ok(LogFormat::Text),
+        Some(other) => Err(ConfigError {
+            name: "LOG_FORMAT",
+            value: other.to_string(),
+            reason: "must be \"json\" or \"text\"".to_string(),
+        }),
+    }
+}
+
+/// Comma-separated keys. Each must be long enough to resist guessing.
+fn api_keys(env: Env) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env("API_KEYS") else {
+        return Ok(Vec::new());
+    };
+    let keys: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let bad = keys
+        .iter()
+        .any(|k| k.len() < 16 || !k.bytes().all(|b| b.is_ascii_graphic()));
+    if keys.is_empty() || bad {
+        return Err(ConfigError {
+            name: "API_KEYS",
+            value: "(hidden)".to_string(),
+            reason:
+                "must be a comma-separated list of keys, each at least 16 visible ASCII characters"
+                    .to_string(),
+        });
+    }
+    Ok(keys)
+}
+
+/// Keys must never reach a log line, so Debug shows how many there are, not what they are.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("log_format", &self.log_format)
+            .field(
+                "api_keys",
+                &format_args!("[{} hidden]", self.api_keys.len()),
+            )
+            .field("max_script_bytes", &self.max_script_bytes)
+            .field("max_timeout_secs", &self.max_timeout_secs)
+            .field("max_memory_mib", &self.max_memory_mib)
+            .field("sandbox", &self.sandbox)
+            .finish_non_exhaustive()
+    }
+}
+
 fn cgroup_name(env: Env) -> Result<String, ConfigError> {
     let name = env("SANDBOX_CGROUP").unwrap_or_else(|| "python-script-api".to_string());
     let ok = !name.is_empty()
@@ -215,6 +287,11 @@ mod tests {
         assert_eq!(s.max_memory_mib, 4096);
         assert_eq!(s.sandbox.max_output_bytes, 1 << 20);
         assert_eq!(s.sandbox.profile, Profile::Standard);
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(s.api_keys.is_empty());
+        let s = settings(&[("API_KEYS", " key-0123456789abcdef , key-fedcba9876543210 ")]).unwrap();
+        assert_eq!(s.api_keys, ["key-0123456789abcdef", "key-fedcba9876543210"]);
+        assert!(!format!("{s:?}").contains("key-0123"));
     }
 
     #[test]
@@ -228,6 +305,14 @@ mod tests {
         assert_eq!(err.name, "SANDBOX_PROFILE");
         let err = settings(&[("SANDBOX_CGROUP", "../etc")]).unwrap_err();
         assert_eq!(err.name, "SANDBOX_CGROUP");
+        let err = settings(&[("API_KEYS", "short")]).unwrap_err();
+        assert_eq!(err.name, "API_KEYS");
+        assert!(
+            !err.to_string().contains("short"),
+            "a key leaked into {err}"
+        );
+        let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(err.name, "LOG_FORMAT");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub enum ErrorType {
     SandboxError,
     NotFound,
     MethodNotAllowed,
+    Unauthorized,
 }
 
 impl ErrorType {
@@ -41,6 +42,7 @@ impl ErrorType {
             ErrorType::SandboxError => "sandbox_error",
             ErrorType::NotFound => "not_found",
             ErrorType::MethodNotAllowed => "method_not_allowed",
+            ErrorType::Unauthorized => "unauthorized",
         }
     }
 
@@ -58,6 +60,7 @@ impl ErrorType {
             ErrorType::SandboxError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorType::NotFound => StatusCode::NOT_FOUND,
             ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 }
@@ -80,6 +83,8 @@ impl From<FailureKind> for ErrorType {
 /// script printed before it failed and details that help (traceback, exit code, position).
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
+    #[serde(skip)]
+    pub kind: ErrorType,
     pub success: bool,
     pub error: String,
     pub error_type: &'static str,
@@ -101,6 +106,7 @@ pub struct ErrorBody {
 impl ErrorBody {
     pub fn new(error_type: ErrorType, error: impl Into<String>) -> ErrorBody {
         ErrorBody {
+            kind: error_type,
             success: false,
             error: error.into(),
             error_type: error_type.as_str(),
@@ -131,6 +137,8 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("a valid API key is required: Authorization: Bearer <key>")]
+    Unauthorized,
 }
 
 /// Seconds a client should wait after a 429.
@@ -148,6 +156,7 @@ impl ApiError {
             ApiError::Sandbox(_) => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
+            ApiError::Unauthorized => ErrorType::Unauthorized,
         }
     }
 }
@@ -167,12 +176,27 @@ impl ResponseError for ApiError {
             body.line = Some(*line);
             body.column = Some(*column);
         }
-        let mut response = HttpResponse::build(error_type.status());
-        if error_type == ErrorType::Overloaded {
-            response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
-        }
-        response.json(body)
+        error_response(&body)
     }
+}
+
+/// Builds every error response: the status and headers that go with the error type, the JSON
+/// body, and the error type in the response's extensions for the request log and metrics.
+pub fn error_response(body: &ErrorBody) -> HttpResponse {
+    let error_type = body.kind;
+    let mut builder = HttpResponse::build(error_type.status());
+    match error_type {
+        ErrorType::Overloaded => {
+            builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        }
+        ErrorType::Unauthorized => {
+            builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        _ => {}
+    }
+    let mut response = builder.json(body);
+    response.extensions_mut().insert(error_type);
+    response
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
+pub mod auth;
 pub mod configuration;
 pub mod disconnect;
 pub mod error;
+pub mod metrics;
 pub mod routes;
 pub mod sandbox;
 pub mod script;
 pub mod startup;
+pub mod telemetry;
 
 /// RFC 3339 in UTC with milliseconds, as every response carries it.
 pub fn timestamp() -> String {

@@ -5,12 +5,16 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::error::JsonPayloadError;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
+use crate::auth::{require_api_key, ApiKeys};
 use crate::configuration::Settings;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::sandbox::Sandbox;
+use crate::telemetry::request_log;
 
 pub struct Application {
     port: u16,
@@ -32,7 +36,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then stops accepting and lets running requests finish.
+    /// Serves until SIGINT/SIGTERM, then stops accepting, lets running requests finish for up to
+    /// `SHUTDOWN_TIMEOUT_SECS`, and drops the rest (which kills their sandboxes).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
@@ -43,20 +48,37 @@ fn run(
     settings: Settings,
     sandbox: Arc<Sandbox>,
 ) -> std::io::Result<Server> {
-    // Long enough for a run at the maximum timeout to finish during a graceful shutdown.
-    let shutdown_secs = settings.max_timeout_secs + 5;
+    let shutdown_secs = settings.shutdown_timeout_secs;
     let max_body = settings.max_body_bytes;
+    let keys = web::Data::new(ApiKeys(settings.api_keys.clone()));
     let settings = web::Data::new(settings);
     let sandbox = web::Data::new(sandbox);
+    let metrics = web::Data::new(Metrics::default());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(request_log))
             .app_data(json_config(max_body))
             .app_data(settings.clone())
             .app_data(sandbox.clone())
-            .route("/execute", web::post().to(routes::execute))
-            .route("/execute", web::to(method_not_allowed))
-            .route("/health", web::get().to(routes::health))
-            .route("/health", web::to(method_not_allowed))
+            .app_data(metrics.clone())
+            .app_data(keys.clone())
+            .service(
+                web::resource("/execute")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::execute))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/health")
+                    .route(web::get().to(routes::health))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/metrics")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::get().to(routes::metrics))
+                    .default_service(web::to(method_not_allowed)),
+            )
             .default_service(web::to(not_found))
     })
     .on_connect(crate::disconnect::on_connect)

@@ -9,7 +9,8 @@ use serde_json::value::RawValue;
 
 use crate::configuration::Settings;
 use crate::disconnect::client_gone;
-use crate::error::{ApiError, ErrorBody, ErrorType};
+use crate::error::{error_response, ApiError, ErrorBody, ErrorType};
+use crate::metrics::Metrics;
 use crate::sandbox::{Limits, Outcome, RunStatus, Sandbox, Usage};
 use crate::script::PythonScript;
 
@@ -63,6 +64,7 @@ pub async fn execute(
     body: web::Json<ExecuteRequest>,
     settings: web::Data<Settings>,
     sandbox: web::Data<Arc<Sandbox>>,
+    metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
     let limits = request.limits(&settings)?;
@@ -74,20 +76,21 @@ pub async fn execute(
     // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
     // its timeout.
     let outcome = tokio::select! {
-        outcome = sandbox.run(&script, limits) => outcome?,
+        outcome = sandbox.run(&script, limits) => outcome.inspect_err(|e| {
+            if !matches!(e, crate::sandbox::SandboxError::Overloaded { .. }) {
+                metrics.record_execution(ErrorType::SandboxError.as_str(), Duration::ZERO);
+            }
+        })?,
         () = client_gone(&req) => {
             log::info!("execute: the client disconnected; its run was killed");
             return Ok(HttpResponse::new(actix_web::http::StatusCode::from_u16(499).unwrap_or_default()));
         }
     };
-    log::info!(
-        "execute: {} in {} ms",
-        match &outcome.status {
-            RunStatus::Completed { .. } => "success",
-            RunStatus::Failed(f) => ErrorType::from(f.kind).as_str(),
-        },
-        outcome.duration.as_millis()
-    );
+    let label = match &outcome.status {
+        RunStatus::Completed { .. } => "success",
+        RunStatus::Failed(f) => ErrorType::from(f.kind).as_str(),
+    };
+    metrics.record_execution(label, outcome.duration);
     Ok(respond(outcome))
 }
 
@@ -111,7 +114,7 @@ fn respond(outcome: Outcome) -> HttpResponse {
             body.traceback = failure.traceback;
             body.exit_code = failure.exit_code;
             body.duration_ms = Some(duration_ms);
-            HttpResponse::build(error_type.status()).json(body)
+            error_response(&body)
         }
     }
 }

@@ -119,13 +119,14 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        for controller in ["memory", "pids"] {
-            let _ = std::fs::remove_dir(
-                PathBuf::from("/sys/fs/cgroup")
-                    .join(controller)
-                    .join(&self.cgroup),
-            );
-        }
+        remove_parent_cgroups(&self.cgroup);
+    }
+}
+
+/// The (by then empty) parent cgroups a test server created.
+pub fn remove_parent_cgroups(name: &str) {
+    for controller in ["memory", "pids"] {
+        let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(controller).join(name));
     }
 }
 

@@ -6,4 +6,5 @@ mod helpers;
 mod isolation;
 mod limits;
 mod load;
+mod operability;
 mod validation;

@@ -1,0 +1,254 @@
+//! Request IDs, metrics, API keys and graceful shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{processes_with, remove_parent_cgroups, spawn_app, spawn_app_with, unique};
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(format!("{}/execute", app.address))
+        .header("X-Request-Id", "caller-id-42")
+        .json(&json!({"script": "def main():\n    return 1\n"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "caller-id-42");
+    for path in ["/health", "/nope", "/metrics"] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 32, "{path}: {id}");
+    }
+    // An ID that could forge log fields is replaced.
+    let r = app
+        .client
+        .get(format!("{}/health", app.address))
+        .header("X-Request-Id", "a b")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.headers()["x-request-id"], "a b");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_outcomes() {
+    let app = spawn_app().await;
+    app.run("def main():\n    return 1\n").await;
+    app.run("def main():\n    return 1 / 0\n").await;
+    app.run("print(1)\n").await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "psa_http_requests_total{endpoint=\"/execute\",status=\"200\"} 1",
+        "psa_http_requests_total{endpoint=\"/execute\",status=\"422\"} 1",
+        "psa_http_requests_total{endpoint=\"/execute\",status=\"400\"} 1",
+        "psa_executions_total{outcome=\"success\"} 1",
+        "psa_executions_total{outcome=\"runtime_error\"} 1",
+        "psa_execution_duration_seconds_count 2",
+        "psa_execution_duration_seconds_bucket{le=\"+Inf\"} 2",
+        "psa_sandboxes_busy 0",
+        "psa_queue_depth 0",
+        "psa_overloaded_total 0",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn api_keys_guard_execute_but_not_health() {
+    let key = "test-key-0123456789abcdef";
+    let app =
+        spawn_app_with(|s| s.api_keys = vec![key.to_owned(), "other-key-0123456789".to_owned()])
+            .await;
+    let url = format!("{}/execute", app.address);
+    let body = json!({"script": "def main():\n    return 'in'\n"});
+    for auth in [
+        None,
+        Some("Bearer wrong-key-0123456789ab"),
+        Some("test-key-0123456789abcdef"),
+        Some("Bearer "),
+    ] {
+        let mut request = app.client.post(&url).json(&body);
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error_type"], "unauthorized");
+    }
+    let r = app
+        .client
+        .post(&url)
+        .header("Authorization", format!("Bearer {key}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (status, _) = app.health().await;
+    assert_eq!(status, 200, "/health never needs a key");
+}
+
+/// The real binary, with its own parent cgroup, removed when the test ends.
+struct Binary {
+    child: std::process::Child,
+    port: u16,
+    cgroup: String,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        remove_parent_cgroups(&self.cgroup);
+    }
+}
+
+/// Starts the real binary; its port is read from its log.
+fn start_binary(envs: &[(&str, &str)]) -> Binary {
+    let cgroup = unique("psa-bin");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_python-script-api"))
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("SANDBOX_CGROUP", &cgroup)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(port) = line
+                .split("listening on port ")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|p| p.parse::<u16>().ok())
+            {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logs its port");
+    Binary {
+        child,
+        port,
+        cgroup,
+    }
+}
+
+fn wait_exit(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn sigterm(child: &std::process::Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_lets_running_executions_finish_and_exits_0() {
+    let mut server = start_binary(&[("SHUTDOWN_TIMEOUT_SECS", "20")]);
+    let port = server.port;
+    let client = reqwest::Client::new();
+    let running = tokio::spawn(async move {
+        client
+            .post(format!("http://127.0.0.1:{port}/execute"))
+            .json(&json!({"script": "import time\ndef main():\n    time.sleep(2)\n    return 'finished'\n"}))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    sigterm(&server.child);
+    let body = running.await.unwrap();
+    assert_eq!(body["result"], "finished", "{body}");
+    let status = wait_exit(&mut server.child, Duration::from_secs(15)).expect("the server exits");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn sigterm_kills_what_outlasts_the_shutdown_bound() {
+    let mut server = start_binary(&[("SHUTDOWN_TIMEOUT_SECS", "1")]);
+    let port = server.port;
+    let marker = unique("shutdown-marker");
+    let script = format!(
+        "import subprocess, sys, time\ndef main():\n    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{marker}'])\n    time.sleep(60)\n"
+    );
+    let client = reqwest::Client::new();
+    let _running = tokio::spawn(async move {
+        let _ = client
+            .post(format!("http://127.0.0.1:{port}/execute"))
+            .json(&json!({"script": script, "timeout": 60}))
+            .send()
+            .await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_with(&marker).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!processes_with(&marker).is_empty(), "the run did not start");
+    let started = Instant::now();
+    sigterm(&server.child);
+    let status = wait_exit(&mut server.child, Duration::from_secs(15)).expect("the server exits");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        processes_with(&marker).is_empty(),
+        "a sandbox outlived the server"
+    );
+}
