@@ -27,6 +27,23 @@ pub enum ErrorType {
 }
 
 impl ErrorType {
+    pub const ALL: [ErrorType; 14] = [
+        ErrorType::InvalidRequest,
+        ErrorType::ValidationError,
+        ErrorType::PayloadTooLarge,
+        ErrorType::RuntimeError,
+        ErrorType::InvalidResult,
+        ErrorType::Exited,
+        ErrorType::Timeout,
+        ErrorType::MemoryLimit,
+        ErrorType::OutputLimit,
+        ErrorType::Overloaded,
+        ErrorType::SandboxError,
+        ErrorType::NotFound,
+        ErrorType::MethodNotAllowed,
+        ErrorType::Unauthorized,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorType::InvalidRequest => "invalid_request",
@@ -221,6 +238,20 @@ mod tests {
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());
         }
+    }
+
+    #[test]
+    fn the_openapi_description_lists_every_error_type() {
+        let spec: serde_json::Value = serde_json::from_str(crate::routes::OPENAPI).unwrap();
+        let listed: Vec<&str> = spec["components"]["schemas"]["Error"]["properties"]["error_type"]
+            ["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let ours: Vec<&str> = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(listed, ours);
     }
 
     #[test]

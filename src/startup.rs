@@ -79,6 +79,11 @@ fn run(
                     .route(web::get().to(routes::metrics))
                     .default_service(web::to(method_not_allowed)),
             )
+            .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(routes::openapi))
+                    .default_service(web::to(method_not_allowed)),
+            )
             .default_service(web::to(not_found))
     })
     .on_connect(crate::disconnect::on_connect)

@@ -6,5 +6,6 @@ mod helpers;
 mod isolation;
 mod limits;
 mod load;
+mod openapi;
 mod operability;
 mod validation;

@@ -1,0 +1,168 @@
+//! The OpenAPI description matches the server: its examples fit its schemas, real responses fit
+//! them too (every schema forbids unknown fields, so a new field without documentation fails),
+//! and it documents exactly the routes the server has.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+fn spec() -> Value {
+    serde_json::from_str(python_script_api::routes::OPENAPI).expect("openapi.json is JSON")
+}
+
+/// Validates `instance` against `schema`, resolving `#/components/...` in the spec.
+fn check(spec: &Value, schema: &Value, instance: &Value, what: &str) {
+    let errors = violations(spec, schema, instance);
+    assert!(errors.is_empty(), "{what}: {errors:?}\n{instance}");
+}
+
+fn violations(spec: &Value, schema: &Value, instance: &Value) -> Vec<String> {
+    let mut root = schema.clone();
+    if let Some(obj) = root.as_object_mut() {
+        obj.insert("components".into(), spec["components"].clone());
+    }
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("bad schema: {e}"));
+    validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[test]
+fn the_schemas_refuse_undocumented_fields() {
+    let spec = spec();
+    let schema = json!({"$ref": "#/components/schemas/ExecuteSuccess"});
+    let good = json!({"success": true, "result": 1, "stdout": "", "stderr": "", "timestamp": "2026-01-01T00:00:00Z", "duration_ms": 1});
+    assert!(violations(&spec, &schema, &good).is_empty());
+    let mut bad = good.clone();
+    bad["surprise"] = json!(1);
+    assert!(!violations(&spec, &schema, &bad).is_empty());
+}
+
+fn response_schema(spec: &Value, path: &str, method: &str, status: u16) -> Value {
+    let content = &spec["paths"][path][method]["responses"][status.to_string()]["content"];
+    let media = content
+        .as_object()
+        .and_then(|c| c.values().next())
+        .unwrap_or_else(|| panic!("{method} {path} {status} is not documented"));
+    media["schema"].clone()
+}
+
+#[test]
+fn every_documented_example_fits_its_schema() {
+    let spec = spec();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let bodies = op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten();
+            let responses = op["responses"]
+                .as_object()
+                .unwrap()
+                .values()
+                .flat_map(|r| r["content"].as_object().into_iter().flatten());
+            for (_, media) in bodies.chain(responses) {
+                for (name, example) in media["examples"].as_object().into_iter().flatten() {
+                    check(
+                        &spec,
+                        &media["schema"],
+                        &example["value"],
+                        &format!("{method} {path} {name}"),
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} examples");
+}
+
+#[tokio::test]
+async fn real_responses_fit_the_description() {
+    let spec = spec();
+    let app = spawn_app().await;
+    let cases = [
+        json!({"script": "def main():\n    print('hi')\n    return {'a': [1, 2.5, None]}\n"}),
+        json!({"script": "def main(:\n"}),
+        json!({"script": "x = 1\n"}),
+        json!({"script": "def main(): pass", "timeout": 0}),
+        json!({"script": "def main():\n    return 1 / 0\n"}),
+        json!({"script": "import sys\ndef main():\n    sys.exit(2)\n"}),
+        json!({"script": "def main():\n    return object()\n"}),
+        json!({"script": "import time\ndef main():\n    time.sleep(5)\n", "timeout": 1}),
+        json!({"script": "def main():\n    return bytearray(1 << 30)\n", "memory": 64}),
+        json!({"script": format!("#{}\ndef main(): pass", "x".repeat(1 << 20))}),
+    ];
+    let mut statuses = Vec::new();
+    for case in cases {
+        let (status, body) = app.execute(case).await;
+        check(
+            &spec,
+            &response_schema(&spec, "/execute", "post", status),
+            &body,
+            &format!("POST /execute {status}"),
+        );
+        // The request itself fits the request schema (except the deliberately invalid one).
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&200)
+            && statuses.contains(&400)
+            && statuses.contains(&413)
+            && statuses.contains(&422)
+    );
+
+    let (status, body) = app.health().await;
+    check(
+        &spec,
+        &response_schema(&spec, "/health", "get", status),
+        &body,
+        "GET /health",
+    );
+
+    let down = spawn_app_with(|s| s.sandbox.nsjail_path = "/nonexistent/nsjail".into()).await;
+    let (status, body) = down.health().await;
+    assert_eq!(status, 503);
+    check(
+        &spec,
+        &response_schema(&spec, "/health", "get", status),
+        &body,
+        "GET /health 503",
+    );
+
+    let served: Value = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, spec);
+}
+
+#[tokio::test]
+async fn every_documented_route_exists() {
+    let spec = spec();
+    let app = spawn_app().await;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = app
+                .client
+                .request(method.clone(), format!("{}{path}", app.address))
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            assert!(status != 404 && status != 405, "{method} {path}: {status}");
+        }
+    }
+}
