@@ -17,7 +17,7 @@ struct Health {
 }
 
 pub async fn health(sandbox: web::Data<Arc<Sandbox>>) -> HttpResponse {
-    let sandbox = sandbox.health();
+    let sandbox = sandbox.check_health().await;
     let body = Health {
         status: if sandbox.healthy {
             "healthy"

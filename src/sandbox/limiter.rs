@@ -178,7 +178,15 @@ pub struct RunCgroup {
 
 impl RunCgroup {
     fn make_dir(&mut self, dir: PathBuf) -> Result<PathBuf, SandboxError> {
-        fs::create_dir(&dir).map_err(|source| SandboxError::CreateCgroup {
+        let created = fs::create_dir(&dir).or_else(|e| match (e.kind(), dir.parent()) {
+            // Someone removed the parent group while the server ran: make it again.
+            (io::ErrorKind::NotFound, Some(parent)) => {
+                log::warn!("re-creating the missing cgroup {}", parent.display());
+                fs::create_dir_all(parent).and_then(|()| fs::create_dir(&dir))
+            }
+            _ => Err(e),
+        });
+        created.map_err(|source| SandboxError::CreateCgroup {
             path: dir.clone(),
             source,
         })?;

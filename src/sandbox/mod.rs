@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use crate::configuration::SandboxSettings;
+use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
 pub use limiter::Limiter;
 use limiter::RunCgroup;
@@ -35,6 +35,8 @@ const JAIL_PYTHON: &str = "/venv/bin/python3";
 const MAX_LOG_BYTES: usize = 64 * 1024;
 /// Time nsjail gets past the script's limit (its own set-up and teardown) before the server kills it.
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
+/// The first byte the runner writes on the result fd, before it runs any user code.
+const STARTED_MARK: u8 = b'S';
 /// Names runs uniquely within the process (cgroup names), across all `Sandbox` instances.
 static RUNS: AtomicU64 = AtomicU64::new(0);
 /// How long to wait for pipes to drain once nsjail has exited.
@@ -145,7 +147,11 @@ struct HealthState {
     /// Why the last attempt to start a sandbox failed; cleared by the next one that starts.
     failure: Option<String>,
     python_version: Option<String>,
+    last_probe: Option<Instant>,
 }
+
+/// How often an unhealthy sandbox is re-probed by /health, so that it recovers without traffic.
+const REPROBE_EVERY: Duration = Duration::from_secs(5);
 
 /// What the runner sends on the result fd (see runner.py).
 #[derive(Debug, Deserialize)]
@@ -197,6 +203,7 @@ impl Sandbox {
     /// Runs a trivial script through the full path once, to learn the Python version and to find
     /// out now, not at the first request, whether this host can run the sandbox at all.
     async fn probe(&self) {
+        self.lock_state().last_probe = Some(Instant::now());
         let probe = "import sys\ndef main():\n    return sys.version.split()[0]\n";
         let limits = Limits {
             timeout: Duration::from_secs(30),
@@ -227,6 +234,22 @@ impl Sandbox {
     fn lock_state(&self) -> std::sync::MutexGuard<'_, HealthState> {
         // The state is plain data: a panic while holding the lock cannot leave it inconsistent.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The health report, after re-probing (at most every 5 s) a sandbox whose last start failed:
+    /// a fixed host turns healthy again without waiting for a request to try.
+    pub async fn check_health(&self) -> SandboxHealth {
+        let reprobe = {
+            let state = self.lock_state();
+            state.failure.is_some()
+                && state
+                    .last_probe
+                    .is_none_or(|at| at.elapsed() >= REPROBE_EVERY)
+        };
+        if reprobe && is_executable(&self.settings.nsjail_path) {
+            self.probe().await;
+        }
+        self.health()
     }
 
     pub fn health(&self) -> SandboxHealth {
@@ -438,10 +461,14 @@ impl Sandbox {
                 exit_code: None,
             })
         };
-        let frame = if result_over {
+        // The runner marks the channel before any user code runs: without the mark, the jail
+        // never got as far as Python, and the failure is ours, not the script's.
+        let started = result.first() == Some(&STARTED_MARK);
+        let frame_bytes = result.get(1..).unwrap_or_default();
+        let frame = if result_over || !started {
             None
         } else {
-            serde_json::from_slice::<Frame>(&result).ok()
+            serde_json::from_slice::<Frame>(frame_bytes).ok()
         };
         let mut usage = None;
         let status = if stdout_over || stderr_over {
@@ -480,13 +507,21 @@ impl Sandbox {
                     limits.timeout.as_secs()
                 ),
             )
-        } else if let Some(reason) = jail_setup_failure(status, &log) {
+        } else if !started {
+            let mut reason = jail_log_errors(&log);
+            // nsjail names the failed clone flags; a refused user namespace has a known remedy.
+            if s.profile == Profile::Standard && reason.contains("CLONE_NEWUSER") {
+                reason.push_str(
+                    "\n(this host refuses user namespaces, as containers often do: \
+                     set SANDBOX_PROFILE=container)",
+                );
+            }
             return Err(SandboxError::JailSetup {
                 status: status.to_string(),
                 log: reason,
             });
         } else {
-            exited(status, !result.is_empty())
+            exited(status, !frame_bytes.is_empty())
         };
 
         Ok(Outcome {
@@ -549,17 +584,18 @@ fn killed_by_time(status: ExitStatus, duration: Duration, timeout: Duration) -> 
     }
 }
 
-/// nsjail exits 255 when it cannot build the jail, and says why on its log fd.
-fn jail_setup_failure(status: ExitStatus, log: &[u8]) -> Option<String> {
-    if status.code() != Some(255) {
-        return None;
-    }
+/// What nsjail said went wrong (its error and fatal lines), for a jail that never ran the runner.
+fn jail_log_errors(log: &[u8]) -> String {
     let log = String::from_utf8_lossy(log);
     let errors: Vec<&str> = log
         .lines()
         .filter(|l| l.starts_with("[E]") || l.starts_with("[F]"))
         .collect();
-    (!errors.is_empty()).then(|| errors.join("\n"))
+    if errors.is_empty() {
+        "the sandbox's Python never started (nsjail logged no error)".to_string()
+    } else {
+        errors.join("\n")
+    }
 }
 
 fn exited(status: ExitStatus, garbled_result: bool) -> RunStatus {

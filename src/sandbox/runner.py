@@ -4,7 +4,8 @@
 # Protocol with the server:
 #   stdin  after that line, one JSON object {"script": str, "max_result_bytes": int}, then EOF
 #   fd 1/2 the script's own stdout and stderr, passed through verbatim
-#   fd 3   the result channel: exactly one JSON object, written once, after stdout is flushed
+#   fd 3   the result channel: the byte "S" as soon as the runner starts (before any user code),
+#          then exactly one JSON object, written once, after stdout is flushed
 # The result never travels on stdout, so nothing the script prints can change it.
 import sys
 import os
@@ -218,6 +219,8 @@ def _from_pandas(v, path, depth):
 def _run():
     import json
 
+    # "The runner started": from here on, whatever happens is the script's doing, not the server's.
+    os.write(RESULT_FD, b"S")
     request = json.loads(sys.stdin.buffer.read())
     # The script gets an empty stdin, and the result channel is not inherited by its subprocesses.
     devnull = os.open("/dev/null", os.O_RDONLY)

@@ -2,6 +2,7 @@
 //! talks to it over HTTP.
 
 mod contract;
+mod faults;
 mod helpers;
 mod isolation;
 mod limits;
