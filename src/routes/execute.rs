@@ -37,7 +37,8 @@ struct Success<'a> {
 }
 
 impl ExecuteRequest {
-    fn limits(&self, settings: &Settings) -> Result<Limits, ApiError> {
+    /// The run's limits: the request's values or the defaults, range-checked against the settings.
+    pub fn limits(&self, settings: &Settings) -> Result<Limits, ApiError> {
         let timeout = self.timeout.unwrap_or(settings.default_timeout_secs);
         if !(1..=settings.max_timeout_secs).contains(&timeout) {
             return Err(ApiError::InvalidRequest(format!(
