@@ -24,3 +24,12 @@ test: setup
 lint:
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
+
+# Benchmarks (bench/README.md). `make bench`: latency, throughput and memory against baselines, about
+# 5 minutes. `make soak`: mixed hostile traffic, then a check for leftovers (SOAK_SECS, default 300).
+.PHONY: bench soak
+bench:
+	bash bench/bench.sh
+
+soak:
+	bash bench/soak.sh
