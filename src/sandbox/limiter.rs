@@ -199,6 +199,53 @@ impl RunCgroup {
         self.attach.iter().map(|f| f.as_raw_fd()).collect()
     }
 
+    fn memory_dir(&self) -> Option<&PathBuf> {
+        // v1: the memory hierarchy's directory comes first; v2: the only one.
+        self.dirs.first()
+    }
+
+    /// Bytes of memory charged to the run now.
+    pub fn memory_usage(&self) -> Option<u64> {
+        let file = if self.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        fs::read_to_string(self.memory_dir()?.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Changes the memory limit (a warm jail is narrowed to its request's limit). In v1 the
+    /// memory+swap limit may never be below the memory limit, so the order depends on the direction.
+    pub fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
+        let Some(dir) = self.memory_dir() else {
+            return Ok(());
+        };
+        if self.v2 {
+            return write_file(&dir.join("memory.max"), &bytes.to_string());
+        }
+        let limit = dir.join("memory.limit_in_bytes");
+        let memsw = dir.join("memory.memsw.limit_in_bytes");
+        let value = bytes.to_string();
+        if !memsw.exists() {
+            return write_file(&limit, &value);
+        }
+        let current: u64 = fs::read_to_string(&limit)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(u64::MAX);
+        if bytes < current {
+            write_file(&limit, &value)?;
+            write_file(&memsw, &value)
+        } else {
+            write_file(&memsw, &value)?;
+            write_file(&limit, &value)
+        }
+    }
+
     /// Whether the kernel's OOM killer acted inside this run's cgroup.
     pub fn oom_killed(&self) -> bool {
         let (file, key) = if self.v2 {
@@ -249,7 +296,7 @@ fn sweep_stale_runs(parent: &Path) {
             let name = e.file_name();
             let Some(pid) = name
                 .to_str()
-                .and_then(|n| n.strip_prefix("run-"))
+                .and_then(|n| n.strip_prefix("run-").or_else(|| n.strip_prefix("warm-")))
                 .and_then(|n| n.split('-').next())
             else {
                 return false;

@@ -26,6 +26,9 @@ pub struct JailSpec<'a> {
     pub limits: &'a Limits,
     /// Whether a cgroup enforces memory and pids (the server attaches it; nsjail is not told).
     pub cgroup_limits: bool,
+    /// Whether nsjail enforces the wall time. A warm jail waits for an unknown time before its
+    /// script arrives, so only the server can time its run.
+    pub wall_limit: bool,
     /// The program to run inside: `python3 -I -B -c <runner>` or a probe.
     pub command: &'a [&'a str],
 }
@@ -38,8 +41,9 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     a.push("--config").push(&s.config_path);
     a.push("--log_fd").push(LOG_FD.to_string());
     a.push("--pass_fd").push(RESULT_FD.to_string());
-    // Wall time in nsjail; the server keeps its own deadline as a backstop.
-    a.push("--time_limit").push(&secs);
+    // Wall time in nsjail; the server keeps its own deadline as a backstop. 0: none.
+    a.push("--time_limit")
+        .push(if spec.wall_limit { secs.as_str() } else { "0" });
     // RLIMIT_CPU is per process; wall time bounds the total.
     a.push("--rlimit_cpu").push(&secs);
     if spec.cgroup_limits {
@@ -101,6 +105,7 @@ mod tests {
             venv: Path::new("/opt/sandbox/venv"),
             limits: &limits,
             cgroup_limits,
+            wall_limit: true,
             command: &["/venv/bin/python3", "-c", "pass"],
         };
         args(&spec)
