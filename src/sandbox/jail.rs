@@ -30,8 +30,8 @@ const BOOTSTRAP: &str =
 const JAIL_PYTHON: &str = "/venv/bin/python3";
 /// nsjail's own log is for operators; only its head is kept.
 const MAX_LOG_BYTES: usize = 64 * 1024;
-/// Time nsjail gets past the script's limit (its own set-up) before the server kills a cold run.
-const COLD_GRACE: Duration = Duration::from_secs(2);
+/// A cold run's deadline allows for nsjail's and Python's start, which a warm run has behind it.
+const COLD_START: Duration = Duration::from_millis(500);
 /// The first byte the runner writes on the result fd, once it is ready and before any user code.
 const READY_MARK: u8 = b'S';
 /// How long to wait for pipes to drain once nsjail has exited.
@@ -236,9 +236,10 @@ impl Jail {
         );
         let log = spawn_reader(self.log, MAX_LOG_BYTES, None);
 
-        // A warm jail's limit counts from now; a cold one's includes nsjail's own start.
+        // The server's deadline is what times a run. A warm jail's counts from now; a cold one's
+        // allows for the jail's start. (nsjail's own limit, for cold jails, is a later backstop.)
         let deadline = if self.nsjail_timed {
-            started + limits.timeout + COLD_GRACE
+            started + limits.timeout + COLD_START
         } else {
             started + limits.timeout
         };
@@ -411,7 +412,8 @@ fn frame_status(frame: Frame) -> RunStatus {
         (false, Some("sandbox_error")) => {
             // The runner's own failure, or a script imitating one: either way it came out of the
             // jail, so it is reported to the caller and logged, but it is not a server error.
-            log::warn!("the runner reported a failure: {:?}", frame.message);
+            // Not its message: the script controls it, and script output is never logged.
+            log::warn!("a result frame reported a runner failure");
             return forged("a runner failure report");
         }
         (false, _) => return forged("an unknown error type"),
@@ -463,8 +465,9 @@ fn exited(status: ExitStatus, garbled_result: bool) -> RunStatus {
             "the result channel was written to, but not with a valid result (was fd 3 used?)"
                 .to_string()
         }
-        Some(c) if c > 128 => format!(
-            "the script was killed by signal {} before main() returned",
+        // nsjail reports a death by signal N as 128 + N, which os._exit(128 + N) can imitate.
+        Some(c) if (129..=128 + 64).contains(&c) => format!(
+            "the script exited with status {c} (killed by signal {}?) before main() returned",
             c - 128
         ),
         Some(c) => format!("the script exited with status {c} before main() returned"),
