@@ -100,7 +100,10 @@ async fn warm_runs_are_narrowed_to_the_requested_memory() {
         .execute(json!({"script": "def main():\n    return 1\n", "memory": 32}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(pool_counter(&app, "psa_pool_misses_total").await, misses + 1);
+    assert_eq!(
+        pool_counter(&app, "psa_pool_misses_total").await,
+        misses + 1
+    );
     app.assert_no_leftovers();
     app.assert_healthy().await;
 }
