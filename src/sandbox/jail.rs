@@ -50,6 +50,10 @@ pub struct JailContext {
 
 pub struct Jail {
     child: Child,
+    /// The runtime the jail was spawned on: its pipes and its exit are registered with that
+    /// runtime's driver, so the tasks that watch them run there (a warm jail is spawned by the
+    /// pool's task and used by a request on another runtime; watching across runtimes is slow).
+    home: tokio::runtime::Handle,
     cgroup: Option<RunCgroup>,
     stdin: ChildStdin,
     stdout: ChildStdout,
@@ -135,6 +139,7 @@ impl Jail {
         };
         let mut jail = Jail {
             child,
+            home: tokio::runtime::Handle::current(),
             cgroup,
             stdin,
             stdout,
@@ -217,24 +222,37 @@ impl Jail {
         })
         .to_string();
         payload.push('\n');
+        let home = self.home.clone();
         let mut stdin = self.stdin;
-        tokio::spawn(async move {
+        home.spawn(async move {
             // A failed write means the jail is already gone; the outcome will say why.
             let _ = stdin.write_all(payload.as_bytes()).await;
         });
 
         let (overflow_tx, mut overflow_rx) = mpsc::channel::<()>(3);
         let (frame_tx, frame_rx) = oneshot::channel::<()>();
-        let stdout = spawn_reader(self.stdout, s.max_output_bytes, Some(overflow_tx.clone()));
-        let stderr = spawn_reader(self.stderr, s.max_output_bytes, Some(overflow_tx.clone()));
+        let stdout = spawn_reader(
+            &home,
+            self.stdout,
+            s.max_output_bytes,
+            Some(overflow_tx.clone()),
+        );
+        let stderr = spawn_reader(
+            &home,
+            self.stderr,
+            s.max_output_bytes,
+            Some(overflow_tx.clone()),
+        );
         let result = spawn_result_reader(
+            &home,
             self.result,
             !self.ready,
             s.max_result_bytes + 64 * 1024,
             overflow_tx,
             frame_tx,
         );
-        let log = spawn_reader(self.log, MAX_LOG_BYTES, None);
+        let log = spawn_reader(&home, self.log, MAX_LOG_BYTES, None);
+        let (kill, exit) = watch_exit(&home, self.child);
 
         // The server's deadline is what times a run. A warm jail's counts from now; a cold one's
         // allows for the jail's start. (nsjail's own limit, for cold jails, is a later backstop.)
@@ -244,8 +262,9 @@ impl Jail {
             started + limits.timeout
         };
         let mut deadline_hit = false;
+        let mut exit = exit;
         let ended = tokio::select! {
-            status = self.child.wait() => Some(status.map_err(SandboxError::WaitNsjail)?),
+            status = &mut exit => Some(status),
             _ = tokio::time::sleep_until(deadline.into()) => { deadline_hit = true; None }
             Some(()) = overflow_rx.recv() => None,
             // The result is complete: what is left (the runner's _exit, nsjail's teardown) is
@@ -255,17 +274,22 @@ impl Jail {
         let status = match ended {
             Some(status) => status,
             None => {
-                // SIGKILL to nsjail; its child dies with it (PR_SET_PDEATHSIG), and with the jail's
-                // pid 1 the whole pid namespace.
-                let _ = self.child.start_kill();
-                self.child.wait().await.map_err(SandboxError::WaitNsjail)?
+                drop(kill);
+                exit.await
             }
         };
+        let status = status
+            .map_err(|_| SandboxError::WaitNsjail(std::io::Error::other("the watcher is gone")))?
+            .map_err(SandboxError::WaitNsjail)?;
         let duration = started.elapsed();
         let memory_hit = self.cgroup.as_ref().is_some_and(RunCgroup::oom_killed);
         if let Some(cgroup) = self.cgroup.take() {
-            // Anything that outlived nsjail dies here, before the response is sent.
-            let _ = tokio::task::spawn_blocking(move || cgroup.destroy()).await;
+            // Anything that outlived nsjail is sent SIGKILL now, before the response: none of the
+            // run's processes can execute another instruction of user code. The kernel's teardown
+            // of them (unmapping their memory) and the cgroup's removal take 5 to 30 ms, which the
+            // response does not wait for.
+            cgroup.kill_all();
+            tokio::task::spawn_blocking(move || cgroup.destroy());
         }
 
         let (stdout, stdout_over) = drain(stdout).await;
@@ -529,15 +553,45 @@ fn pipe_pair() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::CreatePipe(e.into()))
 }
 
+/// Watches nsjail on its home runtime. Dropping (or sending on) the returned sender kills it:
+/// SIGKILL to nsjail, whose child dies with it (PR_SET_PDEATHSIG), and with the jail's pid 1 the
+/// whole pid namespace. The receiver gets the exit status once nsjail is reaped.
+fn watch_exit(
+    home: &tokio::runtime::Handle,
+    mut child: Child,
+) -> (
+    oneshot::Sender<()>,
+    oneshot::Receiver<std::io::Result<ExitStatus>>,
+) {
+    let (kill_tx, kill_rx) = oneshot::channel::<()>();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    home.spawn(async move {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = kill_rx => {
+                let _ = child.start_kill();
+                child.wait().await
+            }
+        };
+        let _ = exit_tx.send(status);
+    });
+    (kill_tx, exit_rx)
+}
+
 type Reader = tokio::task::JoinHandle<(Vec<u8>, bool)>;
 
 /// Reads a stream until EOF, keeping at most `cap` bytes. Past the cap it stops reading, reports
 /// the overflow (so the run is killed) and returns what it kept: memory stays bounded.
-fn spawn_reader<R>(stream: R, cap: usize, overflow: Option<mpsc::Sender<()>>) -> Reader
+fn spawn_reader<R>(
+    home: &tokio::runtime::Handle,
+    stream: R,
+    cap: usize,
+    overflow: Option<mpsc::Sender<()>>,
+) -> Reader
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
+    home.spawn(async move {
         let mut kept = Vec::new();
         let mut limited = stream.take(cap as u64 + 1);
         // An I/O error ends the stream like EOF: what was read so far is still the output.
@@ -557,13 +611,14 @@ where
 /// end without waiting for the jail to exit. It keeps reading until EOF: anything the script
 /// writes after the frame makes the frame invalid.
 fn spawn_result_reader(
+    home: &tokio::runtime::Handle,
     mut stream: pipe::Receiver,
     expect_mark: bool,
     cap: usize,
     overflow: mpsc::Sender<()>,
     frame_done: oneshot::Sender<()>,
 ) -> Reader {
-    tokio::spawn(async move {
+    home.spawn(async move {
         let mut kept = Vec::new();
         let mut frame_done = Some(frame_done);
         let mut chunk = vec![0u8; 64 * 1024];

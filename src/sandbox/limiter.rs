@@ -265,6 +265,13 @@ impl RunCgroup {
             .any(|d| counter(&d.join("pids.events"), "max").unwrap_or(0) > 0)
     }
 
+    /// Sends SIGKILL to every process in the cgroup. Quick: it does not wait for them to die.
+    pub fn kill_all(&self) {
+        for dir in &self.dirs {
+            kill_members(dir, self.v2);
+        }
+    }
+
     /// Kills every process left in the cgroup and removes it. Blocks (briefly): call it off the
     /// async executor.
     pub fn destroy(mut self) {
@@ -314,21 +321,25 @@ fn sweep_stale_runs(parent: &Path) {
     }
 }
 
+fn kill_members(dir: &Path, v2: bool) {
+    if v2 {
+        let _ = fs::write(dir.join("cgroup.kill"), "1");
+    }
+    for pid in fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
 /// Processes die asynchronously after SIGKILL, so removal is retried for a short while.
 fn remove_cgroups(dirs: Vec<PathBuf>, v2: bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs.into_iter().rev() {
         loop {
-            if v2 {
-                let _ = fs::write(dir.join("cgroup.kill"), "1");
-            }
-            for pid in fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+            kill_members(&dir, v2);
             match fs::remove_dir(&dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,

@@ -299,7 +299,11 @@ impl Sandbox {
     ) -> Result<Outcome, SandboxError> {
         let _permit = self.admit().await?;
         let result = match self.pool.take(&limits) {
-            Some(jail) => jail.execute(&self.ctx.settings, script, limits).await,
+            Some(jail) => {
+                let outcome = jail.execute(&self.ctx.settings, script, limits).await;
+                self.pool.refill_now();
+                outcome
+            }
             None => match Jail::spawn(&self.ctx, &limits, &[], true).await {
                 Ok(jail) => jail.execute(&self.ctx.settings, script, limits).await,
                 Err(e) => Err(e),

@@ -64,6 +64,12 @@ impl Pool {
         self.ready.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Lets the refill task start a replacement. Called once a run that took a jail is over:
+    /// warming (a burst of CPU for the imports) while the run still goes would slow the run.
+    pub fn refill_now(&self) {
+        self.wake.notify_one();
+    }
+
     pub fn ready_count(&self) -> usize {
         self.lock().len()
     }
@@ -86,8 +92,8 @@ impl Pool {
                 break Some(jail);
             }
         };
-        self.wake.notify_one();
         let Some(jail) = taken else {
+            self.refill_now();
             self.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         };
@@ -103,6 +109,7 @@ impl Pool {
         }
         if jail.set_memory_limit(limit).is_err() {
             // Dropping it kills it and removes its cgroup; the refill task replaces it.
+            self.refill_now();
             self.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         }

@@ -42,7 +42,7 @@ async fn a_burst_beyond_capacity_gets_200s_and_429s_only() {
     // Two slots and two queue places: at least four succeed, and the rest are turned away.
     assert!(ok >= 4, "ok {ok}");
     assert!(overloaded >= 1, "no 429 among {} requests", results.len());
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }
 

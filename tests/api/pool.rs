@@ -55,7 +55,7 @@ async fn warm_runs_have_modules_preloaded_and_are_single_use() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"]["tmp"], json!(["mark"]));
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, 2);
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
 }
 
 #[tokio::test]
@@ -80,7 +80,7 @@ async fn warm_runs_keep_the_time_limits() {
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error_type"], "timeout");
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }
 
@@ -104,7 +104,7 @@ async fn warm_runs_are_narrowed_to_the_requested_memory() {
         pool_counter(&app, "psa_pool_misses_total").await,
         misses + 1
     );
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }
 
@@ -117,8 +117,8 @@ async fn warm_runs_leave_no_processes_behind() {
     );
     let (status, body) = app.run(&script).await;
     assert_eq!(status, 200, "{body}");
-    assert!(crate::helpers::processes_with(&marker).is_empty());
-    app.assert_no_leftovers();
+    assert!(crate::helpers::processes_left(&marker).await.is_empty());
+    app.assert_no_leftovers().await;
 }
 
 #[tokio::test]
