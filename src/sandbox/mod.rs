@@ -337,12 +337,22 @@ impl Sandbox {
         if reserved.is_err() {
             return Err(overloaded());
         }
+        // Given back however the wait ends, including when the request is dropped mid-wait (its
+        // client hung up): a place that leaked would shrink the queue for good.
+        let _place = QueuePlace(&self.queued);
         let waited = tokio::time::timeout(s.queue_wait, self.slots.clone().acquire_owned()).await;
-        self.queued.fetch_sub(1, Ordering::AcqRel);
         match waited {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(overloaded()),
         }
+    }
+}
+
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
