@@ -16,10 +16,12 @@ run: setup build
 	./target/release/python-script-api
 
 # Integration tests start real servers with real nsjail. The HTTP suite runs a second time under
-# the container profile (no user namespace), the one Cloud Run uses.
+# the container profile (no user namespace), the one Cloud Run uses, and a third time without the
+# warm pool, so that every run takes the cold path.
 test: setup
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api
+	SANDBOX_POOL_SIZE=0 cargo test --locked --test api
 
 lint:
 	cargo fmt --check

@@ -77,11 +77,23 @@ pub struct SandboxSettings {
     pub max_cpus: u32,
     /// Name of the parent cgroup under each controller's mount.
     pub cgroup_parent: String,
+    /// Warm sandboxes kept ready (0: every run starts cold).
+    pub pool_size: usize,
+    /// Modules a warm sandbox imports before it waits for its script.
+    pub preload: Vec<String>,
 }
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Settings {
+    /// The largest limits a request may ask for.
+    pub fn max_limits(&self) -> crate::sandbox::Limits {
+        crate::sandbox::Limits {
+            timeout: Duration::from_secs(self.max_timeout_secs),
+            memory_mib: self.max_memory_mib,
+        }
+    }
+
     pub fn from_env() -> Result<Settings, ConfigError> {
         Self::from_lookup(&|name| std::env::var(name).ok())
     }
@@ -130,6 +142,8 @@ impl Settings {
             max_pids: num(env, "SANDBOX_MAX_PIDS", 64, 8, 1 << 16)?,
             max_cpus: num(env, "SANDBOX_MAX_CPUS", 1, 0, 4096)?,
             cgroup_parent: cgroup_name(env)?,
+            pool_size: num(env, "SANDBOX_POOL_SIZE", slots, 0, 1024)?,
+            preload: preload(env)?,
         };
         Ok(Settings {
             host: env("HOST").unwrap_or_else(|| "0.0.0.0".to_string()),
@@ -244,6 +258,33 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+/// Comma-separated module names (`numpy`, `scipy.stats`).
+fn preload(env: Env) -> Result<Vec<String>, ConfigError> {
+    let raw = env("SANDBOX_PRELOAD").unwrap_or_else(|| "numpy,pandas,scipy".to_string());
+    let modules: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let valid = |m: &String| {
+        m.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    if let Some(bad) = modules.iter().find(|m| !valid(m)) {
+        return Err(ConfigError {
+            name: "SANDBOX_PRELOAD",
+            value: raw.clone(),
+            reason: format!("{bad:?} is not a module name"),
+        });
+    }
+    Ok(modules)
+}
+
 fn cgroup_name(env: Env) -> Result<String, ConfigError> {
     let name = env("SANDBOX_CGROUP").unwrap_or_else(|| "python-script-api".to_string());
     let ok = !name.is_empty()
@@ -288,6 +329,8 @@ mod tests {
         assert_eq!(s.sandbox.max_output_bytes, 1 << 20);
         assert_eq!(s.sandbox.profile, Profile::Standard);
         assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.sandbox.preload, ["numpy", "pandas", "scipy"]);
+        assert_eq!(s.sandbox.pool_size, s.sandbox.slots);
         assert!(s.api_keys.is_empty());
         let s = settings(&[("API_KEYS", " key-0123456789abcdef , key-fedcba9876543210 ")]).unwrap();
         assert_eq!(s.api_keys, ["key-0123456789abcdef", "key-fedcba9876543210"]);
@@ -311,6 +354,8 @@ mod tests {
             !err.to_string().contains("short"),
             "a key leaked into {err}"
         );
+        let err = settings(&[("SANDBOX_PRELOAD", "numpy,os; rm -rf /")]).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_PRELOAD");
         let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err();
         assert_eq!(err.name, "LOG_FORMAT");
     }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::sandbox::SandboxHealth;
+use crate::sandbox::{PoolStats, SandboxHealth};
 
 /// Upper bounds of the execution-duration histogram, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -57,7 +57,7 @@ impl Metrics {
         inner.duration_count += 1;
     }
 
-    pub fn render(&self, sandbox: &SandboxHealth) -> String {
+    pub fn render(&self, sandbox: &SandboxHealth, pool: &PoolStats) -> String {
         let inner = self.lock();
         let mut out = String::new();
         let _ = (|| -> std::fmt::Result {
@@ -133,6 +133,24 @@ impl Metrics {
             )?;
             writeln!(out, "# TYPE psa_queue_depth gauge")?;
             writeln!(out, "psa_queue_depth {}", sandbox.queued)?;
+            writeln!(
+                out,
+                "# HELP psa_pool_target Warm sandboxes the pool keeps ready."
+            )?;
+            writeln!(out, "# TYPE psa_pool_target gauge")?;
+            writeln!(out, "psa_pool_target {}", pool.target)?;
+            writeln!(out, "# HELP psa_pool_ready Warm sandboxes ready now.")?;
+            writeln!(out, "# TYPE psa_pool_ready gauge")?;
+            writeln!(out, "psa_pool_ready {}", pool.ready)?;
+            writeln!(
+                out,
+                "# HELP psa_pool_hits_total Runs that got a warm sandbox."
+            )?;
+            writeln!(out, "# TYPE psa_pool_hits_total counter")?;
+            writeln!(out, "psa_pool_hits_total {}", pool.hits)?;
+            writeln!(out, "# HELP psa_pool_misses_total Runs that went cold: none ready, or too little memory asked for.")?;
+            writeln!(out, "# TYPE psa_pool_misses_total counter")?;
+            writeln!(out, "psa_pool_misses_total {}", pool.misses)?;
             writeln!(
                 out,
                 "# HELP psa_healthy 1 when the sandbox can run scripts."

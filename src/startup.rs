@@ -27,7 +27,8 @@ impl Application {
     pub async fn build(settings: Settings) -> std::io::Result<Application> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
-        let sandbox = Arc::new(Sandbox::start(settings.sandbox.clone()).await);
+        let sandbox =
+            Arc::new(Sandbox::start(settings.sandbox.clone(), settings.max_limits()).await);
         let server = run(listener, settings, sandbox)?;
         Ok(Application { port, server })
     }

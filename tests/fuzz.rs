@@ -34,8 +34,8 @@ fn check_script(source: String) -> Result<(), TestCaseError> {
 fn mutated() -> impl Strategy<Value = String> {
     let piece = prop::sample::select(vec![
         "(", ")", "[", "]", "{", "}", ":", "\n", "    ", "\t", "'", "\"", "\"\"\"", "\\", "#",
-        "def ", "async ", "await ", "lambda", "yield", "match ", "case ", "f'", "{x!r}", "*",
-        "**", "@", "=", ":=", "->", ",", ".", "0x", "1e", "_", "é", "\u{0}", "\r", "\u{feff}",
+        "def ", "async ", "await ", "lambda", "yield", "match ", "case ", "f'", "{x!r}", "*", "**",
+        "@", "=", ":=", "->", ",", ".", "0x", "1e", "_", "é", "\u{0}", "\r", "\u{feff}",
     ]);
     (
         prop::sample::select(SEEDS),

@@ -199,6 +199,53 @@ impl RunCgroup {
         self.attach.iter().map(|f| f.as_raw_fd()).collect()
     }
 
+    fn memory_dir(&self) -> Option<&PathBuf> {
+        // v1: the memory hierarchy's directory comes first; v2: the only one.
+        self.dirs.first()
+    }
+
+    /// Bytes of memory charged to the run now.
+    pub fn memory_usage(&self) -> Option<u64> {
+        let file = if self.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        fs::read_to_string(self.memory_dir()?.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Changes the memory limit (a warm jail is narrowed to its request's limit). In v1 the
+    /// memory+swap limit may never be below the memory limit, so the order depends on the direction.
+    pub fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
+        let Some(dir) = self.memory_dir() else {
+            return Ok(());
+        };
+        if self.v2 {
+            return write_file(&dir.join("memory.max"), &bytes.to_string());
+        }
+        let limit = dir.join("memory.limit_in_bytes");
+        let memsw = dir.join("memory.memsw.limit_in_bytes");
+        let value = bytes.to_string();
+        if !memsw.exists() {
+            return write_file(&limit, &value);
+        }
+        let current: u64 = fs::read_to_string(&limit)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(u64::MAX);
+        if bytes < current {
+            write_file(&limit, &value)?;
+            write_file(&memsw, &value)
+        } else {
+            write_file(&memsw, &value)?;
+            write_file(&limit, &value)
+        }
+    }
+
     /// Whether the kernel's OOM killer acted inside this run's cgroup.
     pub fn oom_killed(&self) -> bool {
         let (file, key) = if self.v2 {
@@ -216,6 +263,13 @@ impl RunCgroup {
         self.dirs
             .iter()
             .any(|d| counter(&d.join("pids.events"), "max").unwrap_or(0) > 0)
+    }
+
+    /// Sends SIGKILL to every process in the cgroup. Quick: it does not wait for them to die.
+    pub fn kill_all(&self) {
+        for dir in &self.dirs {
+            kill_members(dir, self.v2);
+        }
     }
 
     /// Kills every process left in the cgroup and removes it. Blocks (briefly): call it off the
@@ -249,7 +303,7 @@ fn sweep_stale_runs(parent: &Path) {
             let name = e.file_name();
             let Some(pid) = name
                 .to_str()
-                .and_then(|n| n.strip_prefix("run-"))
+                .and_then(|n| n.strip_prefix("run-").or_else(|| n.strip_prefix("warm-")))
                 .and_then(|n| n.split('-').next())
             else {
                 return false;
@@ -267,21 +321,25 @@ fn sweep_stale_runs(parent: &Path) {
     }
 }
 
+fn kill_members(dir: &Path, v2: bool) {
+    if v2 {
+        let _ = fs::write(dir.join("cgroup.kill"), "1");
+    }
+    for pid in fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
 /// Processes die asynchronously after SIGKILL, so removal is retried for a short while.
 fn remove_cgroups(dirs: Vec<PathBuf>, v2: bool) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs.into_iter().rev() {
         loop {
-            if v2 {
-                let _ = fs::write(dir.join("cgroup.kill"), "1");
-            }
-            for pid in fs::read_to_string(dir.join("cgroup.procs"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+            kill_members(&dir, v2);
             match fs::remove_dir(&dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,

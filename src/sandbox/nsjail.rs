@@ -16,6 +16,10 @@ pub const LOG_FD: i32 = 4;
 /// pandas and scipy maps about 300 MiB of address space while using about 130 MiB.
 pub const RLIMIT_AS_HEADROOM_MIB: u64 = 384;
 
+/// nsjail checks its time limit in whole seconds, so it could fire up to a second early, even
+/// before Python starts. It is a backstop here: the server's own deadline times the run.
+pub const TIME_LIMIT_BACKSTOP_SECS: u64 = 2;
+
 /// Where the sandbox's venv appears inside the jail.
 pub const JAIL_VENV: &str = "/venv";
 
@@ -26,6 +30,9 @@ pub struct JailSpec<'a> {
     pub limits: &'a Limits,
     /// Whether a cgroup enforces memory and pids (the server attaches it; nsjail is not told).
     pub cgroup_limits: bool,
+    /// Whether nsjail enforces the wall time. A warm jail waits for an unknown time before its
+    /// script arrives, so only the server can time its run.
+    pub wall_limit: bool,
     /// The program to run inside: `python3 -I -B -c <runner>` or a probe.
     pub command: &'a [&'a str],
 }
@@ -38,8 +45,13 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     a.push("--config").push(&s.config_path);
     a.push("--log_fd").push(LOG_FD.to_string());
     a.push("--pass_fd").push(RESULT_FD.to_string());
-    // Wall time in nsjail; the server keeps its own deadline as a backstop.
-    a.push("--time_limit").push(&secs);
+    // The server times the run; nsjail's wall-time limit is a backstop a little later. 0: none.
+    let wall = if spec.wall_limit {
+        spec.limits.timeout.as_secs().max(1) + TIME_LIMIT_BACKSTOP_SECS
+    } else {
+        0
+    };
+    a.push("--time_limit").push(wall.to_string());
     // RLIMIT_CPU is per process; wall time bounds the total.
     a.push("--rlimit_cpu").push(&secs);
     if spec.cgroup_limits {
@@ -101,6 +113,7 @@ mod tests {
             venv: Path::new("/opt/sandbox/venv"),
             limits: &limits,
             cgroup_limits,
+            wall_limit: true,
             command: &["/venv/bin/python3", "-c", "pass"],
         };
         args(&spec)
@@ -116,7 +129,7 @@ mod tests {
     #[test]
     fn per_request_limits_reach_nsjail() {
         let a = argv(Profile::Standard, true);
-        assert!(has_pair(&a, "--time_limit", "7"));
+        assert!(has_pair(&a, "--time_limit", "9"));
         assert!(has_pair(&a, "--rlimit_cpu", "7"));
         assert!(has_pair(&a, "--rlimit_as", "inf"));
         assert!(has_pair(&a, "--bindmount_ro", "/opt/sandbox/venv:/venv"));

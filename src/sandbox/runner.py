@@ -2,10 +2,13 @@
 # the first line of stdin and executes it (see src/sandbox/mod.rs).
 #
 # Protocol with the server:
-#   stdin  after that line, one JSON object {"script": str, "max_result_bytes": int}, then EOF
+#   stdin  after that line, two more lines of JSON:
+#            {"preload": [module, ...]}   imported at once; a warm sandbox then waits here
+#            {"script": str, "max_result_bytes": int, "cpu_seconds": int}
 #   fd 1/2 the script's own stdout and stderr, passed through verbatim
-#   fd 3   the result channel: the byte "S" as soon as the runner starts (before any user code),
-#          then exactly one JSON object, written once, after stdout is flushed
+#   fd 3   the result channel: the byte "S" once the runner is ready (before any user code), then
+#          exactly one frame, "<length>\n<JSON object>", written once, after stdout is flushed.
+#          The length lets the server act on a complete result without waiting for the jail to exit.
 # The result never travels on stdout, so nothing the script prints can change it.
 import sys
 import os
@@ -14,6 +17,7 @@ RESULT_FD = 3
 SCRIPT_NAME = "script.py"
 MAX_DEPTH = 200
 RUNNER_FILE = sys._getframe().f_code.co_filename
+RUNNER_PID = os.getpid()
 
 
 def _send(frame, raw_result):
@@ -23,7 +27,8 @@ def _send(frame, raw_result):
     if raw_result is not None:  # spliced in, so a large result is encoded only once
         meta = meta[:-1] + ',"result":' + raw_result + "}"
     # A lone surrogate (from surrogateescape-decoded bytes) has no UTF-8 form: it becomes "?".
-    view = memoryview(meta.encode("utf-8", "replace"))
+    body = meta.encode("utf-8", "replace")
+    view = memoryview(b"%d\n%s" % (len(body), body))
     while view:
         written = os.write(RESULT_FD, view)
         view = view[written:]
@@ -37,6 +42,10 @@ def _finish(frame, raw_result=None):
             stream.flush()
         except Exception:
             pass
+    if os.getpid() != RUNNER_PID:
+        # A process the script forked (os.fork, no exec) got here by returning from main() too:
+        # only the runner's own process reports, so it just ends.
+        os._exit(0)
     try:
         frame["usage"] = _usage()
         _send(frame, raw_result)
@@ -52,6 +61,18 @@ def _usage():
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     return {"cpu_time_ms": int(cpu * 1000), "max_rss_kib": max(me.ru_maxrss, kids.ru_maxrss)}
+
+
+def _limit_cpu(seconds):
+    # RLIMIT_CPU counts from the process's start; a warm sandbox has spent CPU on its imports.
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    limit = int(used.ru_utime + used.ru_stime) + 1 + seconds
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)  # only root may raise a hard limit
+    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit))
 
 
 def _user_traceback(exc):
@@ -219,9 +240,16 @@ def _from_pandas(v, path, depth):
 def _run():
     import json
 
-    # "The runner started": from here on, whatever happens is the script's doing, not the server's.
+    setup = json.loads(sys.stdin.buffer.readline())
+    for module in setup["preload"]:
+        try:
+            __import__(module)
+        except Exception:  # a missing module is the script's problem when it imports it
+            pass
+    # "The runner is ready": from here on, whatever happens is the script's doing, not the server's.
     os.write(RESULT_FD, b"S")
-    request = json.loads(sys.stdin.buffer.read())
+    request = json.loads(sys.stdin.buffer.readline())
+    _limit_cpu(request["cpu_seconds"])
     # The script gets an empty stdin, and the result channel is not inherited by its subprocesses.
     devnull = os.open("/dev/null", os.O_RDONLY)
     os.dup2(devnull, 0)

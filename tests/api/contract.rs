@@ -248,3 +248,12 @@ async fn health_is_unhealthy_without_nsjail_and_execute_is_500() {
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["error_type"], "sandbox_error");
 }
+
+#[tokio::test]
+async fn only_the_scripts_own_process_reports_its_result() {
+    let app = spawn_app().await;
+    let script = "import os, time\ndef main():\n    pid = os.fork()\n    if pid == 0:\n        return 'child'\n    os.waitpid(pid, 0)\n    return 'parent'\n";
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "parent");
+}

@@ -111,5 +111,5 @@ async fn a_removed_cgroup_parent_is_recreated() {
         "the limit still applies: {body}"
     );
     app.assert_healthy().await;
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
 }

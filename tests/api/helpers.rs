@@ -94,8 +94,22 @@ impl TestApp {
         assert_eq!(body["result"], "still here");
     }
 
-    /// No run of this app left a cgroup, and so no process, behind.
-    pub fn assert_no_leftovers(&self) {
+    /// No run of this app left a cgroup, and so no process, behind. Warm sandboxes waiting in the
+    /// pool (`warm-*`) are not runs; at most the pool's size of them may exist.
+    /// The server sends SIGKILL to every process of a run before it responds, and removes the
+    /// run's cgroup right after (the kernel takes a few ms to tear the processes down), so this
+    /// waits up to 5 s for that.
+    pub async fn assert_no_leftovers(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !self.leftover_runs().is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = self.leftover_runs();
+        assert!(left.is_empty(), "left-over run cgroups: {left:?}");
+    }
+
+    fn leftover_runs(&self) -> Vec<String> {
+        let mut left = Vec::new();
         for controller in ["memory", "pids"] {
             let parent = PathBuf::from("/sys/fs/cgroup")
                 .join(controller)
@@ -103,17 +117,15 @@ impl TestApp {
             let Ok(entries) = std::fs::read_dir(&parent) else {
                 continue; // not a cgroup v1 host
             };
-            let runs: Vec<String> = entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
-            assert!(
-                runs.is_empty(),
-                "left-over run cgroups in {}: {runs:?}",
-                parent.display()
+            left.extend(
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with("warm-"))
+                    .map(|e| format!("{controller}/{}", e.file_name().to_string_lossy())),
             );
         }
+        left
     }
 }
 
@@ -127,6 +139,19 @@ impl Drop for TestApp {
 pub fn remove_parent_cgroups(name: &str) {
     for controller in ["memory", "pids"] {
         let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(controller).join(name));
+    }
+}
+
+/// Waits up to 5 s for every process whose command line contains `marker` to be gone (killed
+/// processes take a few ms to disappear), and returns those still there.
+pub async fn processes_left(marker: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_with(marker);
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -276,7 +276,7 @@ async fn the_result_channel_cannot_be_forged_into_a_server_error() {
     }
     // A forged success is the script's own business: it could have returned the value anyway.
     let (status, body) = app
-        .run("import os\ndef main():\n    os.write(3, b'{\"ok\": true, \"result\": 7}')\n    os._exit(0)\n")
+        .run("import os\ndef main():\n    os.write(3, b'25\\n{\"ok\": true, \"result\": 7}')\n    os._exit(0)\n")
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], 7);

@@ -26,7 +26,7 @@ async fn a_busy_loop_times_out() {
         started.elapsed()
     );
     app.assert_healthy().await;
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
 }
 
 #[tokio::test]
@@ -56,7 +56,7 @@ async fn one_big_allocation_hits_the_memory_limit() {
     assert_eq!(body["error_type"], "memory_limit");
     assert!(body["error"].as_str().unwrap().contains("64 MiB"), "{body}");
     app.assert_healthy().await;
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ async fn an_output_flood_is_cut_at_the_cap() {
     assert_eq!(body["error_type"], "output_limit");
     assert!(body["error"].as_str().unwrap().contains("stderr"));
     app.assert_healthy().await;
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn a_fork_bomb_is_contained() {
         .unwrap()
         .success());
     app.assert_healthy().await;
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
 }
 
 #[tokio::test]
@@ -192,9 +192,9 @@ def main():
     let (status, body) = app.run(&script).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], "spawned");
-    let left = processes_with(&marker);
+    let left = crate::helpers::processes_left(&marker).await;
     assert!(left.is_empty(), "processes outlived their run: {left:?}");
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }
 
@@ -228,6 +228,6 @@ async fn a_client_that_disconnects_gets_its_run_killed() {
         "the run outlived its client"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }

@@ -42,7 +42,7 @@ async fn a_burst_beyond_capacity_gets_200s_and_429s_only() {
     // Two slots and two queue places: at least four succeed, and the rest are turned away.
     assert!(ok >= 4, "ok {ok}");
     assert!(overloaded >= 1, "no 429 among {} requests", results.len());
-    app.assert_no_leftovers();
+    app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }
 
@@ -58,4 +58,45 @@ where
         out.push(h.await.expect("task"));
     }
     out
+}
+
+#[tokio::test]
+async fn a_client_that_gives_up_in_the_queue_gives_its_place_back() {
+    let app = spawn_app_with(|s| {
+        s.sandbox.slots = 1;
+        s.sandbox.queue = 2;
+        s.sandbox.pool_size = 0;
+    })
+    .await;
+    let busy = {
+        let client = app.client.clone();
+        let url = format!("{}/execute", app.address);
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"script": "import time\ndef main():\n    time.sleep(3)\n"}))
+                .send()
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let gave_up = impatient
+            .post(format!("{}/execute", app.address))
+            .json(&json!({"script": "def main():\n    return 1\n"}))
+            .send()
+            .await;
+        assert!(gave_up.is_err(), "should have waited in the queue");
+    }
+    // The server notices the hang-ups within its 200 ms check.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (_, health) = app.health().await;
+    assert_eq!(health["queued"], 0, "{health}");
+    let _ = busy.await;
+    let (status, body) = app.run("def main():\n    return 2\n").await;
+    assert_eq!(status, 200, "{body}");
 }

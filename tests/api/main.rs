@@ -9,4 +9,5 @@ mod limits;
 mod load;
 mod openapi;
 mod operability;
+mod pool;
 mod validation;

@@ -1,0 +1,679 @@
+//! One jail: nsjail with the runner inside, and everything needed to drive one run through it.
+//!
+//! A jail is spawned (joining its own cgroup between fork and exec), the runner imports the preload
+//! modules and marks the result channel "ready", then waits for its script. A cold run spawns a jail
+//! and executes at once; a warm one was spawned and readied earlier by the pool.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
+use tokio::sync::{mpsc, oneshot};
+
+use super::limiter::{Limiter, RunCgroup};
+use super::{nsjail, Failure, FailureKind, Limits, Outcome, RunStatus, SandboxError, Usage};
+use crate::configuration::{Profile, SandboxSettings};
+use crate::script::PythonScript;
+
+/// The wrapper that runs inside the jail: it executes the script, calls main() and sends the
+/// result on its own fd. It arrives as the first line of stdin (a JSON string), read by BOOTSTRAP,
+/// which keeps the jail's command line short and readable in `ps`.
+const RUNNER: &str = include_str!("runner.py");
+const BOOTSTRAP: &str =
+    "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'<runner>','exec'))";
+const JAIL_PYTHON: &str = "/venv/bin/python3";
+/// nsjail's own log is for operators; only its head is kept.
+const MAX_LOG_BYTES: usize = 64 * 1024;
+/// A cold run's deadline allows for nsjail's and Python's start, which a warm run has behind it.
+const COLD_START: Duration = Duration::from_millis(500);
+/// The first byte the runner writes on the result fd, once it is ready and before any user code.
+const READY_MARK: u8 = b'S';
+/// How long to wait for pipes to drain once nsjail has exited.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Names runs uniquely within the process (cgroup names), across all `Sandbox` instances.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// What spawning needs, shared by the cold path and the pool.
+#[derive(Debug)]
+pub struct JailContext {
+    pub settings: SandboxSettings,
+    /// Absolute host path of the venv.
+    pub venv: std::path::PathBuf,
+    pub limiter: Limiter,
+}
+
+pub struct Jail {
+    child: Child,
+    /// The runtime the jail was spawned on: its pipes and its exit are registered with that
+    /// runtime's driver, so the tasks that watch them run there (a warm jail is spawned by the
+    /// pool's task and used by a request on another runtime; watching across runtimes is slow).
+    home: tokio::runtime::Handle,
+    cgroup: Option<RunCgroup>,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    stderr: ChildStderr,
+    result: pipe::Receiver,
+    log: pipe::Receiver,
+    /// Whether the ready mark has been read already (by `wait_ready`).
+    ready: bool,
+    /// Whether nsjail enforces the wall-time limit (cold) or only the server does (warm: the
+    /// limit is unknown when the jail starts).
+    nsjail_timed: bool,
+}
+
+impl Jail {
+    /// Spawns nsjail with the runner. `limits` sizes the cgroup and nsjail's limits; a warm jail
+    /// gets the maxima, and is narrowed to the request's limits when it is taken.
+    pub async fn spawn(
+        ctx: &JailContext,
+        limits: &Limits,
+        preload: &[String],
+        nsjail_timed: bool,
+    ) -> Result<Jail, SandboxError> {
+        let s = &ctx.settings;
+        // A warm jail's cgroup says so, so that an idle pool is not mistaken for leftovers.
+        let id = format!(
+            "{}-{}-{}",
+            if nsjail_timed { "run" } else { "warm" },
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let cgroup =
+            ctx.limiter
+                .create_run(&id, limits.memory_mib.saturating_mul(1 << 20), s.max_pids)?;
+
+        let (result_r, result_w) = pipe_pair()?;
+        let (log_r, log_w) = pipe_pair()?;
+        let command = [JAIL_PYTHON, "-I", "-B", "-c", BOOTSTRAP];
+        let argv = nsjail::args(&nsjail::JailSpec {
+            settings: s,
+            venv: &ctx.venv,
+            limits,
+            cgroup_limits: cgroup.is_some(),
+            wall_limit: nsjail_timed,
+            command: &command,
+        });
+        let mut cmd = tokio::process::Command::new(&s.nsjail_path);
+        cmd.args(&argv)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a signal meant for the server's group does not reach it.
+            .process_group(0)
+            .kill_on_drop(true);
+        let attach = cgroup
+            .as_ref()
+            .map(RunCgroup::attach_fds)
+            .unwrap_or_default();
+        let server_pid = nix::unistd::getpid();
+        let child_fds = [
+            (result_w.as_raw_fd(), nsjail::RESULT_FD),
+            (log_w.as_raw_fd(), nsjail::LOG_FD),
+        ];
+        // SAFETY: the closure runs in the forked child before exec. It only makes async-signal-safe
+        // system calls (prctl, getppid, write, fcntl, dup2) on fds opened before the fork, and
+        // allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || prepare_child(server_pid, &attach, &child_fds));
+        }
+        let mut child = cmd.spawn().map_err(|source| SandboxError::SpawnNsjail {
+            path: s.nsjail_path.clone(),
+            source,
+        })?;
+        // The child holds its own copies now; ours must go, or the readers would never see EOF.
+        drop(result_w);
+        drop(log_w);
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(SandboxError::CreatePipe(std::io::Error::other(
+                "the child's stdio pipes are missing",
+            )));
+        };
+        let mut jail = Jail {
+            child,
+            home: tokio::runtime::Handle::current(),
+            cgroup,
+            stdin,
+            stdout,
+            stderr,
+            result: pipe::Receiver::from_owned_fd(result_r).map_err(SandboxError::CreatePipe)?,
+            log: pipe::Receiver::from_owned_fd(log_r).map_err(SandboxError::CreatePipe)?,
+            ready: false,
+            nsjail_timed,
+        };
+        // The runner and its set-up line fit in the pipe (well under 64 KiB): this does not wait
+        // for the runner. A jail that died already shows up when it is used.
+        let mut head = serde_json::to_string(RUNNER).unwrap_or_default();
+        head.push('\n');
+        head.push_str(&serde_json::json!({ "preload": preload }).to_string());
+        head.push('\n');
+        let _ = jail.stdin.write_all(head.as_bytes()).await;
+        Ok(jail)
+    }
+
+    /// Waits for the runner's ready mark (its preload imports done). For the pool.
+    pub async fn wait_ready(&mut self, within: Duration) -> Result<(), SandboxError> {
+        let mut mark = [0u8; 1];
+        let read = tokio::time::timeout(within, self.result.read_exact(&mut mark)).await;
+        match read {
+            Ok(Ok(_)) if mark[0] == READY_MARK => {
+                self.ready = true;
+                Ok(())
+            }
+            _ => {
+                let _ = self.child.start_kill();
+                let status = self.child.wait().await.map_err(SandboxError::WaitNsjail)?;
+                let mut log = Vec::new();
+                let _ = tokio::time::timeout(
+                    DRAIN_TIMEOUT,
+                    (&mut self.log)
+                        .take(MAX_LOG_BYTES as u64)
+                        .read_to_end(&mut log),
+                )
+                .await;
+                Err(SandboxError::JailSetup {
+                    status: status.to_string(),
+                    log: jail_log_errors(&log),
+                })
+            }
+        }
+    }
+
+    /// Whether the jail is still alive (a warm jail may have died while it waited).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Memory the jail uses now, when a cgroup measures it.
+    pub fn memory_usage(&self) -> Option<u64> {
+        self.cgroup.as_ref().and_then(RunCgroup::memory_usage)
+    }
+
+    /// Narrows a warm jail's memory limit to the request's.
+    pub fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
+        match &self.cgroup {
+            Some(cgroup) => cgroup.set_memory_limit(bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the script: sends it, reads stdout/stderr/result up to their caps while enforcing the
+    /// deadline, kills the jail as soon as the result is complete (or at the deadline, or at an
+    /// output cap), reaps everything and classifies the outcome.
+    pub async fn execute(
+        mut self,
+        s: &SandboxSettings,
+        script: &PythonScript,
+        limits: Limits,
+    ) -> Result<Outcome, SandboxError> {
+        let started = Instant::now();
+        let mut payload = serde_json::json!({
+            "script": script.source(),
+            "max_result_bytes": s.max_result_bytes,
+            "cpu_seconds": limits.timeout.as_secs(),
+        })
+        .to_string();
+        payload.push('\n');
+        let home = self.home.clone();
+        let mut stdin = self.stdin;
+        home.spawn(async move {
+            // A failed write means the jail is already gone; the outcome will say why.
+            let _ = stdin.write_all(payload.as_bytes()).await;
+        });
+
+        let (overflow_tx, mut overflow_rx) = mpsc::channel::<()>(3);
+        let (frame_tx, frame_rx) = oneshot::channel::<()>();
+        let stdout = spawn_reader(
+            &home,
+            self.stdout,
+            s.max_output_bytes,
+            Some(overflow_tx.clone()),
+        );
+        let stderr = spawn_reader(
+            &home,
+            self.stderr,
+            s.max_output_bytes,
+            Some(overflow_tx.clone()),
+        );
+        let result = spawn_result_reader(
+            &home,
+            self.result,
+            !self.ready,
+            s.max_result_bytes + 64 * 1024,
+            overflow_tx,
+            frame_tx,
+        );
+        let log = spawn_reader(&home, self.log, MAX_LOG_BYTES, None);
+        let (kill, exit) = watch_exit(&home, self.child);
+
+        // The server's deadline is what times a run. A warm jail's counts from now; a cold one's
+        // allows for the jail's start. (nsjail's own limit, for cold jails, is a later backstop.)
+        let deadline = if self.nsjail_timed {
+            started + limits.timeout + COLD_START
+        } else {
+            started + limits.timeout
+        };
+        let mut deadline_hit = false;
+        let mut exit = exit;
+        let ended = tokio::select! {
+            status = &mut exit => Some(status),
+            _ = tokio::time::sleep_until(deadline.into()) => { deadline_hit = true; None }
+            Some(()) = overflow_rx.recv() => None,
+            // The result is complete: what is left (the runner's _exit, nsjail's teardown) is
+            // not worth waiting for.
+            Ok(()) = frame_rx => None,
+        };
+        let status = match ended {
+            Some(status) => status,
+            None => {
+                drop(kill);
+                exit.await
+            }
+        };
+        let status = status
+            .map_err(|_| SandboxError::WaitNsjail(std::io::Error::other("the watcher is gone")))?
+            .map_err(SandboxError::WaitNsjail)?;
+        let duration = started.elapsed();
+        let memory_hit = self.cgroup.as_ref().is_some_and(RunCgroup::oom_killed);
+        if let Some(cgroup) = self.cgroup.take() {
+            // Anything that outlived nsjail is sent SIGKILL now, before the response: none of the
+            // run's processes can execute another instruction of user code. The kernel's teardown
+            // of them (unmapping their memory) and the cgroup's removal take 5 to 30 ms, which the
+            // response does not wait for.
+            cgroup.kill_all();
+            tokio::task::spawn_blocking(move || cgroup.destroy());
+        }
+
+        let (stdout, stdout_over) = drain(stdout).await;
+        let (stderr, stderr_over) = drain(stderr).await;
+        let (result, result_over) = drain(result).await;
+        let (log, _) = drain(log).await;
+
+        let failure = |kind, message: String| {
+            RunStatus::Failed(Failure {
+                kind,
+                message,
+                traceback: None,
+                exit_code: None,
+            })
+        };
+        // Without the ready mark the jail never got as far as Python, and the failure is ours.
+        let ready = self.ready || result.first() == Some(&READY_MARK);
+        let frame_bytes = if self.ready {
+            &result[..]
+        } else {
+            result.get(1..).unwrap_or_default()
+        };
+        let frame = if result_over || !ready {
+            None
+        } else {
+            parse_frame(frame_bytes)
+        };
+        let mut usage = None;
+        let status = if stdout_over || stderr_over {
+            let stream = if stdout_over { "stdout" } else { "stderr" };
+            failure(
+                FailureKind::OutputLimit,
+                format!(
+                    "the script wrote more than {} bytes to {stream}; it was stopped",
+                    s.max_output_bytes
+                ),
+            )
+        } else if result_over {
+            failure(
+                FailureKind::OutputLimit,
+                format!(
+                    "main() returned more than {} bytes of JSON",
+                    s.max_result_bytes
+                ),
+            )
+        } else if let Some(frame) = frame {
+            usage = frame.usage;
+            frame_status(frame)
+        } else if memory_hit && !deadline_hit {
+            failure(
+                FailureKind::MemoryLimit,
+                format!(
+                    "the script used more than its {} MiB memory limit and was killed",
+                    limits.memory_mib
+                ),
+            )
+        } else if deadline_hit || killed_by_time(status, duration, limits.timeout) {
+            failure(
+                FailureKind::Timeout,
+                format!(
+                    "the script ran past its {} s limit",
+                    limits.timeout.as_secs()
+                ),
+            )
+        } else if !ready {
+            let mut reason = jail_log_errors(&log);
+            // nsjail names the failed clone flags; a refused user namespace has a known remedy.
+            if s.profile == Profile::Standard && reason.contains("CLONE_NEWUSER") {
+                reason.push_str(
+                    "\n(this host refuses user namespaces, as containers often do: \
+                     set SANDBOX_PROFILE=container)",
+                );
+            }
+            return Err(SandboxError::JailSetup {
+                status: status.to_string(),
+                log: reason,
+            });
+        } else {
+            exited(status, !frame_bytes.is_empty())
+        };
+
+        Ok(Outcome {
+            status,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            duration,
+            usage,
+        })
+    }
+}
+
+/// What the runner sends on the result fd (see runner.py).
+#[derive(Debug, Deserialize)]
+struct Frame {
+    ok: bool,
+    /// Present-but-null is a result (`None` returned), so null must not read as absent.
+    #[serde(default, deserialize_with = "present")]
+    result: Option<Box<RawValue>>,
+    error_type: Option<String>,
+    message: Option<String>,
+    traceback: Option<String>,
+    exit_code: Option<i32>,
+    usage: Option<Usage>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
+}
+
+/// Splits "<length>\n<json>" and returns the length of the whole frame once it is all there.
+fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let newline = bytes.iter().take(20).position(|&b| b == b'\n')?;
+    let len: usize = std::str::from_utf8(&bytes[..newline]).ok()?.parse().ok()?;
+    let total = newline + 1 + len;
+    (bytes.len() >= total).then_some(total)
+}
+
+fn parse_frame(bytes: &[u8]) -> Option<Frame> {
+    let total = frame_len(bytes)?;
+    // Anything after the frame was written by the script itself, not by the runner.
+    if total != bytes.len() {
+        return None;
+    }
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    serde_json::from_slice(&bytes[newline + 1..]).ok()
+}
+
+/// Reads the frame. The jail can write anything to the result fd, so a frame that makes no sense
+/// is the script's doing (`invalid_result`), never a server error.
+fn frame_status(frame: Frame) -> RunStatus {
+    let kind = match (frame.ok, frame.error_type.as_deref()) {
+        (true, _) => {
+            return match frame.result {
+                Some(result) => RunStatus::Completed { result },
+                None => forged("a success without a result"),
+            }
+        }
+        (false, Some("validation_error")) => FailureKind::Validation,
+        (false, Some("runtime_error")) => FailureKind::Runtime,
+        (false, Some("invalid_result")) => FailureKind::InvalidResult,
+        (false, Some("exited")) => FailureKind::Exited,
+        (false, Some("memory_limit")) => FailureKind::MemoryLimit,
+        (false, Some("output_limit")) => FailureKind::OutputLimit,
+        (false, Some("sandbox_error")) => {
+            // The runner's own failure, or a script imitating one: either way it came out of the
+            // jail, so it is reported to the caller and logged, but it is not a server error.
+            // Not its message: the script controls it, and script output is never logged.
+            log::warn!("a result frame reported a runner failure");
+            return forged("a runner failure report");
+        }
+        (false, _) => return forged("an unknown error type"),
+    };
+    RunStatus::Failed(Failure {
+        kind,
+        message: frame.message.unwrap_or_default(),
+        traceback: frame.traceback,
+        exit_code: frame.exit_code,
+    })
+}
+
+fn forged(what: &str) -> RunStatus {
+    RunStatus::Failed(Failure {
+        kind: FailureKind::InvalidResult,
+        message: format!("the result channel carried {what} (was fd 3 written to?)"),
+        traceback: None,
+        exit_code: None,
+    })
+}
+
+/// nsjail reports a child killed by its time limit, or by RLIMIT_CPU, as 128 + the signal.
+fn killed_by_time(status: ExitStatus, duration: Duration, timeout: Duration) -> bool {
+    match status.code() {
+        Some(137) => duration >= timeout,
+        Some(152) => true, // SIGXCPU: the CPU-time limit
+        _ => false,
+    }
+}
+
+/// What nsjail said went wrong (its error and fatal lines), for a jail that never ran the runner.
+fn jail_log_errors(log: &[u8]) -> String {
+    let log = String::from_utf8_lossy(log);
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("[E]") || l.starts_with("[F]"))
+        .collect();
+    if errors.is_empty() {
+        "the sandbox's Python never started (nsjail logged no error)".to_string()
+    } else {
+        errors.join("\n")
+    }
+}
+
+fn exited(status: ExitStatus, garbled_result: bool) -> RunStatus {
+    let code = status.code();
+    let message = match code {
+        _ if garbled_result => {
+            "the result channel was written to, but not with a valid result (was fd 3 used?)"
+                .to_string()
+        }
+        // nsjail reports a death by signal N as 128 + N, which os._exit(128 + N) can imitate.
+        Some(c) if (129..=128 + 64).contains(&c) => format!(
+            "the script exited with status {c} (killed by signal {}?) before main() returned",
+            c - 128
+        ),
+        Some(c) => format!("the script exited with status {c} before main() returned"),
+        None => "the sandbox was killed before main() returned".to_string(),
+    };
+    let kind = if garbled_result {
+        FailureKind::InvalidResult
+    } else {
+        FailureKind::Exited
+    };
+    RunStatus::Failed(Failure {
+        kind,
+        message,
+        traceback: None,
+        exit_code: code,
+    })
+}
+
+/// Runs in the forked child before exec: ties nsjail's life to the server's, joins the run's
+/// cgroup, then puts the result and log pipes on their fixed fds.
+fn prepare_child(
+    server: nix::unistd::Pid,
+    attach: &[RawFd],
+    fds: &[(RawFd, RawFd); 2],
+) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    use std::os::fd::BorrowedFd;
+    // If the server dies without killing it (SIGKILL, a crash), nsjail dies too, and the jail with
+    // it. The signal follows the forking *thread*: jails are spawned from the server's long-lived
+    // runtime threads, never from a transient blocking-pool thread.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    if nix::unistd::getppid() != server {
+        return Err(std::io::Error::other("the server exited during spawn"));
+    }
+    for &fd in attach {
+        // SAFETY: the fd was opened by the parent before the fork and stays open until exec.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        // "0" means the writing process itself, in cgroup v1 and v2.
+        nix::unistd::write(fd, b"0")?;
+    }
+    // The sources move above the targets first, so that a source that happens to be fd 3 or 4 is
+    // not clobbered by the other's dup2.
+    let mut moved = [0; 2];
+    for (i, &(src, _)) in fds.iter().enumerate() {
+        // SAFETY: as above.
+        let src = unsafe { BorrowedFd::borrow_raw(src) };
+        moved[i] = fcntl(src, FcntlArg::F_DUPFD(10))?;
+    }
+    for (i, &(_, target)) in fds.iter().enumerate() {
+        // SAFETY: `moved[i]` was just created by F_DUPFD; dup2 onto the fixed fd clears CLOEXEC.
+        if unsafe { nix::libc::dup2(moved[i], target) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn pipe_pair() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::CreatePipe(e.into()))
+}
+
+/// Watches nsjail on its home runtime. Dropping (or sending on) the returned sender kills it:
+/// SIGKILL to nsjail, whose child dies with it (PR_SET_PDEATHSIG), and with the jail's pid 1 the
+/// whole pid namespace. The receiver gets the exit status once nsjail is reaped.
+fn watch_exit(
+    home: &tokio::runtime::Handle,
+    mut child: Child,
+) -> (
+    oneshot::Sender<()>,
+    oneshot::Receiver<std::io::Result<ExitStatus>>,
+) {
+    let (kill_tx, kill_rx) = oneshot::channel::<()>();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    home.spawn(async move {
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = kill_rx => {
+                let _ = child.start_kill();
+                child.wait().await
+            }
+        };
+        let _ = exit_tx.send(status);
+    });
+    (kill_tx, exit_rx)
+}
+
+type Reader = tokio::task::JoinHandle<(Vec<u8>, bool)>;
+
+/// Reads a stream until EOF, keeping at most `cap` bytes. Past the cap it stops reading, reports
+/// the overflow (so the run is killed) and returns what it kept: memory stays bounded.
+fn spawn_reader<R>(
+    home: &tokio::runtime::Handle,
+    stream: R,
+    cap: usize,
+    overflow: Option<mpsc::Sender<()>>,
+) -> Reader
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    home.spawn(async move {
+        let mut kept = Vec::new();
+        let mut limited = stream.take(cap as u64 + 1);
+        // An I/O error ends the stream like EOF: what was read so far is still the output.
+        let _ = limited.read_to_end(&mut kept).await;
+        let over = kept.len() > cap;
+        if over {
+            kept.truncate(cap);
+            if let Some(tx) = overflow {
+                let _ = tx.try_send(());
+            }
+        }
+        (kept, over)
+    })
+}
+
+/// Like `spawn_reader`, and also says when the runner's frame is complete, so that the run can
+/// end without waiting for the jail to exit. It keeps reading until EOF: anything the script
+/// writes after the frame makes the frame invalid.
+fn spawn_result_reader(
+    home: &tokio::runtime::Handle,
+    mut stream: pipe::Receiver,
+    expect_mark: bool,
+    cap: usize,
+    overflow: mpsc::Sender<()>,
+    frame_done: oneshot::Sender<()>,
+) -> Reader {
+    home.spawn(async move {
+        let mut kept = Vec::new();
+        let mut frame_done = Some(frame_done);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            kept.extend_from_slice(&chunk[..n]);
+            if kept.len() > cap {
+                kept.truncate(cap);
+                let _ = overflow.try_send(());
+                return (kept, true);
+            }
+            let frame = if expect_mark {
+                kept.get(1..).filter(|_| kept[0] == READY_MARK)
+            } else {
+                Some(&kept[..])
+            };
+            if frame.and_then(frame_len).is_some() {
+                if let Some(done) = frame_done.take() {
+                    let _ = done.send(());
+                }
+            }
+        }
+        (kept, false)
+    })
+}
+
+async fn drain(mut reader: Reader) -> (Vec<u8>, bool) {
+    match tokio::time::timeout(DRAIN_TIMEOUT, &mut reader).await {
+        Ok(Ok(read)) => read,
+        _ => {
+            reader.abort();
+            (Vec::new(), false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_length_prefixed() {
+        assert_eq!(frame_len(b"2\n{}"), Some(4));
+        assert_eq!(frame_len(b"3\n{}"), None, "incomplete");
+        assert_eq!(frame_len(b"{}"), None);
+        assert!(parse_frame(b"11\n{\"ok\":true}").is_some());
+        assert!(
+            parse_frame(b"11\n{\"ok\":true}junk").is_none(),
+            "trailing bytes"
+        );
+        assert!(parse_frame(b"x\n{\"ok\":true}").is_none());
+        let frame = parse_frame(b"25\n{\"ok\":true,\"result\":null}").unwrap();
+        assert_eq!(frame.result.unwrap().get(), "null");
+    }
+}

@@ -1,0 +1,163 @@
+//! Warm sandboxes: jails started ahead of time whose runner has already imported the preload
+//! modules (numpy, pandas, scipy) and waits for a script. Each is used for one run only, then
+//! discarded; a background task starts its replacement. With none ready, a run goes cold.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::jail::{Jail, JailContext};
+use super::Limits;
+
+/// A warm jail must become ready within this (its imports take about a third of a second).
+const READY_WITHIN: Duration = Duration::from_secs(60);
+/// Memory a run needs beyond what the warm jail already uses, for the pool to be worth it.
+const MIN_HEADROOM: u64 = 16 << 20;
+/// Back-off after a failed warm-up, doubling up to the maximum.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+pub struct Pool {
+    target: usize,
+    preload: Vec<String>,
+    ready: Mutex<VecDeque<Jail>>,
+    /// Wakes the refill task: a jail was taken, or the pool is gone.
+    wake: Arc<Notify>,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+impl Pool {
+    /// Starts the pool's refill task on the current runtime. Jails are spawned from that task,
+    /// so they die with its thread (PR_SET_PDEATHSIG) if the server goes away.
+    /// `limits` are the largest a request may ask for: `take` narrows memory, the server times
+    /// the run.
+    pub fn start(
+        ctx: Arc<JailContext>,
+        target: usize,
+        preload: Vec<String>,
+        limits: Limits,
+    ) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            target,
+            preload,
+            ready: Mutex::new(VecDeque::with_capacity(target)),
+            wake: Arc::new(Notify::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        });
+        if target > 0 {
+            tokio::spawn(refill(
+                Arc::downgrade(&pool),
+                pool.wake.clone(),
+                ctx,
+                limits,
+            ));
+        }
+        pool
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Jail>> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lets the refill task start a replacement. Called once a run that took a jail is over:
+    /// warming (a burst of CPU for the imports) while the run still goes would slow the run.
+    pub fn refill_now(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn ready_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
+    /// A ready jail narrowed to `limits`, or `None` (the run then goes cold): none is ready, or
+    /// the request's memory does not leave room above what the preloaded modules already use.
+    pub fn take(&self, limits: &Limits) -> Option<Jail> {
+        if self.target == 0 {
+            return None;
+        }
+        let taken = loop {
+            let Some(mut jail) = self.lock().pop_front() else {
+                break None;
+            };
+            if jail.is_alive() {
+                break Some(jail);
+            }
+        };
+        let Some(jail) = taken else {
+            self.refill_now();
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let limit = limits.memory_mib.saturating_mul(1 << 20);
+        let fits = jail
+            .memory_usage()
+            .is_none_or(|used| used.saturating_add(MIN_HEADROOM) <= limit);
+        if !fits {
+            // Still good for a request that asks for more memory.
+            self.lock().push_front(jail);
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        if jail.set_memory_limit(limit).is_err() {
+            // Dropping it kills it and removes its cgroup; the refill task replaces it.
+            self.refill_now();
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(jail)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.wake.notify_one(); // so that the refill task sees the pool gone and ends
+    }
+}
+
+/// Keeps the pool full, one warm-up at a time (each is a burst of CPU for the imports). Ends
+/// when the pool is dropped.
+async fn refill(
+    pool: std::sync::Weak<Pool>,
+    wake: Arc<Notify>,
+    ctx: Arc<JailContext>,
+    limits: Limits,
+) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        let Some(p) = pool.upgrade() else { return };
+        if p.ready_count() >= p.target {
+            drop(p);
+            wake.notified().await;
+            continue;
+        }
+        let preload = p.preload.clone();
+        drop(p); // not held across the warm-up, so that dropping the Sandbox ends this task
+        let warmed = match Jail::spawn(&ctx, &limits, &preload, false).await {
+            Ok(mut jail) => jail.wait_ready(READY_WITHIN).await.map(|()| jail),
+            Err(e) => Err(e),
+        };
+        let Some(p) = pool.upgrade() else { return };
+        match warmed {
+            Ok(jail) => {
+                p.lock().push_back(jail);
+                backoff = BACKOFF_START;
+            }
+            Err(e) => {
+                log::warn!("warm sandbox failed to start (retrying in {backoff:?}): {e}");
+                drop(p);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}

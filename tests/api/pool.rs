@@ -1,0 +1,133 @@
+//! The warm pool: runs on pre-started sandboxes get the same limits, isolation and cleanup as
+//! cold ones.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{spawn_app_with, TestApp};
+
+async fn pool_app(size: usize) -> TestApp {
+    let app = spawn_app_with(|s| s.sandbox.pool_size = size).await;
+    wait_ready(&app, size).await;
+    app
+}
+
+async fn wait_ready(app: &TestApp, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let (_, body) = app.health().await;
+        if body["pool_ready"].as_u64() == Some(n as u64) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the pool never had {n} ready sandboxes");
+}
+
+async fn pool_counter(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+#[tokio::test]
+async fn warm_runs_have_modules_preloaded_and_are_single_use() {
+    let app = pool_app(1).await;
+    let script = "import sys, os\ndef main():\n    open('/tmp/mark', 'w').write('x')\n    return {'preloaded': 'pandas' in sys.modules, 'tmp': sorted(os.listdir('/tmp'))}\n";
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], json!({"preloaded": true, "tmp": ["mark"]}));
+    assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, 1);
+    // The next warm run is a new sandbox: nothing of the first is there.
+    wait_ready(&app, 1).await;
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["tmp"], json!(["mark"]));
+    assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, 2);
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn warm_runs_keep_the_time_limits() {
+    let app = pool_app(1).await;
+    let started = Instant::now();
+    let (status, body) = app
+        .execute(json!({"script": "import time\ndef main():\n    time.sleep(30)\n", "timeout": 1}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, 1);
+
+    wait_ready(&app, 1).await;
+    let (status, body) = app
+        .execute(json!({"script": "def main():\n    while True:\n        pass\n", "timeout": 2}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "timeout");
+    app.assert_no_leftovers().await;
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn warm_runs_are_narrowed_to_the_requested_memory() {
+    let app = pool_app(1).await;
+    let (status, body) = app
+        .execute(json!({"script": "def main():\n    return len(bytearray(400 * 1024 * 1024))\n", "memory": 256}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "memory_limit");
+    assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, 1);
+    // Too little memory for a warm sandbox (the preloaded modules use more): the run goes cold.
+    wait_ready(&app, 1).await;
+    let misses = pool_counter(&app, "psa_pool_misses_total").await;
+    let (status, body) = app
+        .execute(json!({"script": "def main():\n    return 1\n", "memory": 32}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        pool_counter(&app, "psa_pool_misses_total").await,
+        misses + 1
+    );
+    app.assert_no_leftovers().await;
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn warm_runs_leave_no_processes_behind() {
+    let app = pool_app(1).await;
+    let marker = crate::helpers::unique("warm-bg");
+    let script = format!(
+        "import subprocess, sys\ndef main():\n    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{marker}'])\n    return 'spawned'\n"
+    );
+    let (status, body) = app.run(&script).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(crate::helpers::processes_left(&marker).await.is_empty());
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn without_a_pool_every_run_is_cold() {
+    let app = spawn_app_with(|s| s.sandbox.pool_size = 0).await;
+    let (status, body) = app
+        .run("import sys\ndef main():\n    return 'pandas' in sys.modules\n")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], false);
+    assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, 0);
+}
