@@ -15,12 +15,12 @@ build:
 run: setup build
 	./target/release/python-script-api
 
-# Integration tests start real servers with real nsjail. The HTTP suite runs a second time under
-# the container profile (no user namespace), the one Cloud Run uses, and a third time without the
-# warm pool, so that every run takes the cold path.
+# Integration tests start real servers with real nsjail. The HTTP suite and the attack corpus run
+# a second time under the container profile (no user namespace), the one Cloud Run uses, and the
+# HTTP suite a third time without the warm pool, so that every run takes the cold path.
 test: setup
 	cargo test --locked --all-targets
-	SANDBOX_PROFILE=container cargo test --locked --test api
+	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks
 	SANDBOX_POOL_SIZE=0 cargo test --locked --test api
 
 lint:
