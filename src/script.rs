@@ -1,6 +1,6 @@
 //! A submitted script, checked before anything runs: size, Python 3 syntax, and a top-level main().
 
-use rustpython_parser::ast::{Mod, Stmt};
+use rustpython_parser::ast::{ExceptHandler, Mod, Stmt};
 use rustpython_parser::source_code::RandomLocator;
 use rustpython_parser::{parse, Mode};
 
@@ -9,6 +9,9 @@ use rustpython_parser::{parse, Mode};
 pub struct PythonScript {
     source: String,
     main_is_async: bool,
+    /// Top-level package of every absolute `import` and `from ... import`, anywhere in the
+    /// script, sorted and without repeats: `import scipy.stats` gives "scipy".
+    imports: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -68,9 +71,10 @@ impl PythonScript {
                 .join()
                 .map_err(|_| ScriptError::CheckFailed("the parser panicked".to_string()))?
         })
-        .map(|main_is_async| PythonScript {
+        .map(|(main_is_async, imports)| PythonScript {
             source,
             main_is_async,
+            imports,
         })
     }
 
@@ -81,10 +85,15 @@ impl PythonScript {
     pub fn main_is_async(&self) -> bool {
         self.main_is_async
     }
+
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
 }
 
-/// Parses and finds `main` among the module's own statements (not in classes, functions or blocks).
-fn check(source: &str) -> Result<bool, ScriptError> {
+/// Parses, finds `main` among the module's own statements (not in classes, functions or blocks),
+/// and collects the imports.
+fn check(source: &str) -> Result<(bool, Vec<String>), ScriptError> {
     let module = parse(source, Mode::Module, "script.py").map_err(|e| {
         let (line, column) = line_column(source, e.offset.to_usize());
         ScriptError::Syntax {
@@ -96,7 +105,7 @@ fn check(source: &str) -> Result<bool, ScriptError> {
     let Mod::Module(module) = module else {
         return Err(ScriptError::CheckFailed("not a module".to_string()));
     };
-    module
+    let main_is_async = module
         .body
         .iter()
         .rev() // a later definition wins, as at run time
@@ -105,7 +114,57 @@ fn check(source: &str) -> Result<bool, ScriptError> {
             Stmt::AsyncFunctionDef(f) if f.name.as_str() == "main" => Some(true),
             _ => None,
         })
-        .ok_or(ScriptError::NoMain)
+        .ok_or(ScriptError::NoMain)?;
+    let mut imports = Vec::new();
+    collect_imports(&module.body, &mut imports);
+    imports.sort();
+    imports.dedup();
+    Ok((main_is_async, imports))
+}
+
+/// Walks statements (not expressions: an import is a statement) into every nested body.
+/// Iterative, so that deeply nested blocks cannot exhaust the stack.
+fn collect_imports(body: &[Stmt], out: &mut Vec<String>) {
+    let mut pending: Vec<&[Stmt]> = vec![body];
+    while let Some(stmts) = pending.pop() {
+        for stmt in stmts {
+            match stmt {
+                Stmt::Import(s) => out.extend(s.names.iter().map(|a| top_level(&a.name))),
+                Stmt::ImportFrom(s) if s.level.is_none_or(|l| l.to_u32() == 0) => {
+                    out.extend(s.module.iter().map(|m| top_level(m)));
+                }
+                Stmt::FunctionDef(s) => pending.push(&s.body),
+                Stmt::AsyncFunctionDef(s) => pending.push(&s.body),
+                Stmt::ClassDef(s) => pending.push(&s.body),
+                Stmt::For(s) => pending.extend([&s.body[..], &s.orelse[..]]),
+                Stmt::AsyncFor(s) => pending.extend([&s.body[..], &s.orelse[..]]),
+                Stmt::While(s) => pending.extend([&s.body[..], &s.orelse[..]]),
+                Stmt::If(s) => pending.extend([&s.body[..], &s.orelse[..]]),
+                Stmt::With(s) => pending.push(&s.body),
+                Stmt::AsyncWith(s) => pending.push(&s.body),
+                Stmt::Match(s) => pending.extend(s.cases.iter().map(|c| &c.body[..])),
+                Stmt::Try(s) => {
+                    pending.extend([&s.body[..], &s.orelse[..], &s.finalbody[..]]);
+                    pending.extend(handler_bodies(&s.handlers));
+                }
+                Stmt::TryStar(s) => {
+                    pending.extend([&s.body[..], &s.orelse[..], &s.finalbody[..]]);
+                    pending.extend(handler_bodies(&s.handlers));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn handler_bodies(handlers: &[ExceptHandler]) -> impl Iterator<Item = &[Stmt]> {
+    handlers.iter().map(|h| match h {
+        ExceptHandler::ExceptHandler(h) => &h.body[..],
+    })
+}
+
+fn top_level(name: &str) -> String {
+    name.split('.').next().unwrap_or(name).to_owned()
 }
 
 fn line_column(source: &str, offset: usize) -> (usize, usize) {
@@ -133,6 +192,18 @@ mod tests {
         assert!(parse_ok("import asyncio\nasync def main():\n    return 1\n").main_is_async());
         parse_ok("@decorator\ndef main(x=1, *a, **k) -> int:\n    return 1\n");
         parse_ok("match x:\n    case 1:\n        pass\ndef main(): pass\n");
+    }
+
+    #[test]
+    fn imports_are_collected_from_every_block() {
+        let script = parse_ok(
+            "import os, numpy.linalg as la\nfrom pandas import DataFrame\nfrom . import x\n\
+             def main():\n    import scipy.stats\n    try:\n        import json\n    except ImportError:\n        from collections import abc\n    return 1\n",
+        );
+        assert_eq!(
+            script.imports(),
+            ["collections", "json", "numpy", "os", "pandas", "scipy"]
+        );
     }
 
     #[test]

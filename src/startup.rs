@@ -19,6 +19,7 @@ use crate::telemetry::request_log;
 pub struct Application {
     port: u16,
     server: Server,
+    sandbox: Arc<Sandbox>,
 }
 
 impl Application {
@@ -29,8 +30,12 @@ impl Application {
         let port = listener.local_addr()?.port();
         let sandbox =
             Arc::new(Sandbox::start(settings.sandbox.clone(), settings.max_limits()).await);
-        let server = run(listener, settings, sandbox)?;
-        Ok(Application { port, server })
+        let server = run(listener, settings, sandbox.clone())?;
+        Ok(Application {
+            port,
+            server,
+            sandbox,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -38,9 +43,12 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, then stops accepting, lets running requests finish for up to
-    /// `SHUTDOWN_TIMEOUT_SECS`, and drops the rest (which kills their sandboxes).
+    /// `SHUTDOWN_TIMEOUT_SECS`, drops the rest (which kills their sandboxes), and finally kills
+    /// the warm sandboxes and removes their cgroups.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.sandbox.shutdown().await;
+        served
     }
 }
 

@@ -187,6 +187,15 @@ impl Jail {
         }
     }
 
+    /// Kills the jail, reaps nsjail and removes its cgroup, waiting for all of it.
+    pub async fn discard(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        if let Some(cgroup) = self.cgroup.take() {
+            let _ = tokio::task::spawn_blocking(move || cgroup.destroy()).await;
+        }
+    }
+
     /// Whether the jail is still alive (a warm jail may have died while it waited).
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

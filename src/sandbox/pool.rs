@@ -22,6 +22,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 pub struct Pool {
     target: usize,
+    /// Set at shutdown: no more warm-ups, and nothing handed out.
+    closed: std::sync::atomic::AtomicBool,
     preload: Vec<String>,
     ready: Mutex<VecDeque<Jail>>,
     /// Wakes the refill task: a jail was taken, or the pool is gone.
@@ -43,6 +45,7 @@ impl Pool {
     ) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             target,
+            closed: std::sync::atomic::AtomicBool::new(false),
             preload,
             ready: Mutex::new(VecDeque::with_capacity(target)),
             wake: Arc::new(Notify::new()),
@@ -64,6 +67,13 @@ impl Pool {
         self.ready.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Stops warming and hands back every ready jail, for the caller to discard.
+    pub fn close(&self) -> Vec<Jail> {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+        self.lock().drain(..).collect()
+    }
+
     /// Lets the refill task start a replacement. Called once a run that took a jail is over:
     /// warming (a burst of CPU for the imports) while the run still goes would slow the run.
     pub fn refill_now(&self) {
@@ -81,7 +91,7 @@ impl Pool {
     /// A ready jail narrowed to `limits`, or `None` (the run then goes cold): none is ready, or
     /// the request's memory does not leave room above what the preloaded modules already use.
     pub fn take(&self, limits: &Limits) -> Option<Jail> {
-        if self.target == 0 {
+        if self.target == 0 || self.closed.load(Ordering::Acquire) {
             return None;
         }
         let taken = loop {
@@ -135,6 +145,9 @@ async fn refill(
     let mut backoff = BACKOFF_START;
     loop {
         let Some(p) = pool.upgrade() else { return };
+        if p.closed.load(Ordering::Acquire) {
+            return;
+        }
         if p.ready_count() >= p.target {
             drop(p);
             wake.notified().await;
@@ -148,6 +161,11 @@ async fn refill(
         };
         let Some(p) = pool.upgrade() else { return };
         match warmed {
+            Ok(jail) if p.closed.load(Ordering::Acquire) => {
+                drop(p);
+                jail.discard().await;
+                return;
+            }
             Ok(jail) => {
                 p.lock().push_back(jail);
                 backoff = BACKOFF_START;

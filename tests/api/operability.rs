@@ -190,27 +190,53 @@ fn sigterm(child: &std::process::Child) {
 }
 
 #[tokio::test]
-async fn sigterm_lets_running_executions_finish_and_exits_0() {
-    let mut server = start_binary(&[("SHUTDOWN_TIMEOUT_SECS", "20")]);
+async fn sigterm_under_load_drains_and_exits_0() {
+    // Two slots, a queue of two: four requests, two running and two waiting, when SIGTERM comes.
+    let mut server = start_binary(&[
+        ("SHUTDOWN_TIMEOUT_SECS", "20"),
+        ("SANDBOX_SLOTS", "2"),
+        ("SANDBOX_QUEUE", "2"),
+    ]);
     let port = server.port;
-    let client = reqwest::Client::new();
-    let running = tokio::spawn(async move {
-        client
-            .post(format!("http://127.0.0.1:{port}/execute"))
-            .json(&json!({"script": "import time\ndef main():\n    time.sleep(2)\n    return 'finished'\n"}))
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()
-    });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let running: Vec<_> = (0..4)
+        .map(|i| {
+            let client = reqwest::Client::new();
+            tokio::spawn(async move {
+                client
+                    .post(format!("http://127.0.0.1:{port}/execute"))
+                    .json(&json!({"script": format!("import time\ndef main():\n    time.sleep(1)\n    return {i}\n")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     sigterm(&server.child);
-    let body = running.await.unwrap();
-    assert_eq!(body["result"], "finished", "{body}");
+    for (i, request) in running.into_iter().enumerate() {
+        let body = request.await.unwrap();
+        assert_eq!(body["result"], i, "{body}");
+    }
     let status = wait_exit(&mut server.child, Duration::from_secs(15)).expect("the server exits");
     assert!(status.success(), "{status:?}");
+    for controller in ["memory", "pids"] {
+        let parent = std::path::Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(&server.cgroup);
+        let runs: Vec<_> = std::fs::read_dir(&parent)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let names: Vec<_> = runs.iter().map(|e| e.file_name()).collect();
+        // Runs, and the warm sandboxes that were still waiting, are all gone.
+        assert!(names.is_empty(), "{names:?}");
+    }
 }
 
 #[tokio::test]

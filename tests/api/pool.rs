@@ -44,7 +44,8 @@ async fn pool_counter(app: &TestApp, name: &str) -> u64 {
 #[tokio::test]
 async fn warm_runs_have_modules_preloaded_and_are_single_use() {
     let app = pool_app(1).await;
-    let script = "import sys, os\ndef main():\n    open('/tmp/mark', 'w').write('x')\n    return {'preloaded': 'pandas' in sys.modules, 'tmp': sorted(os.listdir('/tmp'))}\n";
+    // It imports numpy, so it gets a warm sandbox, where pandas was preloaded as well.
+    let script = "import sys, os\nimport numpy\ndef main():\n    open('/tmp/mark', 'w').write('x')\n    return {'preloaded': 'pandas' in sys.modules, 'tmp': sorted(os.listdir('/tmp'))}\n";
     let (status, body) = app.run(script).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], json!({"preloaded": true, "tmp": ["mark"]}));
@@ -63,7 +64,7 @@ async fn warm_runs_keep_the_time_limits() {
     let app = pool_app(1).await;
     let started = Instant::now();
     let (status, body) = app
-        .execute(json!({"script": "import time\ndef main():\n    time.sleep(30)\n", "timeout": 1}))
+        .execute(json!({"script": "import time, numpy\ndef main():\n    time.sleep(30)\n", "timeout": 1}))
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error_type"], "timeout");
@@ -76,7 +77,7 @@ async fn warm_runs_keep_the_time_limits() {
 
     wait_ready(&app, 1).await;
     let (status, body) = app
-        .execute(json!({"script": "def main():\n    while True:\n        pass\n", "timeout": 2}))
+        .execute(json!({"script": "import numpy\ndef main():\n    while True:\n        pass\n", "timeout": 2}))
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error_type"], "timeout");
@@ -88,7 +89,7 @@ async fn warm_runs_keep_the_time_limits() {
 async fn warm_runs_are_narrowed_to_the_requested_memory() {
     let app = pool_app(1).await;
     let (status, body) = app
-        .execute(json!({"script": "def main():\n    return len(bytearray(400 * 1024 * 1024))\n", "memory": 256}))
+        .execute(json!({"script": "import pandas\ndef main():\n    return len(bytearray(400 * 1024 * 1024))\n", "memory": 256}))
         .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error_type"], "memory_limit");
@@ -97,7 +98,7 @@ async fn warm_runs_are_narrowed_to_the_requested_memory() {
     wait_ready(&app, 1).await;
     let misses = pool_counter(&app, "psa_pool_misses_total").await;
     let (status, body) = app
-        .execute(json!({"script": "def main():\n    return 1\n", "memory": 32}))
+        .execute(json!({"script": "def main():\n    if False:\n        import numpy\n    return 1\n", "memory": 32}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -113,12 +114,32 @@ async fn warm_runs_leave_no_processes_behind() {
     let app = pool_app(1).await;
     let marker = crate::helpers::unique("warm-bg");
     let script = format!(
-        "import subprocess, sys\ndef main():\n    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{marker}'])\n    return 'spawned'\n"
+        "import subprocess, sys, numpy\ndef main():\n    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)', '{marker}'])\n    return 'spawned'\n"
     );
     let (status, body) = app.run(&script).await;
     assert_eq!(status, 200, "{body}");
     assert!(crate::helpers::processes_left(&marker).await.is_empty());
     app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn scripts_that_import_nothing_preloaded_run_cold() {
+    let app = pool_app(1).await;
+    let hits = pool_counter(&app, "psa_pool_hits_total").await;
+    let (status, body) = app
+        .run("import sys, json\ndef main():\n    return 'pandas' in sys.modules\n")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"], false,
+        "a plain script ran in a warm sandbox"
+    );
+    assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits);
+    assert_eq!(
+        app.health().await.1["pool_ready"],
+        1,
+        "the warm sandbox was kept"
+    );
 }
 
 #[tokio::test]
