@@ -60,106 +60,136 @@ impl Metrics {
     pub fn render(&self, sandbox: &SandboxHealth, pool: &PoolStats) -> String {
         let inner = self.lock();
         let mut out = String::new();
-        let _ = (|| -> std::fmt::Result {
-            writeln!(
-                out,
-                "# HELP psa_http_requests_total HTTP requests by endpoint and status."
-            )?;
-            writeln!(out, "# TYPE psa_http_requests_total counter")?;
-            for ((endpoint, status), n) in &inner.requests {
-                writeln!(
-                    out,
-                    "psa_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
-                    escape(endpoint)
-                )?;
-            }
-            writeln!(out, "# HELP psa_overloaded_total Requests refused with 429 because every slot and queue place was taken.")?;
-            writeln!(out, "# TYPE psa_overloaded_total counter")?;
-            let overloaded: u64 = inner
-                .requests
-                .iter()
-                .filter(|((_, status), _)| *status == 429)
-                .map(|(_, n)| n)
-                .sum();
-            writeln!(out, "psa_overloaded_total {overloaded}")?;
-            writeln!(
-                out,
-                "# HELP psa_executions_total Script runs by outcome (success or error_type)."
-            )?;
-            writeln!(out, "# TYPE psa_executions_total counter")?;
-            for (outcome, n) in &inner.executions {
-                writeln!(out, "psa_executions_total{{outcome=\"{outcome}\"}} {n}")?;
-            }
-            writeln!(
-                out,
-                "# HELP psa_execution_duration_seconds Wall time of script runs in the sandbox."
-            )?;
-            writeln!(out, "# TYPE psa_execution_duration_seconds histogram")?;
-            let mut cumulative = 0;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += inner.duration_buckets[i];
-                writeln!(
-                    out,
-                    "psa_execution_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-                )?;
-            }
-            cumulative += inner.duration_buckets[BUCKETS.len()];
-            writeln!(
-                out,
-                "psa_execution_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
-            )?;
-            writeln!(
-                out,
-                "psa_execution_duration_seconds_sum {}",
-                inner.duration_sum
-            )?;
-            writeln!(
-                out,
-                "psa_execution_duration_seconds_count {}",
-                inner.duration_count
-            )?;
-            writeln!(
-                out,
-                "# HELP psa_sandboxes_busy Sandbox slots running a script now."
-            )?;
-            writeln!(out, "# TYPE psa_sandboxes_busy gauge")?;
-            writeln!(out, "psa_sandboxes_busy {}", sandbox.busy)?;
-            writeln!(out, "# HELP psa_sandbox_slots Sandbox slots in all.")?;
-            writeln!(out, "# TYPE psa_sandbox_slots gauge")?;
-            writeln!(out, "psa_sandbox_slots {}", sandbox.slots)?;
-            writeln!(
-                out,
-                "# HELP psa_queue_depth Requests waiting for a slot now."
-            )?;
-            writeln!(out, "# TYPE psa_queue_depth gauge")?;
-            writeln!(out, "psa_queue_depth {}", sandbox.queued)?;
-            writeln!(
-                out,
-                "# HELP psa_pool_target Warm sandboxes the pool keeps ready."
-            )?;
-            writeln!(out, "# TYPE psa_pool_target gauge")?;
-            writeln!(out, "psa_pool_target {}", pool.target)?;
-            writeln!(out, "# HELP psa_pool_ready Warm sandboxes ready now.")?;
-            writeln!(out, "# TYPE psa_pool_ready gauge")?;
-            writeln!(out, "psa_pool_ready {}", pool.ready)?;
-            writeln!(
-                out,
-                "# HELP psa_pool_hits_total Runs that got a warm sandbox."
-            )?;
-            writeln!(out, "# TYPE psa_pool_hits_total counter")?;
-            writeln!(out, "psa_pool_hits_total {}", pool.hits)?;
-            writeln!(out, "# HELP psa_pool_misses_total Runs that went cold: none ready, or too little memory asked for.")?;
-            writeln!(out, "# TYPE psa_pool_misses_total counter")?;
-            writeln!(out, "psa_pool_misses_total {}", pool.misses)?;
-            writeln!(
-                out,
-                "# HELP psa_healthy 1 when the sandbox can run scripts."
-            )?;
-            writeln!(out, "# TYPE psa_healthy gauge")?;
-            writeln!(out, "psa_healthy {}", u8::from(sandbox.healthy))
-        })();
+        header(
+            &mut out,
+            "psa_http_requests_total",
+            "counter",
+            "HTTP requests by endpoint and status.",
+        );
+        for ((endpoint, status), n) in &inner.requests {
+            let endpoint = escape(endpoint);
+            line(
+                &mut out,
+                &format!("psa_http_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}}"),
+                n,
+            );
+        }
+        let overloaded: u64 = inner
+            .requests
+            .iter()
+            .filter(|((_, status), _)| *status == 429)
+            .map(|(_, n)| n)
+            .sum();
+        single(
+            &mut out,
+            "psa_overloaded_total",
+            "counter",
+            "Requests refused with 429: every slot and queue place was taken.",
+            overloaded,
+        );
+        header(
+            &mut out,
+            "psa_executions_total",
+            "counter",
+            "Script runs by outcome (success or error_type).",
+        );
+        for (outcome, n) in &inner.executions {
+            line(
+                &mut out,
+                &format!("psa_executions_total{{outcome=\"{outcome}\"}}"),
+                n,
+            );
+        }
+        let hist = "psa_execution_duration_seconds";
+        header(
+            &mut out,
+            hist,
+            "histogram",
+            "Wall time of script runs in the sandbox.",
+        );
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += inner.duration_buckets[i];
+            line(
+                &mut out,
+                &format!("{hist}_bucket{{le=\"{bound}\"}}"),
+                cumulative,
+            );
+        }
+        cumulative += inner.duration_buckets[BUCKETS.len()];
+        line(
+            &mut out,
+            &format!("{hist}_bucket{{le=\"+Inf\"}}"),
+            cumulative,
+        );
+        line(&mut out, &format!("{hist}_sum"), inner.duration_sum);
+        line(&mut out, &format!("{hist}_count"), inner.duration_count);
+        single(
+            &mut out,
+            "psa_sandboxes_busy",
+            "gauge",
+            "Sandbox slots running a script now.",
+            sandbox.busy,
+        );
+        single(
+            &mut out,
+            "psa_sandbox_slots",
+            "gauge",
+            "Sandbox slots in all.",
+            sandbox.slots,
+        );
+        single(
+            &mut out,
+            "psa_queue_depth",
+            "gauge",
+            "Requests waiting for a slot now.",
+            sandbox.queued,
+        );
+        single(
+            &mut out,
+            "psa_pool_target",
+            "gauge",
+            "Warm sandboxes the pool keeps ready.",
+            pool.target,
+        );
+        single(
+            &mut out,
+            "psa_pool_ready",
+            "gauge",
+            "Warm sandboxes ready now.",
+            pool.ready,
+        );
+        single(
+            &mut out,
+            "psa_pool_hits_total",
+            "counter",
+            "Runs that got a warm sandbox.",
+            pool.hits,
+        );
+        single(&mut out, "psa_pool_misses_total", "counter", "Runs that wanted a warm sandbox and went cold: none ready, or too little memory asked for.", pool.misses);
+        single(
+            &mut out,
+            "psa_healthy",
+            "gauge",
+            "1 when the sandbox can run scripts.",
+            u8::from(sandbox.healthy),
+        );
         out
     }
+}
+
+// Writing to a String cannot fail, so the fmt::Results are dropped.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn line(out: &mut String, series: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{series} {value}");
+}
+
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    header(out, name, kind, help);
+    line(out, name, value);
 }
 
 fn escape(label: &str) -> String {

@@ -73,6 +73,18 @@ impl TestApp {
         self.execute(json!({ "script": script })).await
     }
 
+    /// GET /metrics, as text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("body read")
+    }
+
     pub async fn health(&self) -> (u16, Value) {
         let response = self
             .client

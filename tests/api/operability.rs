@@ -47,15 +47,7 @@ async fn metrics_count_requests_and_outcomes() {
     app.run("def main():\n    return 1\n").await;
     app.run("def main():\n    return 1 / 0\n").await;
     app.run("print(1)\n").await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for expected in [
         "psa_http_requests_total{endpoint=\"/execute\",status=\"200\"} 1",
         "psa_http_requests_total{endpoint=\"/execute\",status=\"422\"} 1",
