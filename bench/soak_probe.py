@@ -159,7 +159,8 @@ def snapshot(pid, cgroup, port):
     nobody = [p for p, v in procs.items() if v[1] == NOBODY]
     snap["nobody_procs_ours"] = [[p, *procs[p]] for p in nobody if p in mine]
     # Other servers (other people's test suites) run jails on this host too; listed, not counted.
-    snap["nobody_procs_other"] = [[p, *procs[p], own_cgroup(p)] for p in nobody if p not in mine]
+    snap["nobody_procs_other"] = [[p, *procs[p], own_cgroup(p)] for p in nobody
+                                  if p not in mine and p not in warm]
     snap["temp_entries"] = temp_entries()
     return snap
 
@@ -237,8 +238,10 @@ def report(a):
         "run-* cgroups after the server stopped": len(stopped["run_cgroups"]),
         "warm-* cgroups after the server stopped (the pool is drained at shutdown)":
             len(stopped["warm_cgroups"]),
+        # One directory per controller hierarchy (memory, pids) for each sandbox: count names.
         "warm-* cgroups after the load beyond the pool's size":
-            max(0, len(after["warm_cgroups"]) - after.get("health", {}).get("pool_size", 0)),
+            max(0, len({Path(c).name for c in after["warm_cgroups"]})
+                - after.get("health", {}).get("pool_size", 0)),
         "server fds gained (after - before)": max(0, after.get("fds", 0) - before["fds"]),
         "new temp entries (uid 65534 or nsjail*)":
             len(set(after["temp_entries"]) - set(before["temp_entries"]))
@@ -286,7 +289,8 @@ def report(a):
     P(f"  server fds: {before['fds']} before, {after.get('fds')} after, max "
       f"{max([s[2] for s in samples] + [before['fds']])} during; threads {before.get('threads')} -> {after.get('threads')}")
     P(f"  warm sandboxes waiting after the load: {len(after['warm_procs'])} processes in "
-      f"{len(after['warm_cgroups'])} warm-* cgroups (pool size {after.get('health', {}).get('pool_size', '?')})")
+      f"{len({Path(c).name for c in after['warm_cgroups']})} warm-* cgroups "
+      f"(pool size {after.get('health', {}).get('pool_size', '?')})")
     P("  leftovers:")
     for k, v in leftovers.items():
         P(f"    {k}: {v}")

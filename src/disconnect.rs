@@ -30,7 +30,6 @@ pub fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
 /// Resolves when the client of `req` has closed its side of the connection; never, if unknown.
 pub async fn client_gone(req: &HttpRequest) {
     let Some(socket) = req.conn_data::<ClientSocket>().cloned() else {
-        log::warn!("DEBUG no conn data");
         return std::future::pending().await;
     };
     // POLLRDHUP: the peer shut down its writing side (close, or a timed-out client giving up).

@@ -38,6 +38,11 @@ const READY_MARK: u8 = b'S';
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Names runs uniquely within the process (cgroup names), across all `Sandbox` instances.
 static RUNS: AtomicU64 = AtomicU64::new(0);
+static PROCESS_START: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+});
 
 /// What spawning needs, shared by the cold path and the pool.
 #[derive(Debug)]
@@ -78,10 +83,13 @@ impl Jail {
     ) -> Result<Jail, SandboxError> {
         let s = &ctx.settings;
         // A warm jail's cgroup says so, so that an idle pool is not mistaken for leftovers.
+        // The pid says whose run it is (the start-up sweep of stale runs reads it); the start
+        // time keeps a restarted server that got the same pid from colliding with stale names.
         let id = format!(
-            "{}-{}-{}",
+            "{}-{}-{:x}-{}",
             if nsjail_timed { "run" } else { "warm" },
             std::process::id(),
+            *PROCESS_START,
             RUNS.fetch_add(1, Ordering::Relaxed)
         );
         let cgroup =
@@ -547,10 +555,12 @@ fn prepare_child(
     for (i, &(src, _)) in fds.iter().enumerate() {
         // SAFETY: as above.
         let src = unsafe { BorrowedFd::borrow_raw(src) };
-        moved[i] = fcntl(src, FcntlArg::F_DUPFD(10))?;
+        // Close-on-exec, so that nsjail keeps no extra write end of the pipes.
+        moved[i] = fcntl(src, FcntlArg::F_DUPFD_CLOEXEC(10))?;
     }
     for (i, &(_, target)) in fds.iter().enumerate() {
-        // SAFETY: `moved[i]` was just created by F_DUPFD; dup2 onto the fixed fd clears CLOEXEC.
+        // SAFETY: `moved[i]` was just created by F_DUPFD_CLOEXEC; dup2 onto the fixed fd clears
+        // CLOEXEC on the target only.
         if unsafe { nix::libc::dup2(moved[i], target) } < 0 {
             return Err(std::io::Error::last_os_error());
         }

@@ -258,13 +258,6 @@ impl RunCgroup {
             .any(|d| counter(&d.join(file), key).unwrap_or(0) > 0)
     }
 
-    /// Whether a fork or thread creation was refused by the pids limit.
-    pub fn pids_limit_hit(&self) -> bool {
-        self.dirs
-            .iter()
-            .any(|d| counter(&d.join("pids.events"), "max").unwrap_or(0) > 0)
-    }
-
     /// Sends SIGKILL to every process in the cgroup. Quick: it does not wait for them to die.
     pub fn kill_all(&self) {
         for dir in &self.dirs {

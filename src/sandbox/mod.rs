@@ -8,6 +8,7 @@ mod jail;
 mod limiter;
 pub mod nsjail;
 mod pool;
+mod reaper;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,6 +152,7 @@ impl Sandbox {
     /// not stop start-up: the server comes up and /health answers 503 with the reason.
     /// `max_limits` are the largest limits a request may ask for (warm jails start with them).
     pub async fn start(settings: SandboxSettings, max_limits: Limits) -> Sandbox {
+        reaper::start_if_init();
         let limiter = Limiter::detect(&settings.cgroup_parent);
         // The bind mount needs an absolute source; an unresolvable venv shows up in the probe.
         let venv = std::fs::canonicalize(&settings.venv_path)
@@ -171,12 +173,14 @@ impl Sandbox {
             venv,
             limiter,
         });
-        let pool = Pool::start(
-            ctx.clone(),
-            ctx.settings.pool_size,
-            ctx.settings.preload.clone(),
-            max_limits,
-        );
+        // Without a cgroup a warm jail could not be narrowed to its request's memory (its
+        // RLIMIT_AS was fixed at the maximum when it started), so there is no pool then.
+        let pool_size = if ctx.limiter.uses_cgroups() {
+            ctx.settings.pool_size
+        } else {
+            0
+        };
+        let pool = Pool::start(ctx.clone(), pool_size, max_limits);
         let sandbox = Sandbox {
             slots: Arc::new(Semaphore::new(ctx.settings.slots)),
             queued: AtomicUsize::new(0),
@@ -184,13 +188,14 @@ impl Sandbox {
             ctx,
             pool,
         };
-        sandbox.probe().await;
+        sandbox.probe(true).await;
         sandbox
     }
 
     /// Runs a trivial script through the full path once, to learn the Python version and to find
-    /// out now, not at the first request, whether this host can run the sandbox at all.
-    async fn probe(&self) {
+    /// out now, not at the first request, whether this host can run the sandbox at all. With
+    /// `wait` false it gives up at once when no slot is free (a health check must not queue).
+    async fn probe(&self, wait: bool) {
         self.lock_state().last_probe = Some(Instant::now());
         let probe = "import sys\ndef main():\n    return sys.version.split()[0]\n";
         let limits = Limits {
@@ -201,7 +206,15 @@ impl Sandbox {
             Ok(script) => script,
             Err(e) => return log::error!("sandbox probe: {e}"),
         };
-        match self.run(&script, limits).await {
+        let outcome = if wait {
+            self.run(&script, limits).await
+        } else {
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => self.run_admitted(permit, &script, limits).await,
+                Err(_) => return,
+            }
+        };
+        match outcome {
             Ok(Outcome {
                 status: RunStatus::Completed { result },
                 ..
@@ -235,7 +248,7 @@ impl Sandbox {
                     .is_none_or(|at| at.elapsed() >= REPROBE_EVERY)
         };
         if reprobe && is_executable(&self.ctx.settings.nsjail_path) {
-            self.probe().await;
+            self.probe(false).await;
         }
         self.health()
     }
@@ -306,7 +319,16 @@ impl Sandbox {
         script: &PythonScript,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
-        let _permit = self.admit().await?;
+        let permit = self.admit().await?;
+        self.run_admitted(permit, script, limits).await
+    }
+
+    async fn run_admitted(
+        &self,
+        _permit: OwnedSemaphorePermit,
+        script: &PythonScript,
+        limits: Limits,
+    ) -> Result<Outcome, SandboxError> {
         // A warm jail is worth its warm-up (a third of a second of CPU) only to a script that
         // imports what it preloaded; a cold jail starts a plain script in about 40 ms.
         let wants_warm = script.imports().iter().any(|m| {
@@ -323,9 +345,9 @@ impl Sandbox {
         };
         let result = match warm {
             Some(jail) => {
-                let outcome = jail.execute(&self.ctx.settings, script, limits).await;
-                self.pool.refill_now();
-                outcome
+                // Refill once the run is over, however it ends (a dropped request included).
+                let _refill = RefillWhenDone(&self.pool);
+                jail.execute(&self.ctx.settings, script, limits).await
             }
             None => match Jail::spawn(&self.ctx, &limits, &[], true).await {
                 Ok(jail) => jail.execute(&self.ctx.settings, script, limits).await,
@@ -368,6 +390,14 @@ impl Sandbox {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(overloaded()),
         }
+    }
+}
+
+struct RefillWhenDone<'a>(&'a Pool);
+
+impl Drop for RefillWhenDone<'_> {
+    fn drop(&mut self) {
+        self.0.refill_now();
     }
 }
 

@@ -39,7 +39,7 @@ pub struct JailSpec<'a> {
 
 pub fn args(spec: &JailSpec) -> Vec<OsString> {
     let s = spec.settings;
-    let secs = spec.limits.timeout.as_secs().max(1).to_string();
+    let secs = spec.limits.timeout.as_secs().max(1);
     let mut a = Argv(Vec::with_capacity(40));
 
     a.push("--config").push(&s.config_path);
@@ -47,13 +47,14 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     a.push("--pass_fd").push(RESULT_FD.to_string());
     // The server times the run; nsjail's wall-time limit is a backstop a little later. 0: none.
     let wall = if spec.wall_limit {
-        spec.limits.timeout.as_secs().max(1) + TIME_LIMIT_BACKSTOP_SECS
+        secs + TIME_LIMIT_BACKSTOP_SECS
     } else {
         0
     };
     a.push("--time_limit").push(wall.to_string());
-    // RLIMIT_CPU is per process; wall time bounds the total.
-    a.push("--rlimit_cpu").push(&secs);
+    // RLIMIT_CPU is per process; wall time bounds the total. One second above the limit: the
+    // runner sets the soft limit to the limit itself (see runner.py), below this hard one.
+    a.push("--rlimit_cpu").push((secs + 1).to_string());
     if spec.cgroup_limits {
         // The cgroup counts real memory (tmpfs pages included); address space is not the measure.
         a.push("--rlimit_as").push("inf");
@@ -130,7 +131,7 @@ mod tests {
     fn per_request_limits_reach_nsjail() {
         let a = argv(Profile::Standard, true);
         assert!(has_pair(&a, "--time_limit", "9"));
-        assert!(has_pair(&a, "--rlimit_cpu", "7"));
+        assert!(has_pair(&a, "--rlimit_cpu", "8"));
         assert!(has_pair(&a, "--rlimit_as", "inf"));
         assert!(has_pair(&a, "--bindmount_ro", "/opt/sandbox/venv:/venv"));
         assert!(has_pair(&a, "--config", "configs/python.cfg"));

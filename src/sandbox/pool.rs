@@ -24,7 +24,6 @@ pub struct Pool {
     target: usize,
     /// Set at shutdown: no more warm-ups, and nothing handed out.
     closed: std::sync::atomic::AtomicBool,
-    preload: Vec<String>,
     ready: Mutex<VecDeque<Jail>>,
     /// Wakes the refill task: a jail was taken, or the pool is gone.
     wake: Arc<Notify>,
@@ -37,16 +36,10 @@ impl Pool {
     /// so they die with its thread (PR_SET_PDEATHSIG) if the server goes away.
     /// `limits` are the largest a request may ask for: `take` narrows memory, the server times
     /// the run.
-    pub fn start(
-        ctx: Arc<JailContext>,
-        target: usize,
-        preload: Vec<String>,
-        limits: Limits,
-    ) -> Arc<Pool> {
+    pub fn start(ctx: Arc<JailContext>, target: usize, limits: Limits) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             target,
             closed: std::sync::atomic::AtomicBool::new(false),
-            preload,
             ready: Mutex::new(VecDeque::with_capacity(target)),
             wake: Arc::new(Notify::new()),
             hits: AtomicU64::new(0),
@@ -153,9 +146,8 @@ async fn refill(
             wake.notified().await;
             continue;
         }
-        let preload = p.preload.clone();
         drop(p); // not held across the warm-up, so that dropping the Sandbox ends this task
-        let warmed = match Jail::spawn(&ctx, &limits, &preload, false).await {
+        let warmed = match Jail::spawn(&ctx, &limits, &ctx.settings.preload, false).await {
             Ok(mut jail) => jail.wait_ready(READY_WITHIN).await.map(|()| jail),
             Err(e) => Err(e),
         };

@@ -1,5 +1,5 @@
 # The wrapper that runs inside the jail. `python3 -I -B -c BOOTSTRAP` reads this file's text from
-# the first line of stdin and executes it (see src/sandbox/mod.rs).
+# the first line of stdin and executes it (see src/sandbox/jail.rs).
 #
 # Protocol with the server:
 #   stdin  after that line, two more lines of JSON:
@@ -65,14 +65,16 @@ def _usage():
 
 def _limit_cpu(seconds):
     # RLIMIT_CPU counts from the process's start; a warm sandbox has spent CPU on its imports.
+    # Soft below hard: the soft limit sends SIGXCPU (reported as a timeout), where equal limits
+    # would SIGKILL, which looks like any other kill. nsjail set the hard limit one second above
+    # the largest timeout; only root could raise it.
     import resource
 
     used = resource.getrusage(resource.RUSAGE_SELF)
-    limit = int(used.ru_utime + used.ru_stime) + 1 + seconds
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)  # only root may raise a hard limit
-    resource.setrlimit(resource.RLIMIT_CPU, (limit, limit))
+    soft = int(used.ru_utime + used.ru_stime) + seconds
+    _, ceiling = resource.getrlimit(resource.RLIMIT_CPU)
+    hard = soft + 1 if ceiling == resource.RLIM_INFINITY else min(soft + 1, ceiling)
+    resource.setrlimit(resource.RLIMIT_CPU, (min(soft, hard), hard))
 
 
 def _user_traceback(exc):

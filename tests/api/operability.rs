@@ -125,8 +125,22 @@ impl Drop for Binary {
 
 /// Starts the real binary; its port is read from its log.
 fn start_binary(envs: &[(&str, &str)]) -> Binary {
+    start_binary_under(&[], envs)
+}
+
+/// Like `start_binary`, with `wrapper` (a command and its arguments) in front of the binary.
+fn start_binary_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Binary {
     let cgroup = unique("psa-bin");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_python-script-api"))
+    let binary = env!("CARGO_BIN_EXE_python-script-api");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
+    let mut child = command
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
         .env("SANDBOX_CGROUP", &cgroup)
@@ -269,4 +283,43 @@ async fn sigterm_kills_what_outlasts_the_shutdown_bound() {
         processes_with(&marker).is_empty(),
         "a sandbox outlived the server"
     );
+}
+
+#[tokio::test]
+async fn as_pid_1_the_server_reaps_orphaned_jail_processes() {
+    // The server as PID 1 of its own pid namespace, as a container runs it.
+    let server = start_binary_under(
+        &["unshare", "--fork", "--pid", "--mount-proc", "--kill-child"],
+        &[("SANDBOX_POOL_SIZE", "1")],
+    );
+    let children =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", server.child.id())).unwrap();
+    let server_pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let client = reqwest::Client::new();
+    for script in [
+        "def main():\n    return 1\n",
+        "import numpy\ndef main():\n    return 2\n",
+        "import time\ndef main():\n    time.sleep(5)\n",
+    ] {
+        let r = client
+            .post(format!("http://127.0.0.1:{}/execute", server.port))
+            .json(&json!({"script": script, "timeout": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().as_u16() == 200 || r.status().as_u16() == 422);
+    }
+    // The reaper scans every second and reaps what stayed a zombie across two scans.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| {
+            let rest = &stat[stat.rfind(')').unwrap_or(0) + 2..];
+            let mut fields = rest.split(' ');
+            fields.next() == Some("Z")
+                && fields.next().and_then(|p| p.parse::<i32>().ok()) == Some(server_pid)
+        })
+        .collect();
+    assert!(zombies.is_empty(), "zombies of the server: {zombies:?}");
 }
