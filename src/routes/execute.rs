@@ -70,18 +70,28 @@ pub async fn execute(
     let request = body.into_inner();
     let limits = request.limits(&settings)?;
     let max_bytes = settings.max_script_bytes;
-    // Parsing is CPU work that can take a while for a large script: not on the async executor.
-    let script = web::block(move || PythonScript::parse(request.script, max_bytes))
-        .await
-        .map_err(|e| ApiError::InvalidRequest(format!("the script could not be checked: {e}")))??;
+    let check_and_run = async {
+        // The slot comes first: it also bounds how many scripts are parsed at once (a
+        // pathological one takes half a second of CPU and a large AST).
+        let admission = sandbox.admit().await?;
+        // Parsing is CPU work: not on the async executor.
+        let script = web::block(move || PythonScript::parse(request.script, max_bytes))
+            .await
+            .map_err(|e| {
+                ApiError::InvalidRequest(format!("the script could not be checked: {e}"))
+            })??;
+        sandbox
+            .run_admitted(admission, &script, limits)
+            .await
+            .inspect_err(|_| {
+                metrics.record_execution(ErrorType::SandboxError.as_str(), Duration::ZERO)
+            })
+            .map_err(ApiError::from)
+    };
     // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
     // its timeout.
     let outcome = tokio::select! {
-        outcome = sandbox.run(&script, limits) => outcome.inspect_err(|e| {
-            if !matches!(e, crate::sandbox::SandboxError::Overloaded { .. }) {
-                metrics.record_execution(ErrorType::SandboxError.as_str(), Duration::ZERO);
-            }
-        })?,
+        outcome = check_and_run => outcome?,
         () = client_gone(&req) => {
             log::info!("execute: the client disconnected; its run was killed");
             return Ok(HttpResponse::new(actix_web::http::StatusCode::from_u16(499).unwrap_or_default()));

@@ -210,7 +210,10 @@ impl Sandbox {
             self.run(&script, limits).await
         } else {
             match self.slots.clone().try_acquire_owned() {
-                Ok(permit) => self.run_admitted(permit, &script, limits).await,
+                Ok(permit) => {
+                    self.run_admitted(Admission { _slot: permit }, &script, limits)
+                        .await
+                }
                 Err(_) => return,
             }
         };
@@ -311,21 +314,22 @@ impl Sandbox {
         }
     }
 
-    /// Waits (bounded) for a free slot, then runs the script in a fresh sandbox: a warm one from
-    /// the pool when the script imports a preloaded module and one is ready and fits the limits,
-    /// a cold one otherwise.
+    /// Waits (bounded) for a free slot, then runs the script (see `run_admitted`).
     pub async fn run(
         &self,
         script: &PythonScript,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
-        let permit = self.admit().await?;
-        self.run_admitted(permit, script, limits).await
+        let admission = self.admit().await?;
+        self.run_admitted(admission, script, limits).await
     }
 
-    async fn run_admitted(
+    /// Runs the script in a fresh sandbox, in the slot `admission` holds: a warm one from the pool
+    /// when the script imports a preloaded module and one is ready and fits the limits, a cold one
+    /// otherwise.
+    pub async fn run_admitted(
         &self,
-        _permit: OwnedSemaphorePermit,
+        _admission: Admission,
         script: &PythonScript,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
@@ -364,9 +368,10 @@ impl Sandbox {
         result
     }
 
-    async fn admit(&self) -> Result<OwnedSemaphorePermit, SandboxError> {
+    /// Waits (bounded) for a free slot; beyond the queue, or past the wait, `Overloaded`.
+    pub async fn admit(&self) -> Result<Admission, SandboxError> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(permit);
+            return Ok(Admission { _slot: permit });
         }
         let s = &self.ctx.settings;
         let overloaded = || SandboxError::Overloaded {
@@ -387,10 +392,15 @@ impl Sandbox {
         let _place = QueuePlace(&self.queued);
         let waited = tokio::time::timeout(s.queue_wait, self.slots.clone().acquire_owned()).await;
         match waited {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok(Admission { _slot: permit }),
             _ => Err(overloaded()),
         }
     }
+}
+
+/// A sandbox slot, held from admission to the end of the run: dropping it frees the slot.
+pub struct Admission {
+    _slot: OwnedSemaphorePermit,
 }
 
 struct RefillWhenDone<'a>(&'a Pool);
