@@ -25,7 +25,8 @@ pub struct Pool {
     /// Set at shutdown: no more warm-ups, and nothing handed out.
     closed: std::sync::atomic::AtomicBool,
     ready: Mutex<VecDeque<Jail>>,
-    /// Wakes the refill task: a jail was taken, or the pool is gone.
+    /// Wakes the refill task: a run that took a jail is over, a taken jail was unusable, or the
+    /// pool is closing.
     wake: Arc<Notify>,
     pub hits: AtomicU64,
     pub misses: AtomicU64,
