@@ -168,7 +168,11 @@ impl Jail {
     }
 
     /// Waits for the runner's ready mark (its preload imports done). For the pool.
-    pub async fn wait_ready(&mut self, within: Duration) -> Result<(), SandboxError> {
+    pub async fn wait_ready(
+        &mut self,
+        within: Duration,
+        profile: Profile,
+    ) -> Result<(), SandboxError> {
         let mut mark = [0u8; 1];
         let read = tokio::time::timeout(within, self.result.read_exact(&mut mark)).await;
         match read {
@@ -187,10 +191,7 @@ impl Jail {
                         .read_to_end(&mut log),
                 )
                 .await;
-                Err(SandboxError::JailSetup {
-                    status: status.to_string(),
-                    log: jail_log_errors(&log),
-                })
+                Err(jail_setup_error(status, &log, profile))
             }
         }
     }
@@ -372,18 +373,7 @@ impl Jail {
                 ),
             )
         } else if !ready {
-            let mut reason = jail_log_errors(&log);
-            // nsjail names the failed clone flags; a refused user namespace has a known remedy.
-            if s.profile == Profile::Standard && reason.contains("CLONE_NEWUSER") {
-                reason.push_str(
-                    "\n(this host refuses user namespaces, as containers often do: \
-                     set SANDBOX_PROFILE=container)",
-                );
-            }
-            return Err(SandboxError::JailSetup {
-                status: status.to_string(),
-                log: reason,
-            });
+            return Err(jail_setup_error(status, &log, s.profile));
         } else {
             exited(status, !frame_bytes.is_empty())
         };
@@ -482,6 +472,22 @@ fn killed_by_time(status: ExitStatus, duration: Duration, timeout: Duration) -> 
         Some(137) => duration >= timeout,
         Some(152) => true, // SIGXCPU: the CPU-time limit
         _ => false,
+    }
+}
+
+/// The error for a jail that never got as far as the runner, with what nsjail logged.
+fn jail_setup_error(status: ExitStatus, log: &[u8], profile: Profile) -> SandboxError {
+    let mut reason = jail_log_errors(log);
+    // nsjail names the failed clone flags; a refused user namespace has a known remedy.
+    if profile == Profile::Standard && reason.contains("CLONE_NEWUSER") {
+        reason.push_str(
+            "\n(this host refuses user namespaces, as containers often do: \
+             set SANDBOX_PROFILE=container)",
+        );
+    }
+    SandboxError::JailSetup {
+        status: status.to_string(),
+        log: reason,
     }
 }
 

@@ -149,7 +149,10 @@ async fn refill(
         }
         drop(p); // not held across the warm-up, so that dropping the Sandbox ends this task
         let warmed = match Jail::spawn(&ctx, &limits, &ctx.settings.preload, false).await {
-            Ok(mut jail) => jail.wait_ready(READY_WITHIN).await.map(|()| jail),
+            Ok(mut jail) => jail
+                .wait_ready(READY_WITHIN, ctx.settings.profile)
+                .await
+                .map(|()| jail),
             Err(e) => Err(e),
         };
         let Some(p) = pool.upgrade() else { return };
