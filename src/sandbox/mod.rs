@@ -9,6 +9,7 @@ mod limiter;
 pub mod nsjail;
 mod pool;
 mod reaper;
+mod zygote;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,11 +20,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::configuration::SandboxSettings;
+use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
 use jail::{Jail, JailContext};
 pub use limiter::Limiter;
 use pool::Pool;
+pub use pool::PoolMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -51,6 +53,10 @@ pub enum SandboxError {
     WaitNsjail(#[source] std::io::Error),
     #[error("nsjail could not set up the sandbox (exit status {status}): {log}")]
     JailSetup { status: String, log: String },
+    #[error("cannot start a zygote: {0}")]
+    StartZygote(String),
+    #[error("cannot fork a sandbox from its zygote: {0}")]
+    ForkSandbox(String),
 }
 
 /// How a run that started ended.
@@ -114,8 +120,9 @@ pub struct SandboxHealth {
     pub slots: usize,
     pub busy: usize,
     pub queued: usize,
-    /// Warm sandboxes kept ready, and how many are ready now.
+    /// Warm sandboxes kept ready, how they are made ("fork" or "spawn"), and how many are ready.
     pub pool_size: usize,
+    pub pool_mode: &'static str,
     pub pool_ready: usize,
 }
 
@@ -180,7 +187,17 @@ impl Sandbox {
         } else {
             0
         };
-        let pool = Pool::start(ctx.clone(), pool_size, max_limits);
+        // Configuration refuses fork mode without a user namespace; this holds even for settings
+        // built another way: the zygote's capabilities would be real root's.
+        let mode = match (ctx.settings.pool_mode, ctx.settings.profile) {
+            (PoolMode::Fork, Profile::Standard) => PoolMode::Fork,
+            (PoolMode::Fork, _) => {
+                log::warn!("fork mode needs the standard profile: warm sandboxes are spawned");
+                PoolMode::Spawn
+            }
+            (mode, _) => mode,
+        };
+        let pool = Pool::start(ctx.clone(), pool_size, max_limits, mode);
         let sandbox = Sandbox {
             slots: Arc::new(Semaphore::new(ctx.settings.slots)),
             queued: AtomicUsize::new(0),
@@ -293,6 +310,7 @@ impl Sandbox {
             busy: s.slots.saturating_sub(available),
             queued: self.queued.load(Ordering::Relaxed),
             pool_size: self.pool.target(),
+            pool_mode: self.pool.mode().as_str(),
             pool_ready: self.pool.ready_count(),
         }
     }
@@ -303,6 +321,7 @@ impl Sandbox {
         for jail in self.pool.close() {
             jail.discard().await;
         }
+        self.pool.join().await;
     }
 
     pub fn pool_stats(&self) -> PoolStats {
@@ -333,15 +352,17 @@ impl Sandbox {
         script: &PythonScript,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
-        // A warm jail is worth its warm-up (a third of a second of CPU) only to a script that
-        // imports what it preloaded; a cold jail starts a plain script in about 40 ms.
-        let wants_warm = script.imports().iter().any(|m| {
-            self.ctx
-                .settings
-                .preload
-                .iter()
-                .any(|p| p.split('.').next() == Some(m.as_str()))
-        });
+        // A spawned warm jail is worth its warm-up (a third of a second of CPU) only to a script
+        // that imports what it preloaded; a cold jail starts a plain script in about 40 ms. A
+        // forked one costs a fork, and starts any script faster than a cold jail.
+        let wants_warm = self.pool.mode() == PoolMode::Fork
+            || script.imports().iter().any(|m| {
+                self.ctx
+                    .settings
+                    .preload
+                    .iter()
+                    .any(|p| p.split('.').next() == Some(m.as_str()))
+            });
         let warm = if wants_warm {
             self.pool.take(&limits)
         } else {

@@ -8,7 +8,8 @@ use crate::configuration::{Profile, SandboxSettings};
 
 use super::Limits;
 
-/// Inside the jail, the result channel and nsjail's own log use these fds (see runner.py).
+/// Inside the jail, the result channel (a zygote's control socket) and nsjail's own log use these
+/// fds (see runner.py).
 pub const RESULT_FD: i32 = 3;
 pub const LOG_FD: i32 = 4;
 
@@ -23,6 +24,15 @@ pub const TIME_LIMIT_BACKSTOP_SECS: u64 = 2;
 /// Where the sandbox's venv appears inside the jail.
 pub const JAIL_VENV: &str = "/venv";
 
+/// The end of the seccomp policy (the rest is in the config), for a jail that runs a script: it
+/// may neither mount nor unshare.
+const RUN_POLICY_TAIL: &str = "ERRNO(1) { mount, unshare } DEFAULT ALLOW";
+/// For a fork-mode zygote: it may mount and unshare namespaces, to isolate each child it forks;
+/// never a user namespace (CLONE_NEWUSER), a cgroup or a time namespace (0x12000080). Each child
+/// drops every capability and adds a filter that refuses mount and unshare before user code runs.
+const ZYGOTE_POLICY_TAIL: &str =
+    "ERRNO(1) { unshare { (unshare_flags & 0x12000080) != 0 } } DEFAULT ALLOW";
+
 pub struct JailSpec<'a> {
     pub settings: &'a SandboxSettings,
     /// Absolute host path of the venv.
@@ -35,6 +45,10 @@ pub struct JailSpec<'a> {
     pub wall_limit: bool,
     /// The program to run inside: `python3 -I -B -c <runner>` or a probe.
     pub command: &'a [&'a str],
+    /// A fork-mode zygote (see runner.py): it keeps its capabilities inside the jail's user
+    /// namespace to isolate its children, lives across runs (no wall or CPU limit of its own; each
+    /// child sets its CPU limit), and its seccomp policy allows mount and unshare.
+    pub zygote: bool,
 }
 
 pub fn args(spec: &JailSpec) -> Vec<OsString> {
@@ -46,7 +60,7 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     a.push("--log_fd").push(LOG_FD.to_string());
     a.push("--pass_fd").push(RESULT_FD.to_string());
     // The server times the run; nsjail's wall-time limit is a backstop a little later. 0: none.
-    let wall = if spec.wall_limit {
+    let wall = if spec.wall_limit && !spec.zygote {
         secs + TIME_LIMIT_BACKSTOP_SECS
     } else {
         0
@@ -54,7 +68,16 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     a.push("--time_limit").push(wall.to_string());
     // RLIMIT_CPU is per process; wall time bounds the total. One second above the limit: the
     // runner sets the soft limit to the limit itself (see runner.py), below this hard one.
-    a.push("--rlimit_cpu").push((secs + 1).to_string());
+    // A zygote's children start their own count and set their own limit.
+    if spec.zygote {
+        a.push("--rlimit_cpu").push("inf");
+        // Only inside the jail's user namespace: the standard profile is required (configuration.rs).
+        a.push("--keep_caps");
+        a.push("--seccomp_string").push(ZYGOTE_POLICY_TAIL);
+    } else {
+        a.push("--rlimit_cpu").push((secs + 1).to_string());
+        a.push("--seccomp_string").push(RUN_POLICY_TAIL);
+    }
     if spec.cgroup_limits {
         // The cgroup counts real memory (tmpfs pages included); address space is not the measure.
         a.push("--rlimit_as").push("inf");
@@ -103,6 +126,10 @@ mod tests {
     use std::time::Duration;
 
     fn argv(profile: Profile, cgroup_limits: bool) -> Vec<String> {
+        spec_argv(profile, cgroup_limits, false)
+    }
+
+    fn spec_argv(profile: Profile, cgroup_limits: bool, zygote: bool) -> Vec<String> {
         let mut settings = Settings::from_lookup(&|_| None).unwrap().sandbox;
         settings.profile = profile;
         let limits = Limits {
@@ -116,6 +143,7 @@ mod tests {
             cgroup_limits,
             wall_limit: true,
             command: &["/venv/bin/python3", "-c", "pass"],
+            zygote,
         };
         args(&spec)
             .into_iter()
@@ -167,5 +195,18 @@ mod tests {
         ] {
             assert!(!a.contains(&weakening.to_string()), "{weakening}");
         }
+        assert!(has_pair(&a, "--seccomp_string", RUN_POLICY_TAIL));
+    }
+
+    #[test]
+    fn only_a_zygote_keeps_capabilities_and_may_mount() {
+        let a = spec_argv(Profile::Standard, true, true);
+        assert!(a.contains(&"--keep_caps".to_string()));
+        assert!(has_pair(&a, "--seccomp_string", ZYGOTE_POLICY_TAIL));
+        assert!(has_pair(&a, "--time_limit", "0"));
+        assert!(has_pair(&a, "--rlimit_cpu", "inf"));
+        let run = argv(Profile::Standard, true);
+        assert!(!run.contains(&"--keep_caps".to_string()));
+        assert!(has_pair(&run, "--seccomp_string", RUN_POLICY_TAIL));
     }
 }

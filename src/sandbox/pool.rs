@@ -1,15 +1,21 @@
 //! Warm sandboxes: jails started ahead of time whose runner has already imported the preload
 //! modules (numpy, pandas, scipy) and waits for a script. Each is used for one run only, then
 //! discarded; a background task starts its replacement. With none ready, a run goes cold.
+//!
+//! In fork mode (zygote.rs) each slot of the pool is a zygote, and its warm sandbox a child the
+//! zygote forked: after the run the zygote comes back to the slot's task, which has it fork the
+//! next one. A replacement costs a fork, not a third of a second of imports.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
 
 use super::jail::{Jail, JailContext};
+use super::zygote::Zygote;
 use super::Limits;
 
 /// A warm jail must become ready within this (its imports take about a third of a second).
@@ -20,8 +26,29 @@ const MIN_HEADROOM: u64 = 16 << 20;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// How the pool makes its warm sandboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolMode {
+    /// A new nsjail per sandbox, which imports the preload modules itself.
+    Spawn,
+    /// A fork of a zygote that has imported them (one zygote per slot).
+    Fork,
+}
+
+impl PoolMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolMode::Spawn => "spawn",
+            PoolMode::Fork => "fork",
+        }
+    }
+}
+
 pub struct Pool {
     target: usize,
+    mode: PoolMode,
+    /// The fork-mode slot tasks, awaited at shutdown so that no zygote outlives the server.
+    slots: Mutex<Vec<JoinHandle<()>>>,
     /// Set at shutdown: no more warm-ups, and nothing handed out.
     closed: std::sync::atomic::AtomicBool,
     ready: Mutex<VecDeque<Jail>>,
@@ -37,24 +64,55 @@ impl Pool {
     /// so they die with its thread (PR_SET_PDEATHSIG) if the server goes away.
     /// `limits` are the largest a request may ask for: `take` narrows memory, the server times
     /// the run.
-    pub fn start(ctx: Arc<JailContext>, target: usize, limits: Limits) -> Arc<Pool> {
+    pub fn start(
+        ctx: Arc<JailContext>,
+        target: usize,
+        limits: Limits,
+        mode: PoolMode,
+    ) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             target,
+            mode,
+            slots: Mutex::new(Vec::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
             ready: Mutex::new(VecDeque::with_capacity(target)),
             wake: Arc::new(Notify::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         });
-        if target > 0 {
+        if target > 0 && mode == PoolMode::Spawn {
             tokio::spawn(refill(
                 Arc::downgrade(&pool),
                 pool.wake.clone(),
                 ctx,
                 limits,
             ));
+        } else if target > 0 {
+            let tasks = (0..target)
+                .map(|_| tokio::spawn(keep_zygote(Arc::downgrade(&pool), ctx.clone(), limits)))
+                .collect();
+            *pool.slots.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
         }
         pool
+    }
+
+    pub fn mode(&self) -> PoolMode {
+        self.mode
+    }
+
+    /// Waits (bounded) for the fork-mode slot tasks to end after `close`: each destroys its
+    /// zygote once the zygote is back from its last run.
+    pub async fn join(&self) {
+        let tasks = std::mem::take(&mut *self.slots.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                abort.abort(); // dropping its zygote kills it all the same
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Jail>> {
@@ -64,8 +122,13 @@ impl Pool {
     /// Stops warming and hands back every ready jail, for the caller to discard.
     pub fn close(&self) -> Vec<Jail> {
         self.closed.store(true, Ordering::Release);
+        self.wake.notify_waiters();
         self.wake.notify_one();
         self.lock().drain(..).collect()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Lets the refill task start a replacement. Called once a run that took a jail is over:
@@ -173,5 +236,53 @@ async fn refill(
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
+    }
+}
+
+/// One fork-mode slot: keeps a zygote with a forked child ready in the pool, and after each run
+/// (the zygote comes back through a oneshot) has it fork the next child. A zygote that does not
+/// come back (its jail was dropped, or its run did not end cleanly) is replaced by a new one.
+async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits: Limits) {
+    let mut backoff = BACKOFF_START;
+    let mut zygote: Option<Zygote> = None;
+    loop {
+        let closed = pool.upgrade().is_none_or(|p| p.is_closed());
+        if closed {
+            if let Some(zygote) = zygote {
+                zygote.destroy().await;
+            }
+            return;
+        }
+        let current = match zygote.take() {
+            Some(zygote) => zygote,
+            None => match Zygote::spawn(&ctx, &limits).await {
+                Ok(zygote) => zygote,
+                Err(e) => {
+                    log::warn!("zygote failed to start (retrying in {backoff:?}): {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        let (back, returned) = oneshot::channel();
+        match current.fork(back).await {
+            Ok(jail) => {
+                let Some(p) = pool.upgrade().filter(|p| !p.is_closed()) else {
+                    jail.discard().await;
+                    return;
+                };
+                p.lock().push_back(jail);
+                backoff = BACKOFF_START;
+            }
+            Err(e) => {
+                log::warn!("zygote failed to fork (replacing it in {backoff:?}): {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        }
+        // The run (or the pool's close, which discards the ready child) decides when this ends.
+        zygote = returned.await.ok();
     }
 }

@@ -10,6 +10,12 @@
 #          exactly one frame, "<length>\n<JSON object>", written once, after stdout is flushed.
 #          The length lets the server act on a complete result without waiting for the jail to exit.
 # The result never travels on stdout, so nothing the script prints can change it.
+#
+# Fork mode (the zygote, see _zygote): line 2 is {"preload": [...], "zygote": {...}} and fd 3 is a
+# SOCK_SEQPACKET control socket instead. The zygote never runs user code: for each "fork" message
+# it forks a child that takes the message's four fds as its stdin, stdout, stderr and result fd,
+# isolates itself (fresh namespaces and tmpfs, no capabilities, one more seccomp filter) and then
+# speaks the protocol above on them.
 import sys
 import os
 
@@ -248,6 +254,14 @@ def _run():
             __import__(module)
         except Exception:  # a missing module is the script's problem when it imports it
             pass
+    if setup.get("zygote"):
+        # Returns only in a forked child, isolated, with the run's fds on 0 to 3.
+        _zygote(setup["zygote"])
+        # New stream objects for the new fds: the zygote's were made for /dev/null (seekable) and
+        # might hold its buffered bytes. As Python makes them: stderr line-buffered.
+        sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
+        sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)
+        sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
     # "The runner is ready": from here on, whatever happens is the script's doing, not the server's.
     os.write(RESULT_FD, b"S")
     request = json.loads(sys.stdin.buffer.readline())
@@ -331,6 +345,184 @@ def _run():
     if len(encoded) > max_result_bytes:  # characters; a cheap lower bound on the bytes
         _fail("output_limit", "main() returned %d bytes of JSON; the limit is %d" % (len(encoded), max_result_bytes))
     _finish({"ok": True}, raw_result=encoded)
+
+
+# ---- Fork mode -------------------------------------------------------------------------------
+# Linux x86_64 numbers for the isolation steps below (Python 3.11 has no os.unshare).
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 0x4000, 0x40000
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 22, 2, 24, 47, 4
+AUDIT_ARCH_X86_64, X32_SYSCALL_BIT = 0xC000003E, 0x40000000
+# What the zygote's nsjail policy allows beyond the run policy (mount, unshare), and what undoes
+# isolation if allowed at all: mount, umount2, unshare, setns, pivot_root, chroot.
+CHILD_DENIED_SYSCALLS = (165, 166, 272, 308, 155, 161)
+
+
+def _zygote(cfg):
+    """Serves "fork" requests on the control socket until the server closes it. It never runs user
+    code and reads no request data: it only passes four fds to each child it forks. Returns only in
+    the forked child, once the child is isolated (see _isolate)."""
+    import select
+    import signal
+    import socket
+
+    ctl = socket.socket(fileno=RESULT_FD)
+    # SIGCHLD wakes the loop through this pipe; the handler itself does nothing.
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    # fork() copies only the calling thread: a thread holding a lock would leave it locked forever.
+    if len(os.listdir("/proc/self/task")) != 1:
+        ctl.send(b"error the zygote has threads after its imports; it cannot fork safely")
+        os._exit(70)
+    ctl.send(b"ready")
+    poller = select.poll()
+    poller.register(ctl, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
+    child = None
+    while True:
+        ready = [fd for fd, _ in poller.poll()]
+        try:
+            os.read(wake_r, 4096)
+        except BlockingIOError:
+            pass
+        # The zygote is pid 1 of its jail: it reaps its child and any orphan of a killed run.
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid == child:
+                child = None
+                code = os.waitstatus_to_exitcode(status)
+                ctl.send(b"exit %d" % (code if code >= 0 else 128 - code))
+        # Only when poll said so: a recv that blocks would hold off the reaping above (and
+        # Python 3.11's recv_fds drops its flags argument, so MSG_DONTWAIT cannot be relied on).
+        if ctl.fileno() not in ready:
+            continue
+        msg, fds, _, _ = socket.recv_fds(ctl, 64, 4)
+        if not msg:
+            os._exit(0)  # the server closed its end: this zygote is retired
+        if msg != b"fork" or len(fds) != 4 or child is not None:
+            for fd in fds:
+                os.close(fd)
+            ctl.send(b"error unexpected message")
+            continue
+        pid = os.fork()
+        if pid == 0:
+            # Not close(): the socket's fd number is about to be the run's result fd.
+            ctl.detach()
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _isolate(cfg, fds)
+            return
+        for fd in fds:
+            os.close(fd)
+        child = pid
+        ctl.send(b"forked %d" % pid)
+
+
+def _isolate(cfg, fds):
+    """Turns a fresh fork of the zygote into a sandbox as tight as a cold jail, before any user code:
+    new mount, pid, network, IPC and UTS namespaces; its own tmpfs on /tmp and /dev/shm and its own
+    /proc; no capabilities, bounding set included; a seccomp filter on top of the zygote's that takes
+    back mount and unshare. Any failure ends the child before it reports ready (fail closed)."""
+    try:
+        _isolate_steps(cfg, fds)
+    except BaseException as exc:
+        try:
+            os.write(2, ("sandbox isolation failed: %s: %s\n" % (type(exc).__name__, exc)).encode())
+        finally:
+            os._exit(71)
+
+
+def _isolate_steps(cfg, fds):
+    import ctypes
+    import struct
+
+    # The run's stdin, stdout, stderr and result fd, and nothing else of the zygote's (above all,
+    # not its control socket). The received fds are all above 3: 0 to 3 were open in the zygote.
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    os.closerange(4, 1 << 16)
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(ret, what):
+        if ret != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+    check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET), "unshare")
+    # Mounts made below must not propagate back into the zygote's mount namespace.
+    check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    # A new pid namespace takes effect for children: the run is the next fork, pid 1 of its own
+    # namespace, which the server can kill as a whole. This process only waits for it.
+    pid = os.fork()
+    if pid:
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(code if code >= 0 else 128 - code)
+
+    flags = MS_NOSUID | MS_NODEV
+    tmp = ("size=%dm,mode=1777" % cfg["tmp_mib"]).encode()
+    check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", flags, tmp), "mount /tmp")
+    shm = ("size=%dm,mode=1777" % cfg["shm_mib"]).encode()
+    check(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", flags, shm), "mount /dev/shm")
+    check(libc.mount(b"proc", b"/proc", b"proc", flags | MS_NOEXEC, None), "mount /proc")
+    # The OOM killer must pick the run, never the zygote, whose loss would cost the next request a
+    # third of a second. Raising the score needs no privilege, but a writable /proc.
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")
+    check(libc.mount(None, b"/proc", None, MS_REMOUNT | MS_RDONLY | flags | MS_NOEXEC, None), "remount /proc")
+    os.chdir("/tmp")  # the old cwd is the zygote's /tmp, under the new mount
+
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the kernel's last capability
+    check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # _LINUX_CAPABILITY_VERSION_3
+    check(libc.capset(header, ctypes.create_string_buffer(24)), "capset")
+    _deny_syscalls(libc, check, CHILD_DENIED_SYSCALLS)
+
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        if int(status[key], 16) != 0:
+            raise RuntimeError("%s is %s after dropping capabilities" % (key, status[key].strip()))
+    if status["NoNewPrivs"].strip() != "1" or int(status["Seccomp_filters"]) < 2:
+        raise RuntimeError("no_new_privs or the seccomp filters are missing")
+
+    global RUNNER_PID
+    RUNNER_PID = os.getpid()
+    # Forks share the zygote's random state: each run gets its own (the random module reseeds
+    # itself after a fork; numpy's global generator does not).
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+
+
+def _deny_syscalls(libc, check, numbers):
+    """Adds a classic-BPF seccomp filter: x86_64 only (anything else is killed), x32 calls and
+    `numbers` fail with EPERM, the rest is left to the filters already installed."""
+    import ctypes
+    import struct
+
+    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, eperm, kill = 0x7FFF0000, 0x00050001, 0x80000000
+    n = len(numbers)
+    prog = [
+        (ld_abs, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 1, 0, AUDIT_ARCH_X86_64),
+        (ret, 0, 0, kill),
+        (ld_abs, 0, 0, 0),  # seccomp_data.nr
+        (jge, n + 1, 0, X32_SYSCALL_BIT),
+    ]
+    prog += [(jeq, n - i, 0, nr) for i, nr in enumerate(numbers)]
+    prog += [(ret, 0, 0, allow), (ret, 0, 0, eperm)]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in prog))
+    fprog = ctypes.create_string_buffer(struct.pack("HxxxxxxQ", len(prog), ctypes.addressof(code)))
+    check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, fprog, 0, 0), "seccomp")
 
 
 try:

@@ -5,15 +5,19 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use python_script_api::sandbox::PoolMode;
+
 use crate::helpers::{spawn_app_with, TestApp};
 
+/// A pool of `size` in the mode the environment chooses (SANDBOX_POOL_MODE, else the profile's
+/// default): these tests hold for both modes.
 async fn pool_app(size: usize) -> TestApp {
     let app = spawn_app_with(|s| s.sandbox.pool_size = size).await;
     wait_ready(&app, size).await;
     app
 }
 
-async fn wait_ready(app: &TestApp, n: usize) {
+pub async fn wait_ready(app: &TestApp, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         let (_, body) = app.health().await;
@@ -25,7 +29,7 @@ async fn wait_ready(app: &TestApp, n: usize) {
     panic!("the pool never had {n} ready sandboxes");
 }
 
-async fn pool_counter(app: &TestApp, name: &str) -> u64 {
+pub async fn pool_counter(app: &TestApp, name: &str) -> u64 {
     app.metrics()
         .await
         .lines()
@@ -116,8 +120,13 @@ async fn warm_runs_leave_no_processes_behind() {
 }
 
 #[tokio::test]
-async fn scripts_that_import_nothing_preloaded_run_cold() {
-    let app = pool_app(1).await;
+async fn spawned_pools_run_scripts_that_import_nothing_preloaded_cold() {
+    let app = spawn_app_with(|s| {
+        s.sandbox.pool_size = 1;
+        s.sandbox.pool_mode = PoolMode::Spawn;
+    })
+    .await;
+    wait_ready(&app, 1).await;
     let hits = pool_counter(&app, "psa_pool_hits_total").await;
     let (status, body) = app
         .run("import sys, json\ndef main():\n    return 'pandas' in sys.modules\n")

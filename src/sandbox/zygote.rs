@@ -1,0 +1,359 @@
+//! Fork mode: one long-lived jailed Python per pool slot (the zygote) that has imported the preload
+//! modules and never runs user code. For each run it forks a child, which isolates itself (fresh
+//! namespaces and tmpfs, no capabilities, one more seccomp filter: see runner.py) and then speaks
+//! the ordinary runner protocol on four pipes the server created and passed over the control
+//! socket. The fork is made ahead of the request, so a request only sends its script.
+//!
+//! The zygote's cgroup holds nsjail, the zygote and one run at a time. A run is over when every
+//! process in the cgroup but those two has been killed and is gone; only then is the zygote asked
+//! for its next child, so no process of one run ever sees the next.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{
+    recv, sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
+};
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::process::Child;
+use tokio::sync::oneshot;
+
+use super::jail::{
+    cgroup_id, pipe_pair, read_log, receiver, runner_head, spawn_nsjail, Ended, Jail, JailContext,
+    Watch, MAX_LOG_BYTES, READY_MARK, RUNNER_COMMAND,
+};
+use super::limiter::RunCgroup;
+use super::{nsjail, Limits, SandboxError};
+
+/// Processes in a zygote's cgroup that are not the run's: nsjail, the zygote, and the fork that
+/// waits for the run outside its pid namespace. The pids limit is raised by as many.
+const OVERHEAD_PIDS: u64 = 2;
+/// The zygote's imports take about a third of a second; a child's isolation a few milliseconds.
+const ZYGOTE_READY_WITHIN: Duration = Duration::from_secs(60);
+const CHILD_READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long a killed run may take to be reported and to leave the cgroup before the zygote is
+/// given up on (and replaced) instead of being reused.
+const SETTLE_WITHIN: Duration = Duration::from_secs(5);
+/// Size of each child's private /dev/shm, as the config gives a cold jail.
+const SHM_MIB: u64 = 16;
+
+pub struct Zygote {
+    nsjail: Child,
+    cgroup: RunCgroup,
+    /// The server's end of the SOCK_SEQPACKET control socket (the zygote's fd 3).
+    control: AsyncFd<OwnedFd>,
+    /// Host pids of nsjail and of the zygote: the members of the cgroup that a run's end spares.
+    keep: [i32; 2],
+    /// The cgroup's memory limit between runs (a run narrows it to its request's).
+    max_memory: u64,
+}
+
+impl Zygote {
+    /// Starts a zygote in its own cgroup and waits until it has imported the preload modules.
+    pub async fn spawn(ctx: &JailContext, limits: &Limits) -> Result<Zygote, SandboxError> {
+        let s = &ctx.settings;
+        let max_memory = limits.memory_mib.saturating_mul(1 << 20);
+        let cgroup = ctx
+            .limiter
+            .create_run(
+                &cgroup_id("warm"),
+                max_memory,
+                s.max_pids.saturating_add(OVERHEAD_PIDS),
+            )?
+            .ok_or_else(|| SandboxError::StartZygote("fork mode needs a cgroup".into()))?;
+        let argv = nsjail::args(&nsjail::JailSpec {
+            settings: s,
+            venv: &ctx.venv,
+            limits,
+            cgroup_limits: true,
+            wall_limit: false,
+            command: &RUNNER_COMMAND,
+            zygote: true,
+        });
+        // Not non-blocking at creation: the zygote's end must stay blocking.
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| SandboxError::CreatePipe(e.into()))?;
+        set_nonblocking(&ours)?;
+        let (stdin_r, stdin_w) = pipe_pair()?;
+        // The zygote prints nothing; its failures come over the control socket or nsjail's log.
+        let null = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(SandboxError::CreatePipe)
+        };
+        let (nsjail_child, mut log) =
+            spawn_nsjail(s, argv, Some(&cgroup), [stdin_r, null()?, null()?], theirs)?;
+        let nsjail_pid = nsjail_child.id().map_or(0, |p| p as i32);
+        // SAFETY: an OwnedFd's fd is open and is the same fd for as long as the AsyncFd owns it.
+        let control =
+            unsafe { AsyncFd::register(ours) }.map_err(|e| SandboxError::CreatePipe(e.into()))?;
+        let mut zygote = Zygote {
+            nsjail: nsjail_child,
+            cgroup,
+            control,
+            keep: [nsjail_pid, 0],
+            max_memory,
+        };
+        let setup = serde_json::json!({
+            "preload": s.preload,
+            "zygote": { "tmp_mib": s.tmp_size_mib, "shm_mib": SHM_MIB },
+        });
+        {
+            // Dropped after the write: the zygote reads nothing more from its stdin.
+            let mut stdin =
+                pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::CreatePipe)?;
+            let _ = stdin.write_all(runner_head(&setup).as_bytes()).await;
+        }
+        let ready = tokio::time::timeout(ZYGOTE_READY_WITHIN, zygote.recv()).await;
+        if !matches!(&ready, Ok(Ok(m)) if m == b"ready") {
+            let _ = zygote.nsjail.start_kill();
+            let status = zygote.nsjail.wait().await.ok();
+            let log = String::from_utf8_lossy(&read_log(&mut log).await).into_owned();
+            let said = match ready {
+                Ok(Ok(m)) => String::from_utf8_lossy(&m).into_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("not ready within {ZYGOTE_READY_WITHIN:?}"),
+            };
+            zygote.destroy().await;
+            return Err(SandboxError::StartZygote(format!(
+                "{said} (nsjail exit: {status:?}) {}",
+                log.trim()
+            )));
+        }
+        let others: Vec<i32> = zygote
+            .cgroup
+            .members()
+            .into_iter()
+            .filter(|&p| p != nsjail_pid)
+            .collect();
+        let [pid] = others[..] else {
+            zygote.destroy().await;
+            return Err(SandboxError::StartZygote(format!(
+                "expected one process besides nsjail in the zygote's cgroup, found {others:?}"
+            )));
+        };
+        // The OOM killer must take the run, not the zygote: each child raises its own score to
+        // the maximum (runner.py). Lowering the zygote's instead would need CAP_SYS_RESOURCE,
+        // which a container's root often lacks.
+        zygote.keep[1] = pid;
+        tokio::spawn(forward_log(log));
+        Ok(zygote)
+    }
+
+    pub fn cgroup(&self) -> &RunCgroup {
+        &self.cgroup
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.nsjail.try_wait(), Ok(None))
+    }
+
+    /// Has the zygote fork its next child and waits until the child is isolated and ready. On
+    /// failure the zygote is destroyed (its slot starts a new one).
+    pub async fn fork(self, back: oneshot::Sender<Zygote>) -> Result<Jail, SandboxError> {
+        let (stdin_r, stdin_w) = pipe_pair()?;
+        let (stdout_r, stdout_w) = pipe_pair()?;
+        let (stderr_r, stderr_w) = pipe_pair()?;
+        let (result_r, result_w) = pipe_pair()?;
+        let theirs = [&stdin_r, &stdout_w, &stderr_w, &result_w].map(|fd| fd.as_raw_fd());
+        let sent = self.send_fork(&theirs);
+        // The zygote has its own copies now (or never will); ours would keep the pipes open.
+        drop((stdin_r, stdout_w, stderr_w, result_w));
+        let answer = match sent {
+            Ok(()) => tokio::time::timeout(CHILD_READY_WITHIN, self.recv()).await,
+            Err(e) => Ok(Err(e)),
+        };
+        if !matches!(&answer, Ok(Ok(m)) if m.starts_with(b"forked ")) {
+            let said = match answer {
+                Ok(Ok(m)) => String::from_utf8_lossy(&m).into_owned(),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer".into(),
+            };
+            self.destroy().await;
+            return Err(SandboxError::ForkSandbox(format!(
+                "the zygote did not fork: {said}"
+            )));
+        }
+        let mut result = receiver(result_r)?;
+        let mut stderr = receiver(stderr_r)?;
+        let mut mark = [0u8; 1];
+        let ready = tokio::time::timeout(CHILD_READY_WITHIN, result.read_exact(&mut mark)).await;
+        if !matches!(ready, Ok(Ok(_)) if mark[0] == READY_MARK) {
+            // The child failed to isolate itself and said why on its stderr (runner.py).
+            self.cgroup.kill_all_except(&self.keep);
+            let mut said = Vec::new();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                (&mut stderr)
+                    .take(MAX_LOG_BYTES as u64)
+                    .read_to_end(&mut said),
+            )
+            .await;
+            self.destroy().await;
+            return Err(SandboxError::ForkSandbox(
+                String::from_utf8_lossy(&said).trim().to_string(),
+            ));
+        }
+        let stdin = pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::CreatePipe)?;
+        Ok(Jail::forked(
+            self,
+            back,
+            stdin,
+            receiver(stdout_r)?,
+            stderr,
+            result,
+        ))
+    }
+
+    /// Kills nsjail (the zygote and any run die with it) and removes the cgroup.
+    pub async fn destroy(self) {
+        let Zygote {
+            mut nsjail, cgroup, ..
+        } = self;
+        let _ = nsjail.start_kill();
+        let _ = nsjail.wait().await;
+        let _ = tokio::task::spawn_blocking(move || cgroup.destroy()).await;
+    }
+
+    fn send_fork(&self, fds: &[RawFd; 4]) -> std::io::Result<()> {
+        let iov = [IoSlice::new(b"fork")];
+        let rights = [ControlMessage::ScmRights(fds)];
+        sendmsg::<()>(
+            self.control.as_raw_fd(),
+            &iov,
+            &rights,
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        )
+        .map(|_| ())
+        .map_err(std::io::Error::from)
+    }
+
+    /// The next message from the zygote. An empty one means the zygote is gone.
+    async fn recv(&self) -> std::io::Result<Vec<u8>> {
+        loop {
+            let mut guard = self.control.readable().await?;
+            let mut buf = [0u8; 256];
+            let read = guard.try_io(|fd| {
+                recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(std::io::Error::from)
+            });
+            match read {
+                Ok(Ok(n)) => return Ok(buf[..n].to_vec()),
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Waits for the zygote's report that its child exited: the exit code, or 128 + the signal.
+    /// `None` when the zygote is gone.
+    async fn recv_exit(&self) -> Option<i32> {
+        loop {
+            let message = self.recv().await.ok()?;
+            if message.is_empty() {
+                return None;
+            }
+            if let Some(code) = message.strip_prefix(b"exit ") {
+                return std::str::from_utf8(code).ok()?.trim().parse().ok();
+            }
+            log::warn!(
+                "zygote {}: {}",
+                self.keep[1],
+                String::from_utf8_lossy(&message)
+            );
+        }
+    }
+
+    /// SIGKILL to every process of the run (all of the cgroup but nsjail and the zygote).
+    fn kill_run(&self) -> usize {
+        self.cgroup.kill_all_except(&self.keep)
+    }
+
+    /// Waits until nothing of the run is left in the cgroup. False if that takes too long.
+    async fn settle(&self) -> bool {
+        let deadline = Instant::now() + SETTLE_WITHIN;
+        while self.kill_run() > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        true
+    }
+}
+
+/// Watches a forked run on its home runtime, like `watch_exit` does for nsjail: dropping (or
+/// sending on) the returned sender kills the run; the receiver gets how it ended, after every
+/// process of the run has been sent SIGKILL. The zygote then goes back to its slot, once nothing
+/// of the run is left and its memory limit is reset; or it is destroyed if anything went wrong.
+pub fn watch_run(
+    home: &tokio::runtime::Handle,
+    zygote: Zygote,
+    back: oneshot::Sender<Zygote>,
+) -> Watch {
+    let (kill_tx, kill_rx) = oneshot::channel::<()>();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    home.spawn(async move {
+        let mut zygote = zygote;
+        let oom_before = zygote.cgroup.oom_kills();
+        let reported = tokio::select! {
+            code = zygote.recv_exit() => code,
+            _ = kill_rx => {
+                zygote.kill_run();
+                tokio::time::timeout(SETTLE_WITHIN, zygote.recv_exit()).await.ok().flatten()
+            }
+        };
+        // Whatever of the run outlived its first process (a fork of the script's) goes now,
+        // before the response.
+        zygote.kill_run();
+        let memory_hit = zygote.cgroup.oom_kills() > oom_before;
+        let status = match reported {
+            Some(code) => ExitStatus::from_raw((code & 0xff) << 8),
+            None => ExitStatus::from_raw(nix::libc::SIGKILL),
+        };
+        let _ = exit_tx.send(Ok(Ended { status, memory_hit }));
+        let reusable = reported.is_some()
+            && zygote.settle().await
+            && zygote.cgroup.set_memory_limit(zygote.max_memory).is_ok()
+            && zygote.is_alive();
+        if !reusable {
+            log::warn!("a zygote is replaced: its run did not end cleanly");
+            return zygote.destroy().await;
+        }
+        if let Err(zygote) = back.send(zygote) {
+            zygote.destroy().await; // its slot is gone: the pool closed
+        }
+    });
+    (kill_tx, exit_rx)
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), SandboxError> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| SandboxError::CreatePipe(e.into()))?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map(|_| ())
+    .map_err(|e| SandboxError::CreatePipe(e.into()))
+}
+
+/// nsjail's log for a zygote's whole life, to the server's log (it rarely says anything).
+async fn forward_log(log: pipe::Receiver) {
+    let mut lines = tokio::io::BufReader::new(log.take(1 << 20)).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        log::warn!("zygote nsjail: {line}");
+    }
+}
