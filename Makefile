@@ -15,12 +15,15 @@ build:
 run: setup build
 	./target/release/python-script-api
 
-# Integration tests start real servers with real nsjail. The HTTP suite and the attack corpus run
-# a second time under the container profile (no user namespace), the one Cloud Run uses, and the
-# HTTP suite a third time without the warm pool, so that every run takes the cold path.
+# Integration tests start real servers with real nsjail. The first pass uses the defaults: the
+# standard profile with fork mode (runs forked from zygotes). The HTTP suite and the attack corpus
+# run again under the container profile (no user namespace, the one Cloud Run uses; spawned warm
+# sandboxes), and the HTTP suite with spawned warm sandboxes under the standard profile, and
+# without a pool, so that every run takes the cold path.
 test: setup
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks
+	SANDBOX_POOL_MODE=spawn cargo test --locked --test api
 	SANDBOX_POOL_SIZE=0 cargo test --locked --test api
 
 lint:

@@ -169,6 +169,13 @@ impl Metrics {
         single(&mut out, "psa_pool_misses_total", "counter", "Runs that wanted a warm sandbox and went cold: none ready, or too little memory asked for.", pool.misses);
         single(
             &mut out,
+            "psa_pool_zygote_starts_total",
+            "counter",
+            "Zygotes started in fork mode: one per slot, then one for each replaced (it died, or a run did not end cleanly).",
+            pool.zygote_starts,
+        );
+        single(
+            &mut out,
             "psa_healthy",
             "gauge",
             "1 when the sandbox can run scripts.",

@@ -357,6 +357,26 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         .unwrap_or_else(|| "a panic".into())
 }
 
+async fn wait_pool_full(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let (_, health) = app.health().await;
+        if health["pool_ready"] == health["pool_size"] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn pool_hits(app: &TestApp) -> u64 {
+    app.metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("psa_pool_hits_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Runs one attack; returns why it failed, if it did.
 async fn run_attack(app: &TestApp, host: &Host, attack: &Attack, script: String) -> Option<String> {
     let mut body = attack.request.clone();
@@ -426,6 +446,7 @@ async fn every_attack_is_contained() {
         files.len()
     );
     let mut failures = Vec::new();
+    let mut warm_runs = 0;
     let mut per_category = std::collections::BTreeMap::<String, usize>::new();
     for (index, path) in files.iter().enumerate() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -447,7 +468,12 @@ async fn every_attack_is_contained() {
             }
         };
         let one = Instant::now();
+        // A full pool first, so that every attack that fits a warm sandbox gets one.
+        wait_pool_full(&app).await;
+        let hits = pool_hits(&app).await;
         let mut failure = run_attack(&app, &host, &attack, script).await;
+        let warm = pool_hits(&app).await > hits;
+        warm_runs += usize::from(warm);
 
         // Whatever the attack did, nothing of it may outlive the response.
         if source.contains("@@MARKER@@") {
@@ -473,10 +499,11 @@ async fn every_attack_is_contained() {
         }
 
         let took = one.elapsed();
+        let path = if warm { "warm" } else { "cold" };
         match failure {
-            None => println!("[contained] {name} ({took:.1?})"),
+            None => println!("[contained] {name} ({took:.1?}, {path})"),
             Some(why) => {
-                println!("[FAILED]    {name} ({took:.1?})");
+                println!("[FAILED]    {name} ({took:.1?}, {path})");
                 failures.push(format!(
                     "{name} ({}): {}\n    {why}",
                     attack.category, attack.description
@@ -484,10 +511,21 @@ async fn every_attack_is_contained() {
             }
         }
     }
+    // Which path each attack took: in fork mode, all but those asking for less memory than a
+    // zygote uses (they run cold, by design).
+    let (_, health) = app.health().await;
+    let zygotes = app
+        .metrics()
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("psa_pool_zygote_starts_total "))
+        .unwrap_or("0")
+        .to_string();
     println!(
-        "{} attacks {per_category:?} in {:.1?}",
+        "{} attacks {per_category:?} in {:.1?}; {warm_runs} ran in warm sandboxes (pool mode {}, {zygotes} zygotes started)",
         files.len(),
-        started.elapsed()
+        started.elapsed(),
+        health["pool_mode"]
     );
     assert!(
         failures.is_empty(),

@@ -152,6 +152,7 @@ pub struct PoolStats {
     pub ready: usize,
     pub hits: u64,
     pub misses: u64,
+    pub zygote_starts: u64,
 }
 
 impl Sandbox {
@@ -330,6 +331,7 @@ impl Sandbox {
             ready: self.pool.ready_count(),
             hits: self.pool.hits.load(Ordering::Relaxed),
             misses: self.pool.misses.load(Ordering::Relaxed),
+            zygote_starts: self.pool.zygote_starts.load(Ordering::Relaxed),
         }
     }
 

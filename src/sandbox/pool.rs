@@ -57,6 +57,8 @@ pub struct Pool {
     wake: Arc<Notify>,
     pub hits: AtomicU64,
     pub misses: AtomicU64,
+    /// Zygotes started (fork mode): one per slot at start-up, then one per zygote replaced.
+    pub zygote_starts: AtomicU64,
 }
 
 impl Pool {
@@ -79,6 +81,7 @@ impl Pool {
             wake: Arc::new(Notify::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            zygote_starts: AtomicU64::new(0),
         });
         if target > 0 && mode == PoolMode::Spawn {
             tokio::spawn(refill(
@@ -137,8 +140,20 @@ impl Pool {
         self.wake.notify_one();
     }
 
+    /// Ready sandboxes, after dropping any that died while they waited (their slot or the
+    /// refill task replaces them).
     pub fn ready_count(&self) -> usize {
+        self.prune();
         self.lock().len()
+    }
+
+    fn prune(&self) {
+        let mut ready = self.lock();
+        let before = ready.len();
+        ready.retain_mut(Jail::is_alive);
+        if ready.len() < before {
+            self.refill_now();
+        }
     }
 
     pub fn target(&self) -> usize {
@@ -256,7 +271,12 @@ async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits:
         let current = match zygote.take() {
             Some(zygote) => zygote,
             None => match Zygote::spawn(&ctx, &limits).await {
-                Ok(zygote) => zygote,
+                Ok(zygote) => {
+                    if let Some(p) = pool.upgrade() {
+                        p.zygote_starts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    zygote
+                }
                 Err(e) => {
                     log::warn!("zygote failed to start (retrying in {backoff:?}): {e}");
                     tokio::time::sleep(backoff).await;
@@ -282,7 +302,17 @@ async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits:
                 continue;
             }
         }
-        // The run (or the pool's close, which discards the ready child) decides when this ends.
-        zygote = returned.await.ok();
+        // The run (or the pool's close, which discards the ready child) decides when this ends;
+        // a zygote that dies while its child waits is noticed within a second.
+        let mut returned = returned;
+        zygote = loop {
+            tokio::select! {
+                back = &mut returned => break back.ok(),
+                () = tokio::time::sleep(Duration::from_secs(1)) => match pool.upgrade() {
+                    Some(p) => p.prune(),
+                    None => break None,
+                },
+            }
+        };
     }
 }

@@ -3,6 +3,7 @@
 
 mod contract;
 mod faults;
+mod fork;
 mod helpers;
 mod isolation;
 mod limits;
