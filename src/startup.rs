@@ -79,7 +79,10 @@ fn run(
     let sandbox = web::Data::new(sandbox);
     let metrics = web::Data::new(Metrics::default());
     let environment = web::Data::new(environment);
-    let validate_gate = web::Data::new(ValidateGate::for_this_host());
+    let validate_gate = web::Data::new(ValidateGate::new(
+        settings.validate_parsers,
+        settings.validate_queue,
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(request_log))

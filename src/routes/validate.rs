@@ -17,9 +17,10 @@ use crate::script::{MainSignature, Problem, Report};
 /// waits behind runs; but the parser spends up to a second of CPU and ~150 MiB on a pathological
 /// 1 MiB script, so an unbounded burst would starve the runs of CPU and the server of memory.
 /// Its own small semaphore rather than a sandbox slot: validation stays available while every
-/// slot runs a long script. At most `parsers` parse at once, `waiting` more wait, and the rest
-/// get 429 at once, as /execute's do when its queue is full. The permits move into the blocking
-/// task, so a client that hangs up does not free its place before the parser has finished.
+/// slot runs a long script. At most `VALIDATE_PARSERS` (default: half the CPUs) parse at once,
+/// `VALIDATE_QUEUE` more wait, and the rest get 429 at once, as /execute's do when its queue is
+/// full. The permits move into the blocking task, so a client that hangs up does not free its
+/// place before the parser has finished.
 pub struct ValidateGate {
     parsing: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
@@ -36,13 +37,6 @@ impl ValidateGate {
             parsers,
             waiting,
         }
-    }
-
-    /// Half the CPUs parse (the other half stay for sandbox runs), four times that may wait.
-    pub fn for_this_host() -> ValidateGate {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let parsers = (cpus / 2).max(1);
-        ValidateGate::new(parsers, 4 * parsers)
     }
 
     async fn inspect(&self, script: String, max_bytes: usize) -> Result<Report, ApiError> {
