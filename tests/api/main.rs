@@ -2,6 +2,7 @@
 //! talks to it over HTTP.
 
 mod contract;
+mod environment;
 mod faults;
 mod helpers;
 mod isolation;
@@ -10,4 +11,5 @@ mod load;
 mod openapi;
 mod operability;
 mod pool;
+mod validate;
 mod validation;
