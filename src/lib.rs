@@ -1,6 +1,7 @@
 pub mod auth;
 pub mod configuration;
 pub mod disconnect;
+pub mod environment;
 pub mod error;
 pub mod metrics;
 pub mod routes;

@@ -1,8 +1,11 @@
 //! A submitted script, checked before anything runs: size, Python 3 syntax, and a top-level main().
+//! `PythonScript::parse` is what /execute needs (the first problem refuses the script);
+//! `Report::inspect` is what /validate answers (every problem, main()'s signature, the imports).
 
-use rustpython_parser::ast::{ExceptHandler, Mod, Stmt};
+use rustpython_parser::ast::{Arguments, ExceptHandler, Mod, Ranged, Stmt};
 use rustpython_parser::source_code::RandomLocator;
 use rustpython_parser::{parse, Mode};
+use serde::Serialize;
 
 /// A script that parsed as Python 3 and defines `main` at module top level.
 #[derive(Debug, Clone)]
@@ -42,38 +45,14 @@ impl PythonScript {
     /// Checks a script. This is CPU work (up to tens of ms for a large script): call it off the
     /// async executor, e.g. inside `spawn_blocking`.
     pub fn parse(source: String, max_bytes: usize) -> Result<PythonScript, ScriptError> {
-        if source.trim().is_empty() {
-            return Err(ScriptError::Empty);
-        }
-        if source.len() > max_bytes {
-            return Err(ScriptError::TooLarge {
-                bytes: source.len(),
-                max: max_bytes,
-            });
-        }
-        if source.contains('\0') {
-            // CPython refuses NUL bytes in source; say so before the parser trips over them.
-            let offset = source.find('\0').unwrap_or(0);
-            let (line, column) = line_column(&source, offset);
-            return Err(ScriptError::Syntax {
-                line,
-                column,
-                message: "source code cannot contain null bytes".to_string(),
-            });
-        }
-        std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .name("script-parse".into())
-                .stack_size(PARSER_STACK_BYTES)
-                .spawn_scoped(scope, || check(&source))
-                .map_err(|e| ScriptError::CheckFailed(e.to_string()))?;
-            worker
-                .join()
-                .map_err(|_| ScriptError::CheckFailed("the parser panicked".to_string()))?
-        })
-        .map(|(main_is_async, imports)| PythonScript {
+        precheck(&source, max_bytes)?;
+        let facts = on_parser_thread(|| facts(&source))?;
+        let main = facts.main.ok_or(ScriptError::NoMain)?;
+        let mut imports = facts.imports;
+        imports.sort();
+        Ok(PythonScript {
             source,
-            main_is_async,
+            main_is_async: main.is_async,
             imports,
         })
     }
@@ -91,9 +70,166 @@ impl PythonScript {
     }
 }
 
+/// What /validate says about a script: every problem found (not only the first), main()'s
+/// signature and the imports. Nothing in it comes from running the script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub errors: Vec<Problem>,
+    pub main: MainSignature,
+    /// Top-level names of the absolute imports, in first-seen order, without repeats.
+    pub imports: Vec<String>,
+}
+
+/// One reason the script would be refused. `line` and `column` (1-based) when it has a place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MainSignature {
+    pub defined: bool,
+    /// Every parameter's name in order; `*args` and `**kwargs` keep their stars.
+    pub parameters: Vec<String>,
+    pub is_async: bool,
+}
+
+impl Problem {
+    /// A problem with no place in the source (size, limits, no main()).
+    pub fn general(message: impl Into<String>) -> Problem {
+        Problem {
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ScriptError> for Problem {
+    fn from(e: ScriptError) -> Problem {
+        match e {
+            ScriptError::Syntax {
+                line,
+                column,
+                message,
+            } => Problem {
+                line: Some(line),
+                column: Some(column),
+                message: format!("syntax error: {message}"),
+            },
+            other => Problem::general(other.to_string()),
+        }
+    }
+}
+
+impl Report {
+    /// Everything /validate reports: the checks of `PythonScript::parse` (the same messages) and
+    /// whether main() can be called as /execute calls it. CPU work, like `PythonScript::parse`.
+    /// A syntax error leaves nothing else to learn: `main` and `imports` are then empty.
+    pub fn inspect(source: &str, max_bytes: usize) -> Report {
+        let facts =
+            match precheck(source, max_bytes).and_then(|()| on_parser_thread(|| facts(source))) {
+                Ok(facts) => facts,
+                Err(e) => return Report::unchecked(e.into()),
+            };
+        let mut errors = Vec::new();
+        let main = match facts.main {
+            None => {
+                errors.push(ScriptError::NoMain.into());
+                MainSignature::default()
+            }
+            Some(main) => {
+                if let Some(message) = main.call_problem {
+                    errors.push(Problem {
+                        line: Some(main.line),
+                        column: Some(main.column),
+                        message,
+                    });
+                }
+                MainSignature {
+                    defined: true,
+                    parameters: main.parameters,
+                    is_async: main.is_async,
+                }
+            }
+        };
+        Report {
+            errors,
+            main,
+            imports: facts.imports,
+        }
+    }
+
+    /// A report that has only this problem: the script could not be parsed at all.
+    pub fn unchecked(problem: Problem) -> Report {
+        Report {
+            errors: vec![problem],
+            main: MainSignature::default(),
+            imports: Vec::new(),
+        }
+    }
+}
+
+/// The cheap checks that come before the parser.
+fn precheck(source: &str, max_bytes: usize) -> Result<(), ScriptError> {
+    if source.trim().is_empty() {
+        return Err(ScriptError::Empty);
+    }
+    if source.len() > max_bytes {
+        return Err(ScriptError::TooLarge {
+            bytes: source.len(),
+            max: max_bytes,
+        });
+    }
+    if let Some(offset) = source.find('\0') {
+        // CPython refuses NUL bytes in source; say so before the parser trips over them.
+        let (line, column) = line_column(source, offset);
+        return Err(ScriptError::Syntax {
+            line,
+            column,
+            message: "source code cannot contain null bytes".to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `work` (which parses, and drops the AST before it returns) on a thread with a big stack.
+fn on_parser_thread<T: Send>(
+    work: impl FnOnce() -> Result<T, ScriptError> + Send,
+) -> Result<T, ScriptError> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("script-parse".into())
+            .stack_size(PARSER_STACK_BYTES)
+            .spawn_scoped(scope, work)
+            .map_err(|e| ScriptError::CheckFailed(e.to_string()))?;
+        worker
+            .join()
+            .map_err(|_| ScriptError::CheckFailed("the parser panicked".to_string()))?
+    })
+}
+
+/// What the AST says, in plain data, so that the AST itself never leaves the parser's thread.
+struct Facts {
+    main: Option<MainFacts>,
+    /// First-seen order, without repeats.
+    imports: Vec<String>,
+}
+
+struct MainFacts {
+    is_async: bool,
+    parameters: Vec<String>,
+    /// Why main() cannot be called with no argument or with one positional argument.
+    call_problem: Option<String>,
+    line: usize,
+    column: usize,
+}
+
 /// Parses, finds `main` among the module's own statements (not in classes, functions or blocks),
 /// and collects the imports.
-fn check(source: &str) -> Result<(bool, Vec<String>), ScriptError> {
+fn facts(source: &str) -> Result<Facts, ScriptError> {
     let module = parse(source, Mode::Module, "script.py").map_err(|e| {
         let (line, column) = line_column(source, e.offset.to_usize());
         ScriptError::Syntax {
@@ -105,55 +241,124 @@ fn check(source: &str) -> Result<(bool, Vec<String>), ScriptError> {
     let Mod::Module(module) = module else {
         return Err(ScriptError::CheckFailed("not a module".to_string()));
     };
-    let main_is_async = module
+    let main = module
         .body
         .iter()
         .rev() // a later definition wins, as at run time
         .find_map(|stmt| match stmt {
-            Stmt::FunctionDef(f) if f.name.as_str() == "main" => Some(false),
-            Stmt::AsyncFunctionDef(f) if f.name.as_str() == "main" => Some(true),
+            Stmt::FunctionDef(f) if f.name.as_str() == "main" => Some((false, &f.args, stmt)),
+            Stmt::AsyncFunctionDef(f) if f.name.as_str() == "main" => Some((true, &f.args, stmt)),
             _ => None,
         })
-        .ok_or(ScriptError::NoMain)?;
+        .map(|(is_async, args, stmt)| {
+            let (line, column) = line_column(source, stmt.start().to_usize());
+            MainFacts {
+                is_async,
+                parameters: parameter_names(args),
+                call_problem: call_problem(args),
+                line,
+                column,
+            }
+        });
     let mut imports = Vec::new();
     collect_imports(&module.body, &mut imports);
-    imports.sort();
-    imports.dedup();
-    Ok((main_is_async, imports))
+    Ok(Facts { main, imports })
 }
 
-/// Walks statements (not expressions: an import is a statement) into every nested body.
-/// Iterative, so that deeply nested blocks cannot exhaust the stack.
+fn parameter_names(args: &Arguments) -> Vec<String> {
+    let mut names: Vec<String> = args
+        .posonlyargs
+        .iter()
+        .chain(&args.args)
+        .map(|a| a.def.arg.to_string())
+        .collect();
+    if let Some(a) = &args.vararg {
+        names.push(format!("*{}", a.arg));
+    }
+    names.extend(args.kwonlyargs.iter().map(|a| a.def.arg.to_string()));
+    if let Some(a) = &args.kwarg {
+        names.push(format!("**{}", a.arg));
+    }
+    names
+}
+
+/// main() is called with no argument, or with one positional argument (the request's input), so
+/// it may require at most one positional parameter and no keyword-only one.
+fn call_problem(args: &Arguments) -> Option<String> {
+    let required = |list: &[rustpython_parser::ast::ArgWithDefault]| -> Vec<String> {
+        list.iter()
+            .filter(|a| a.default.is_none())
+            .map(|a| a.def.arg.to_string())
+            .collect()
+    };
+    let positional: Vec<String> = required(&args.posonlyargs)
+        .into_iter()
+        .chain(required(&args.args))
+        .collect();
+    let keyword_only = required(&args.kwonlyargs);
+    if let Some(name) = keyword_only.first() {
+        return Some(format!(
+            "main()'s keyword-only parameter `{name}` needs a default: main() is called with no argument or with one positional argument"
+        ));
+    }
+    (positional.len() > 1).then(|| {
+        format!(
+            "main() requires {} parameters ({}); it may require at most one, which receives the request's input",
+            positional.len(),
+            positional.join(", ")
+        )
+    })
+}
+
+/// Walks statements (not expressions: an import is a statement) into every nested body, in
+/// source order. Iterative, so that deeply nested blocks cannot exhaust the stack.
 fn collect_imports(body: &[Stmt], out: &mut Vec<String>) {
-    let mut pending: Vec<&[Stmt]> = vec![body];
-    while let Some(stmts) = pending.pop() {
-        for stmt in stmts {
-            match stmt {
-                Stmt::Import(s) => out.extend(s.names.iter().map(|a| top_level(&a.name))),
-                Stmt::ImportFrom(s) if s.level.is_none_or(|l| l.to_u32() == 0) => {
-                    out.extend(s.module.iter().map(|m| top_level(m)));
-                }
-                Stmt::FunctionDef(s) => pending.push(&s.body),
-                Stmt::AsyncFunctionDef(s) => pending.push(&s.body),
-                Stmt::ClassDef(s) => pending.push(&s.body),
-                Stmt::For(s) => pending.extend([&s.body[..], &s.orelse[..]]),
-                Stmt::AsyncFor(s) => pending.extend([&s.body[..], &s.orelse[..]]),
-                Stmt::While(s) => pending.extend([&s.body[..], &s.orelse[..]]),
-                Stmt::If(s) => pending.extend([&s.body[..], &s.orelse[..]]),
-                Stmt::With(s) => pending.push(&s.body),
-                Stmt::AsyncWith(s) => pending.push(&s.body),
-                Stmt::Match(s) => pending.extend(s.cases.iter().map(|c| &c.body[..])),
-                Stmt::Try(s) => {
-                    pending.extend([&s.body[..], &s.orelse[..], &s.finalbody[..]]);
-                    pending.extend(handler_bodies(&s.handlers));
-                }
-                Stmt::TryStar(s) => {
-                    pending.extend([&s.body[..], &s.orelse[..], &s.finalbody[..]]);
-                    pending.extend(handler_bodies(&s.handlers));
-                }
-                _ => {}
-            }
+    // A set beside the list: a 1 MiB script can import a hundred thousand distinct names.
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |name: &str| {
+        let top = top_level(name);
+        if seen.insert(top.clone()) {
+            out.push(top);
         }
+    };
+    // A stack of statement iterators: a block's bodies are walked before the statements that
+    // follow it, so names come out in the order they appear.
+    let mut stack: Vec<std::slice::Iter<Stmt>> = vec![body.iter()];
+    while let Some(stmts) = stack.last_mut() {
+        let Some(stmt) = stmts.next() else {
+            stack.pop();
+            continue;
+        };
+        let mut blocks: Vec<&[Stmt]> = Vec::new();
+        match stmt {
+            Stmt::Import(s) => s.names.iter().for_each(|a| add(&a.name)),
+            Stmt::ImportFrom(s) if s.level.is_none_or(|l| l.to_u32() == 0) => {
+                s.module.iter().for_each(|m| add(m));
+            }
+            Stmt::FunctionDef(s) => blocks.push(&s.body),
+            Stmt::AsyncFunctionDef(s) => blocks.push(&s.body),
+            Stmt::ClassDef(s) => blocks.push(&s.body),
+            Stmt::For(s) => blocks.extend([&s.body[..], &s.orelse[..]]),
+            Stmt::AsyncFor(s) => blocks.extend([&s.body[..], &s.orelse[..]]),
+            Stmt::While(s) => blocks.extend([&s.body[..], &s.orelse[..]]),
+            Stmt::If(s) => blocks.extend([&s.body[..], &s.orelse[..]]),
+            Stmt::With(s) => blocks.push(&s.body),
+            Stmt::AsyncWith(s) => blocks.push(&s.body),
+            Stmt::Match(s) => blocks.extend(s.cases.iter().map(|c| &c.body[..])),
+            Stmt::Try(s) => {
+                blocks.push(&s.body);
+                blocks.extend(handler_bodies(&s.handlers));
+                blocks.extend([&s.orelse[..], &s.finalbody[..]]);
+            }
+            Stmt::TryStar(s) => {
+                blocks.push(&s.body);
+                blocks.extend(handler_bodies(&s.handlers));
+                blocks.extend([&s.orelse[..], &s.finalbody[..]]);
+            }
+            _ => {}
+        }
+        // Last pushed is walked first.
+        stack.extend(blocks.into_iter().rev().map(|b| b.iter()));
     }
 }
 
@@ -253,6 +458,80 @@ mod tests {
         assert!(matches!(err, ScriptError::TooLarge { max: 20, .. }));
     }
 
+    fn inspect(s: &str) -> Report {
+        Report::inspect(s, 1 << 20)
+    }
+
+    #[test]
+    fn the_report_lists_imports_in_first_seen_order() {
+        let report = inspect(
+            "import pandas as pd, os.path\nfrom . import x\nfrom .sub import y\n\
+             def main():\n    try:\n        import json\n    except ImportError:\n        from collections import abc\n    import os\n    return 1\n\
+             import numpy.linalg\nfrom scipy.stats import norm\n",
+        );
+        assert_eq!(report.errors, []);
+        assert_eq!(
+            report.imports,
+            ["pandas", "os", "json", "collections", "numpy", "scipy"]
+        );
+    }
+
+    #[test]
+    fn the_report_describes_main() {
+        let report = inspect("async def main(data, /, b=1, *rest, flag=False, **kw):\n    pass\n");
+        assert_eq!(report.errors, []);
+        assert!(report.main.defined && report.main.is_async);
+        assert_eq!(
+            report.main.parameters,
+            ["data", "b", "*rest", "flag", "**kw"]
+        );
+        let report = inspect("def main(): pass\nasync def main(): pass\n");
+        assert!(report.main.is_async, "the later definition wins");
+    }
+
+    #[test]
+    fn main_may_require_one_positional_parameter_at_most() {
+        assert_eq!(inspect("def main(data):\n    return data\n").errors, []);
+        let report = inspect("import os\n\ndef main(a, b):\n    pass\n");
+        assert_eq!(report.errors.len(), 1, "{report:?}");
+        let problem = &report.errors[0];
+        assert_eq!((problem.line, problem.column), (Some(3), Some(1)));
+        assert!(problem.message.contains("(a, b)"), "{problem:?}");
+        assert_eq!(report.main.parameters, ["a", "b"]);
+        let report = inspect("def main(*, key):\n    pass\n");
+        assert!(report.errors[0].message.contains("`key`"), "{report:?}");
+    }
+
+    #[test]
+    fn the_report_carries_the_checks_of_parse() {
+        let report = inspect("x = 1\ndef main(:\n");
+        assert_eq!(report.errors.len(), 1);
+        assert_eq!(
+            (report.errors[0].line, report.errors[0].column),
+            (Some(2), Some(10))
+        );
+        assert!(!report.main.defined);
+        assert_eq!(inspect("x = 1\n").errors, [ScriptError::NoMain.into()]);
+        assert_eq!(inspect(" \n").errors, [ScriptError::Empty.into()]);
+        let big = "def main(): pass\n".repeat(10);
+        let too_large = PythonScript::parse(big.clone(), 20).unwrap_err();
+        assert_eq!(Report::inspect(&big, 20).errors, [too_large.into()]);
+        assert_eq!(
+            inspect("def main(): pass\nx = '\0'\n").errors[0].line,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn many_distinct_imports_are_collected_quickly() {
+        let source: String = (0..100_000).map(|i| format!("import m{i}\n")).collect();
+        let start = std::time::Instant::now();
+        let report = Report::inspect(&source, usize::MAX);
+        assert_eq!(report.imports.len(), 100_000);
+        assert_eq!(report.imports[99_999], "m99999");
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    }
+
     #[test]
     fn pathological_nesting_does_not_crash_the_parser() {
         let chain = format!("def main():\n    return {}1\n", "a+".repeat(400_000));
@@ -264,6 +543,7 @@ mod tests {
         );
         let _ = PythonScript::parse(lists, 1 << 20);
         let unary = format!("def main():\n    return {}1\n", "-".repeat(500_000));
-        let _ = PythonScript::parse(unary, 1 << 20);
+        let _ = PythonScript::parse(unary.clone(), 1 << 20);
+        let _ = Report::inspect(&unary, 1 << 20);
     }
 }

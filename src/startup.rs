@@ -10,9 +10,10 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::auth::{require_api_key, ApiKeys};
 use crate::configuration::Settings;
+use crate::environment::Environment;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::routes;
+use crate::routes::{self, ValidateGate};
 use crate::sandbox::Sandbox;
 use crate::telemetry::request_log;
 
@@ -30,7 +31,20 @@ impl Application {
         let port = listener.local_addr()?.port();
         let sandbox =
             Arc::new(Sandbox::start(settings.sandbox.clone(), settings.max_limits()).await);
-        let server = run(listener, settings, sandbox.clone())?;
+        let environment = Environment::load(&settings.sandbox.venv_path);
+        // The manifest is written at setup time; a venv rebuilt on another Python without
+        // setup-sandbox.sh would leave it stale. The probe has just asked the real interpreter.
+        if let (Ok(manifest), Some(probed)) =
+            (environment.manifest(), sandbox.health().python_version)
+        {
+            if manifest.python_version != probed {
+                log::warn!(
+                    "the sandbox runs python {probed} but its environment.json says {}; run scripts/setup-sandbox.sh",
+                    manifest.python_version
+                );
+            }
+        }
+        let server = run(listener, settings, sandbox.clone(), environment)?;
         Ok(Application {
             port,
             server,
@@ -56,6 +70,7 @@ fn run(
     listener: TcpListener,
     settings: Settings,
     sandbox: Arc<Sandbox>,
+    environment: Environment,
 ) -> std::io::Result<Server> {
     let shutdown_secs = settings.shutdown_timeout_secs;
     let max_body = settings.max_body_bytes;
@@ -63,6 +78,11 @@ fn run(
     let settings = web::Data::new(settings);
     let sandbox = web::Data::new(sandbox);
     let metrics = web::Data::new(Metrics::default());
+    let environment = web::Data::new(environment);
+    let validate_gate = web::Data::new(ValidateGate::new(
+        settings.validate_parsers,
+        settings.validate_queue,
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(request_log))
@@ -71,10 +91,25 @@ fn run(
             .app_data(sandbox.clone())
             .app_data(metrics.clone())
             .app_data(keys.clone())
+            .app_data(environment.clone())
+            .app_data(validate_gate.clone())
             .service(
                 web::resource("/execute")
                     .wrap(from_fn(require_api_key))
                     .route(web::post().to(routes::execute))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            // Like /execute, these serve clients of the API, so they need its key.
+            .service(
+                web::resource("/validate")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::validate))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/environment")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::get().to(routes::environment))
                     .default_service(web::to(method_not_allowed)),
             )
             .service(

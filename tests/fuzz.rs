@@ -1,13 +1,14 @@
 //! Property-based fuzzing of what a request goes through before anything runs: JSON decoding,
-//! limit checks and script validation. Nothing may panic; the parser's panics, which
-//! `PythonScript::parse` catches, count as failures here too.
+//! limit checks and script validation (/execute's `parse` and /validate's `Report::inspect`).
+//! Nothing may panic; the parser's panics, which `PythonScript::parse` catches, count as failures
+//! here too.
 //!
 //! A longer session: `PROPTEST_CASES=200000 cargo test --release --test fuzz`.
 
 use proptest::prelude::*;
 use python_script_api::configuration::Settings;
 use python_script_api::routes::ExecuteRequest;
-use python_script_api::script::{PythonScript, ScriptError};
+use python_script_api::script::{PythonScript, Report, ScriptError};
 
 const SEEDS: &[&str] = &[
     "def main():\n    return 1\n",
@@ -23,10 +24,28 @@ fn settings() -> Settings {
     Settings::from_lookup(&|_| None).expect("default settings")
 }
 
+/// Neither check may fail to check, and /validate's report must agree with /execute's verdict:
+/// a script parse() accepts has no error but main()'s signature, and the same imports.
 fn check_script(source: String) -> Result<(), TestCaseError> {
+    let report = Report::inspect(&source, 1 << 20);
     match PythonScript::parse(source, 1 << 20) {
         Err(ScriptError::CheckFailed(why)) => Err(TestCaseError::fail(why)),
-        _ => Ok(()),
+        Ok(script) => {
+            prop_assert!(report.main.defined);
+            prop_assert_eq!(report.main.is_async, script.main_is_async());
+            prop_assert!(report
+                .errors
+                .iter()
+                .all(|p| p.message.starts_with("main()")));
+            let mut imports = report.imports.clone();
+            imports.sort();
+            prop_assert_eq!(imports, script.imports());
+            Ok(())
+        }
+        Err(e) => {
+            prop_assert_eq!(&report.errors[0], &e.into());
+            Ok(())
+        }
     }
 }
 

@@ -1,9 +1,13 @@
+mod environment;
 mod execute;
 mod health;
 mod metrics;
 mod openapi;
+mod validate;
 
+pub use environment::environment;
 pub use execute::{execute, ExecuteRequest};
 pub use health::health;
 pub use metrics::metrics;
 pub use openapi::{openapi, OPENAPI};
+pub use validate::{validate, ValidateGate};

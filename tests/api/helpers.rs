@@ -64,6 +64,40 @@ impl TestApp {
         (status, value)
     }
 
+    /// POST /validate with a raw body.
+    pub async fn validate_raw(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/validate", self.address))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:.300}"));
+        (status, value)
+    }
+
+    /// Validates a script with default limits.
+    pub async fn validate(&self, script: &str) -> (u16, Value) {
+        self.validate_raw(json!({ "script": script }).to_string())
+            .await
+    }
+
+    pub async fn environment(&self) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}/environment", self.address))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("environment is JSON"))
+    }
+
     pub async fn execute(&self, body: Value) -> (u16, Value) {
         self.post_raw(body.to_string()).await
     }

@@ -2,6 +2,7 @@
 //! talks to it over HTTP.
 
 mod contract;
+mod environment;
 mod faults;
 mod fork;
 mod helpers;
@@ -11,4 +12,5 @@ mod load;
 mod openapi;
 mod operability;
 mod pool;
+mod validate;
 mod validation;

@@ -40,6 +40,13 @@ fn the_schemas_refuse_undocumented_fields() {
     let mut bad = good.clone();
     bad["surprise"] = json!(1);
     assert!(!violations(&spec, &schema, &bad).is_empty());
+
+    let schema = json!({"$ref": "#/components/schemas/ValidateResult"});
+    let good = json!({"valid": true, "errors": [], "main": {"defined": true, "parameters": [], "is_async": false}, "imports": [], "unavailable_imports": []});
+    assert!(violations(&spec, &schema, &good).is_empty());
+    let mut bad = good.clone();
+    bad["main"]["surprise"] = json!(1);
+    assert!(!violations(&spec, &schema, &bad).is_empty());
 }
 
 fn response_schema(spec: &Value, path: &str, method: &str, status: u16) -> Value {
@@ -125,6 +132,37 @@ async fn real_responses_fit_the_description() {
         "GET /health",
     );
 
+    let validations = [
+        json!({"script": "import pandas\nimport nosuchmodule_xyz\ndef main(data):\n    return data\n"}).to_string(),
+        json!({"script": "def main(:\n"}).to_string(),
+        json!({"script": "def main(a, b): pass", "timeout": 0}).to_string(),
+        json!({"script": "x = 1\n"}).to_string(),
+        json!({"script": format!("#{}\ndef main(): pass", "x".repeat(1 << 20))}).to_string(),
+        "not json".to_string(),
+        format!("{{\"script\": \"{}\"}}", "x".repeat(3 << 20)),
+    ];
+    let mut statuses = Vec::new();
+    for raw in validations {
+        let (status, body) = app.validate_raw(raw).await;
+        check(
+            &spec,
+            &response_schema(&spec, "/validate", "post", status),
+            &body,
+            &format!("POST /validate {status}"),
+        );
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&200) && statuses.contains(&400) && statuses.contains(&413));
+
+    let (status, body) = app.environment().await;
+    assert_eq!(status, 200, "{body}");
+    check(
+        &spec,
+        &response_schema(&spec, "/environment", "get", status),
+        &body,
+        "GET /environment",
+    );
+
     let down = spawn_app_with(|s| s.sandbox.nsjail_path = "/nonexistent/nsjail".into()).await;
     let (status, body) = down.health().await;
     assert_eq!(status, 503);
@@ -133,6 +171,17 @@ async fn real_responses_fit_the_description() {
         &response_schema(&spec, "/health", "get", status),
         &body,
         "GET /health 503",
+    );
+
+    let no_manifest = tempfile::tempdir().unwrap();
+    let unknown = spawn_app_with(|s| s.sandbox.venv_path = no_manifest.path().join("venv")).await;
+    let (status, body) = unknown.environment().await;
+    assert_eq!(status, 503);
+    check(
+        &spec,
+        &response_schema(&spec, "/environment", "get", status),
+        &body,
+        "GET /environment 503",
     );
 
     let served: Value = app

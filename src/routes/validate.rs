@@ -1,0 +1,106 @@
+//! POST /validate: checks a script as /execute would and says what it imports, without running
+//! anything.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::configuration::Settings;
+use crate::environment::Environment;
+use crate::error::ApiError;
+use crate::routes::ExecuteRequest;
+use crate::script::{MainSignature, Problem, Report};
+
+/// Bounds the parsing /validate does. It runs nothing, so it takes no sandbox slot and never
+/// waits behind runs; but the parser spends up to a second of CPU and ~150 MiB on a pathological
+/// 1 MiB script, so an unbounded burst would starve the runs of CPU and the server of memory.
+/// Its own small semaphore rather than a sandbox slot: validation stays available while every
+/// slot runs a long script. At most `VALIDATE_PARSERS` (default: half the CPUs) parse at once,
+/// `VALIDATE_QUEUE` more wait, and the rest get 429 at once, as /execute's do when its queue is
+/// full. The permits move into the blocking task, so a client that hangs up does not free its
+/// place before the parser has finished.
+pub struct ValidateGate {
+    parsing: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
+    parsers: usize,
+    waiting: usize,
+}
+
+impl ValidateGate {
+    pub fn new(parsers: usize, waiting: usize) -> ValidateGate {
+        let parsers = parsers.max(1);
+        ValidateGate {
+            parsing: Arc::new(Semaphore::new(parsers)),
+            admitted: Arc::new(Semaphore::new(parsers + waiting)),
+            parsers,
+            waiting,
+        }
+    }
+
+    async fn inspect(&self, script: String, max_bytes: usize) -> Result<Report, ApiError> {
+        let busy = || ApiError::ValidateOverloaded {
+            parsers: self.parsers,
+            waiting: self.waiting,
+        };
+        let admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| busy())?;
+        // The semaphores are never closed, so this only waits.
+        let parsing = self
+            .parsing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| busy())?;
+        let report = tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, parsing);
+            Report::inspect(&script, max_bytes)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Report::unchecked(Problem::general(format!(
+                "the script could not be checked: {e}"
+            )))
+        });
+        Ok(report)
+    }
+}
+
+#[derive(Serialize)]
+struct Validation {
+    valid: bool,
+    errors: Vec<Problem>,
+    main: MainSignature,
+    imports: Vec<String>,
+    unavailable_imports: Vec<String>,
+}
+
+/// The body is /execute's own (`ExecuteRequest`): the same fields are accepted and a typo is
+/// refused the same way. A script that fails its checks is still a 200: the report is the answer.
+pub async fn validate(
+    body: web::Json<ExecuteRequest>,
+    settings: web::Data<Settings>,
+    gate: web::Data<ValidateGate>,
+    environment: web::Data<Environment>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    // /execute refuses out-of-range limits before it looks at the script, so they are errors here.
+    let limits = request.limits(&settings).err();
+    let report = gate
+        .inspect(request.script, settings.max_script_bytes)
+        .await?;
+    let mut errors = report.errors;
+    errors.extend(limits.map(|e| Problem::general(e.to_string())));
+    let unavailable_imports = environment.unavailable(&report.imports);
+    Ok(HttpResponse::Ok().json(Validation {
+        valid: errors.is_empty(),
+        errors,
+        main: report.main,
+        imports: report.imports,
+        unavailable_imports,
+    }))
+}
