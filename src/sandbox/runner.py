@@ -54,7 +54,16 @@ def _finish(frame, raw_result=None):
         os._exit(0)
     try:
         frame["usage"] = _usage()
+        # The runner's own stdout and stderr end here: the server sees them end as soon as the
+        # script's children (killed with the run) let go of them, not after this process's
+        # teardown, which comes after the frame.
+        for fd in (1, 2):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         _send(frame, raw_result)
+        os.close(RESULT_FD)  # likewise: the server reads the channel until it ends
     finally:
         # Skip interpreter shutdown (atexit, GC of every module): it costs tens of ms and runs user code.
         os._exit(0)
@@ -367,6 +376,9 @@ def _zygote(cfg):
     import signal
     import socket
 
+    # What every run imports on its way to main() and back, imported once here instead.
+    import inspect, linecache, resource, traceback, types  # noqa: F401, E401
+
     ctl = socket.socket(fileno=RESULT_FD)
     # SIGCHLD wakes the loop through this pipe; the handler itself does nothing.
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -462,6 +474,8 @@ def _isolate_steps(cfg, fds):
     # namespace, which the server can kill as a whole. This process only waits for it.
     pid = os.fork()
     if pid:
+        # The run's pipes are the run's: held open here, they would end only with this process.
+        os.closerange(0, 4)
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(code if code >= 0 else 128 - code)

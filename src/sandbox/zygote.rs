@@ -308,22 +308,26 @@ pub fn watch_run(
     home.spawn(async move {
         let mut zygote = zygote;
         let oom_before = zygote.cgroup.oom_kills();
+        let killed = ExitStatus::from_raw(nix::libc::SIGKILL);
         let reported = tokio::select! {
-            code = zygote.recv_exit() => code,
-            _ = kill_rx => {
+            code = zygote.recv_exit() => {
+                // Whatever of the run outlived its first process (a fork of the script's) goes
+                // now, before the response.
                 zygote.kill_run();
+                let status = code.map_or(killed, |c| ExitStatus::from_raw((c & 0xff) << 8));
+                let memory_hit = zygote.cgroup.oom_kills() > oom_before;
+                let _ = exit_tx.send(Ok(Ended { status, memory_hit }));
+                code
+            }
+            _ = kill_rx => {
+                // The run is over (its frame is complete, or its deadline or a cap was hit): its
+                // exit status decides nothing now, so the response need not wait for the report.
+                zygote.kill_run();
+                let memory_hit = zygote.cgroup.oom_kills() > oom_before;
+                let _ = exit_tx.send(Ok(Ended { status: killed, memory_hit }));
                 tokio::time::timeout(SETTLE_WITHIN, zygote.recv_exit()).await.ok().flatten()
             }
         };
-        // Whatever of the run outlived its first process (a fork of the script's) goes now,
-        // before the response.
-        zygote.kill_run();
-        let memory_hit = zygote.cgroup.oom_kills() > oom_before;
-        let status = match reported {
-            Some(code) => ExitStatus::from_raw((code & 0xff) << 8),
-            None => ExitStatus::from_raw(nix::libc::SIGKILL),
-        };
-        let _ = exit_tx.send(Ok(Ended { status, memory_hit }));
         let reusable = reported.is_some()
             && zygote.settle().await
             && zygote.cgroup.set_memory_limit(zygote.max_memory).is_ok()
