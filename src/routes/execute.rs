@@ -74,12 +74,15 @@ pub async fn execute(
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
         let admission = sandbox.admit().await?;
-        // Parsing is CPU work: not on the async executor.
-        let script = web::block(move || PythonScript::parse(request.script, max_bytes))
-            .await
-            .map_err(|e| {
-                ApiError::InvalidRequest(format!("the script could not be checked: {e}"))
-            })??;
+        // Parsing is CPU work: not on the async executor. The slot travels with it, so that a
+        // client that hangs up mid-parse does not free its slot while the parse still runs.
+        let (parsed, admission) = web::block(move || {
+            let parsed = PythonScript::parse(request.script, max_bytes);
+            (parsed, admission)
+        })
+        .await
+        .map_err(|e| ApiError::InvalidRequest(format!("the script could not be checked: {e}")))?;
+        let script = parsed?;
         sandbox
             .run_admitted(admission, &script, limits)
             .await

@@ -366,7 +366,7 @@ impl Sandbox {
                     .any(|p| p.split('.').next() == Some(m.as_str()))
             });
         let warm = if wants_warm {
-            self.pool.take(&limits)
+            self.pool.take(&limits).await
         } else {
             None
         };

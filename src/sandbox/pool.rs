@@ -22,6 +22,8 @@ use super::Limits;
 const READY_WITHIN: Duration = Duration::from_secs(60);
 /// Memory a run needs beyond what the warm jail already uses, for the pool to be worth it.
 const MIN_HEADROOM: u64 = 16 << 20;
+/// How long a run waits for a forked sandbox when none is ready (see `Pool::take`).
+const FORK_WAIT: Duration = Duration::from_secs(1);
 /// Back-off after a failed warm-up, doubling up to the maximum.
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -55,6 +57,8 @@ pub struct Pool {
     /// Wakes the refill task: a run that took a jail is over, a taken jail was unusable, or the
     /// pool is closing.
     wake: Arc<Notify>,
+    /// Wakes runs waiting for a forked sandbox: one was added.
+    pushed: Notify,
     pub hits: AtomicU64,
     pub misses: AtomicU64,
     /// Zygotes started (fork mode): one per slot at start-up, then one per zygote replaced.
@@ -79,6 +83,7 @@ impl Pool {
             closed: std::sync::atomic::AtomicBool::new(false),
             ready: Mutex::new(VecDeque::with_capacity(target)),
             wake: Arc::new(Notify::new()),
+            pushed: Notify::new(),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             zygote_starts: AtomicU64::new(0),
@@ -161,11 +166,38 @@ impl Pool {
     }
 
     /// A ready jail narrowed to `limits`, or `None` (the run then goes cold): none is ready, or
-    /// the request's memory does not leave room above what the preloaded modules already use.
-    pub fn take(&self, limits: &Limits) -> Option<Jail> {
-        if self.target == 0 || self.closed.load(Ordering::Acquire) {
+    /// the request's memory does not leave room above what the preloaded modules already use. In
+    /// fork mode a run waits (up to `FORK_WAIT`) for the next fork rather than go cold: a zygote
+    /// finishing its previous run forks again within milliseconds, where a cold start costs a
+    /// third of a second of CPU that the zygotes would then lack.
+    pub async fn take(&self, limits: &Limits) -> Option<Jail> {
+        if self.target == 0 || self.is_closed() {
             return None;
         }
+        let deadline = tokio::time::Instant::now() + FORK_WAIT;
+        loop {
+            // Registered before looking, so that a push in between is not missed.
+            let pushed = self.pushed.notified();
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            let taken = self.try_take(limits);
+            if let Taken::Empty = taken {
+                if self.mode == PoolMode::Fork && tokio::time::Instant::now() < deadline {
+                    let _ = tokio::time::timeout_at(deadline, pushed).await;
+                    continue;
+                }
+                self.refill_now();
+            }
+            let Taken::Jail(jail) = taken else {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Some(*jail);
+        }
+    }
+
+    fn try_take(&self, limits: &Limits) -> Taken {
         let taken = loop {
             let Some(mut jail) = self.lock().pop_front() else {
                 break None;
@@ -175,9 +207,7 @@ impl Pool {
             }
         };
         let Some(jail) = taken else {
-            self.refill_now();
-            self.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Taken::Empty;
         };
         let limit = limits.memory_mib.saturating_mul(1 << 20);
         let fits = jail
@@ -186,18 +216,27 @@ impl Pool {
         if !fits {
             // Still good for a request that asks for more memory.
             self.lock().push_front(jail);
-            self.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Taken::Unsuitable;
         }
         if jail.set_memory_limit(limit).is_err() {
             // Dropping it kills it and removes its cgroup; the refill task replaces it.
             self.refill_now();
-            self.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Taken::Unsuitable;
         }
-        self.hits.fetch_add(1, Ordering::Relaxed);
-        Some(jail)
+        Taken::Jail(Box::new(jail))
     }
+
+    fn push(&self, jail: Jail) {
+        self.lock().push_back(jail);
+        self.pushed.notify_waiters();
+    }
+}
+
+enum Taken {
+    Jail(Box<Jail>),
+    Empty,
+    /// Too little memory asked for, or the jail could not be narrowed.
+    Unsuitable,
 }
 
 impl Drop for Pool {
@@ -241,7 +280,7 @@ async fn refill(
                 return;
             }
             Ok(jail) => {
-                p.lock().push_back(jail);
+                p.push(jail);
                 backoff = BACKOFF_START;
             }
             Err(e) => {
@@ -292,7 +331,7 @@ async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits:
                     jail.discard().await;
                     return;
                 };
-                p.lock().push_back(jail);
+                p.push(jail);
                 backoff = BACKOFF_START;
             }
             Err(e) => {
