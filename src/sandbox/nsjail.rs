@@ -25,13 +25,14 @@ pub const TIME_LIMIT_BACKSTOP_SECS: u64 = 2;
 pub const JAIL_VENV: &str = "/venv";
 
 /// The end of the seccomp policy (the rest is in the config), for a jail that runs a script: it
-/// may neither mount nor unshare.
-const RUN_POLICY_TAIL: &str = "ERRNO(1) { mount, unshare } DEFAULT ALLOW";
-/// For a fork-mode zygote: it may mount and unshare namespaces, to isolate each child it forks;
-/// never a user namespace (CLONE_NEWUSER), a cgroup or a time namespace (0x12000080). Each child
-/// drops every capability and adds a filter that refuses mount and unshare before user code runs.
-const ZYGOTE_POLICY_TAIL: &str =
-    "ERRNO(1) { unshare { (unshare_flags & 0x12000080) != 0 } } DEFAULT ALLOW";
+/// may neither mount, nor unshare or enter a namespace.
+const RUN_POLICY_TAIL: &str = "ERRNO(1) { mount, unshare, setns } DEFAULT ALLOW";
+/// For a fork-mode zygote, to isolate each child it forks: it may mount, unshare namespaces but
+/// never a user, cgroup or time namespace (0x12000080), and enter only a pid namespace (to reset
+/// the one its next child gets, 0x20000000). Each child drops every capability and adds a filter
+/// that refuses mount, unshare and setns before user code runs (runner.py).
+const ZYGOTE_POLICY_TAIL: &str = "ERRNO(1) { unshare { (unshare_flags & 0x12000080) != 0 }, \
+     setns { nstype != 0x20000000 } } DEFAULT ALLOW";
 
 pub struct JailSpec<'a> {
     pub settings: &'a SandboxSettings,

@@ -363,8 +363,8 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 0x4000, 0x40000
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 22, 2, 24, 47, 4
 AUDIT_ARCH_X86_64, X32_SYSCALL_BIT = 0xC000003E, 0x40000000
-# What the zygote's nsjail policy allows beyond the run policy (mount, unshare), and what undoes
-# isolation if allowed at all: mount, umount2, unshare, setns, pivot_root, chroot.
+# What the zygote's nsjail policy allows beyond the run policy (mount, unshare, setns), and what
+# else undoes isolation if allowed at all: mount, umount2, unshare, setns, pivot_root, chroot.
 CHILD_DENIED_SYSCALLS = (165, 166, 272, 308, 155, 161)
 
 
@@ -380,6 +380,11 @@ def _zygote(cfg):
     import inspect, linecache, resource, traceback, types  # noqa: F401, E401
 
     ctl = socket.socket(fileno=RESULT_FD)
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    # The zygote's own pid namespace: after each fork it goes back to it (see below).
+    own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     # SIGCHLD wakes the loop through this pipe; the handler itself does nothing.
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
@@ -430,16 +435,26 @@ def _zygote(cfg):
                 os.close(fd)
             ctl.send(b"error unexpected message")
             continue
-        pid = os.fork()
-        if pid == 0:
-            # Not close(): the socket's fd number is about to be the run's result fd.
-            ctl.detach()
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            _isolate(cfg, fds)
-            return
+        # The child is pid 1 of a new pid namespace: the run sees none of the zygote's processes,
+        # and the whole run dies with its pid 1. unshare(CLONE_NEWPID) applies to the next fork
+        # only; setns back to the zygote's own namespace makes the next unshare possible again.
+        pid = -1
+        if libc.unshare(CLONE_NEWPID) == 0:
+            pid = os.fork()
+            if pid == 0:
+                # Not close(): the socket's fd number is about to be the run's result fd.
+                ctl.detach()
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _isolate(cfg, fds)
+                return
+            if libc.setns(own_pid_ns, CLONE_NEWPID) != 0:
+                os._exit(72)  # cannot fork a sandbox again: the server replaces this zygote
         for fd in fds:
             os.close(fd)
+        if pid < 0:
+            ctl.send(b"error unshare(CLONE_NEWPID) failed: errno %d" % ctypes.get_errno())
+            continue
         child = pid
         ctl.send(b"forked %d" % pid)
 
@@ -467,10 +482,11 @@ def _warm_up():
 
 
 def _isolate(cfg, fds):
-    """Turns a fresh fork of the zygote into a sandbox as tight as a cold jail, before any user code:
-    new mount, pid, network, IPC and UTS namespaces; its own tmpfs on /tmp and /dev/shm and its own
-    /proc; no capabilities, bounding set included; a seccomp filter on top of the zygote's that takes
-    back mount and unshare. Any failure ends the child before it reports ready (fail closed)."""
+    """Turns a fresh fork of the zygote, pid 1 of a new pid namespace, into a sandbox as tight as a
+    cold jail, before any user code: new mount, network, IPC and UTS namespaces; its own tmpfs on
+    /tmp and /dev/shm and its own /proc; no capabilities, bounding set included; a seccomp filter
+    on top of the zygote's that takes back mount, unshare and setns. Any failure ends the child
+    before it reports ready (fail closed)."""
     try:
         _isolate_steps(cfg, fds)
     except BaseException as exc:
@@ -496,18 +512,11 @@ def _isolate_steps(cfg, fds):
             err = ctypes.get_errno()
             raise OSError(err, "%s: %s" % (what, os.strerror(err)))
 
-    check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET), "unshare")
+    if os.getpid() != 1:
+        raise RuntimeError("the child is not pid 1 of its own pid namespace")
+    check(libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
     # Mounts made below must not propagate back into the zygote's mount namespace.
     check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    # A new pid namespace takes effect for children: the run is the next fork, pid 1 of its own
-    # namespace, which the server can kill as a whole. This process only waits for it.
-    pid = os.fork()
-    if pid:
-        # The run's pipes are the run's: held open here, they would end only with this process.
-        os.closerange(0, 4)
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        os._exit(code if code >= 0 else 128 - code)
 
     flags = MS_NOSUID | MS_NODEV
     tmp = ("size=%dm,mode=1777" % cfg["tmp_mib"]).encode()

@@ -30,9 +30,9 @@ use super::jail::{
 use super::limiter::RunCgroup;
 use super::{nsjail, Limits, SandboxError};
 
-/// Processes in a zygote's cgroup that are not the run's: nsjail, the zygote, and the fork that
-/// waits for the run outside its pid namespace. The pids limit is raised by as many.
-const OVERHEAD_PIDS: u64 = 2;
+/// Processes in a zygote's cgroup besides those a cold jail has (nsjail and the runner): the
+/// zygote. The pids limit is raised by as many.
+const OVERHEAD_PIDS: u64 = 1;
 /// The zygote's imports take about a third of a second; a child's isolation a few milliseconds.
 const ZYGOTE_READY_WITHIN: Duration = Duration::from_secs(60);
 const CHILD_READY_WITHIN: Duration = Duration::from_secs(10);
