@@ -2,6 +2,7 @@ pub mod auth;
 pub mod configuration;
 pub mod disconnect;
 pub mod error;
+pub mod files;
 pub mod metrics;
 pub mod routes;
 pub mod sandbox;
