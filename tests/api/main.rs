@@ -3,6 +3,7 @@
 
 mod contract;
 mod faults;
+mod files;
 mod helpers;
 mod isolation;
 mod limits;
