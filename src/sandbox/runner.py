@@ -686,7 +686,10 @@ def _run():
     raw = [("result", encoded)]
     if saved is not None:
         raw.append(("results", saved))
-    files = _collect_outputs(request)
+    try:
+        files = _collect_outputs(request)
+    except MemoryError:
+        _fail("memory_limit", "the script's output files do not fit in its memory limit (MemoryError)")
     if files is not None:
         raw.append(("files", files))
     _finish({"ok": True}, raw)

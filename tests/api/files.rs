@@ -595,3 +595,14 @@ async fn forged_files_in_the_frame_are_checked() {
     }
     assert_survived(&app).await;
 }
+
+#[tokio::test]
+async fn big_output_files_near_the_memory_limit_end_plainly() {
+    let app = spawn_app_with(|s| s.sandbox.max_output_files_bytes = 48 << 20).await;
+    // 40 MiB of output in a 96 MiB run: reading and encoding it needs more than is left.
+    let script = "def main():\n    with open('output/big.bin', 'wb') as f:\n        f.write(b'x' * (40 << 20))\n";
+    let (status, body) = app.execute(json!({"script": script, "memory": 96})).await;
+    assert_eq!(status, 422, "{body:.300}");
+    assert_eq!(body["error_type"], "memory_limit", "{body:.300}");
+    assert_survived(&app).await;
+}
