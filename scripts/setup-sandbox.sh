@@ -73,7 +73,8 @@ install_nsjail() {
 install_venv() {
   local venv=$prefix/venv stamp=$prefix/venv/.installed want
   want=$(sha256sum "$requirements" | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ]; then
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ] \
+    && compgen -G "$venv/share/matplotlib/fontlist-*.json" >/dev/null; then
     return
   fi
   log "building the sandbox venv at $venv"
