@@ -75,7 +75,8 @@ install_nsjail() {
 install_venv() {
   local venv=$prefix/venv stamp=$prefix/venv/.installed want
   want=$(sha256sum "$requirements" | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ]; then
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python3" ] \
+    && compgen -G "$venv/share/matplotlib/fontlist-*.json" >/dev/null; then
     return
   fi
   log "building the sandbox venv at $venv"
@@ -86,8 +87,10 @@ install_venv() {
     --target "$venv/lib/python3.11/site-packages" -r "$requirements"
   # Byte-compile now: the jail's mounts are read-only, so it could never cache bytecode itself.
   "$venv/bin/python3" -m compileall -q -j 0 "$venv/lib/python3.11/site-packages" >/dev/null || true
+  build_font_cache "$venv"
   chmod -R a+rX "$venv"
-  "$venv/bin/python3" -I -c 'import numpy, pandas, scipy' || { log "error: the venv cannot import its packages"; exit 1; }
+  "$venv/bin/python3" -I -c 'import numpy, pandas, scipy, matplotlib.pyplot, seaborn, fastparquet' \
+    || { log "error: the venv cannot import its packages"; exit 1; }
   echo "$want" >"$stamp"
 }
 
@@ -137,6 +140,22 @@ write_environment() {
   # A running server reads it at start-up only; the rename means it never sees half a file.
   mv -f "$manifest.tmp" "$manifest"
   echo "$want" >"$stamp"
+}
+
+# matplotlib builds its font list on first use: about 120 ms of every jailed run that plots, plus a
+# failing `fc-list` (no /etc/fonts in the jail) on stderr. Built once here, into the read-only venv;
+# the runner copies it into the run's writable MPLCONFIGDIR. Its paths are ones the jail sees too:
+# matplotlib's own fonts are stored relative to its data dir, and only /usr is scanned (no fc-list,
+# no $HOME fonts), which the jail mounts at the same place.
+build_font_cache() {
+  local venv=$1 home
+  home=$(mktemp -d)
+  rm -rf "$venv/share/matplotlib"
+  mkdir -p "$venv/share/matplotlib"
+  env -i HOME="$home" PATH=/nonexistent MPLCONFIGDIR="$venv/share/matplotlib" MPLBACKEND=Agg \
+    "$venv/bin/python3" -I -c 'import matplotlib.font_manager'
+  rm -rf "$home"
+  ls "$venv"/share/matplotlib/fontlist-*.json >/dev/null || { log "error: no matplotlib font cache"; exit 1; }
 }
 
 # pip from a throw-away venv of the sandbox's own Python: the host may have no pip at all (a slim image),

@@ -49,6 +49,9 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     pub max_script_bytes: usize,
     pub max_body_bytes: usize,
+    /// Input files a request may carry, and their total size once decoded.
+    pub max_input_files: usize,
+    pub max_input_files_bytes: usize,
     pub default_timeout_secs: u64,
     pub max_timeout_secs: u64,
     pub default_memory_mib: u64,
@@ -76,6 +79,9 @@ pub struct SandboxSettings {
     pub queue_wait: Duration,
     pub max_output_bytes: usize,
     pub max_result_bytes: usize,
+    /// Files a run may return from ./output/ (figures included), and their total size.
+    pub max_output_files: usize,
+    pub max_output_files_bytes: usize,
     pub tmp_size_mib: u64,
     pub max_pids: u64,
     pub max_cpus: u32,
@@ -108,11 +114,17 @@ impl Settings {
     pub fn from_lookup(env: Env) -> Result<Settings, ConfigError> {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         let max_script_bytes = num(env, "MAX_SCRIPT_BYTES", 1 << 20, 1, 64 << 20)?;
-        // JSON escaping can double a script's size; the body limit leaves room for that.
+        // At most 64 MiB: one file can be no larger (the jail's RLIMIT_FSIZE).
+        let max_input_files = num(env, "MAX_INPUT_FILES", 32, 0, 10_000)?;
+        let max_input_files_bytes = num(env, "MAX_INPUT_FILES_BYTES", 10 << 20, 0, 64 << 20)?;
+        let max_output_files = num(env, "MAX_OUTPUT_FILES", 64, 0, 10_000)?;
+        let max_output_files_bytes = num(env, "MAX_OUTPUT_FILES_BYTES", 10 << 20, 0, 64 << 20)?;
+        // JSON escaping can double a script's size, and base64 makes files a third larger; the
+        // body limit leaves room for both.
         let max_body_bytes = num(
             env,
             "MAX_BODY_BYTES",
-            max_script_bytes * 2 + 64 * 1024,
+            max_script_bytes * 2 + max_input_files_bytes * 2 + 64 * 1024,
             1024,
             256 << 20,
         )?;
@@ -147,7 +159,9 @@ impl Settings {
             queue_wait: Duration::from_secs(num(env, "SANDBOX_QUEUE_WAIT_SECS", 30, 0, 3600)?),
             max_output_bytes: num(env, "MAX_OUTPUT_BYTES", 1 << 20, 1024, 256 << 20)?,
             max_result_bytes: num(env, "MAX_RESULT_BYTES", 16 << 20, 1024, 256 << 20)?,
-            tmp_size_mib: num(env, "SANDBOX_TMP_MB", 64, 1, 1 << 20)?,
+            max_output_files,
+            max_output_files_bytes,
+            tmp_size_mib: tmp_size_mib(env, max_input_files_bytes + max_output_files_bytes)?,
             max_pids: num(env, "SANDBOX_MAX_PIDS", 64, 8, 1 << 16)?,
             max_cpus: num(env, "SANDBOX_MAX_CPUS", 1, 0, 4096)?,
             cgroup_parent: cgroup_name(env)?,
@@ -163,6 +177,8 @@ impl Settings {
             shutdown_timeout_secs: num(env, "SHUTDOWN_TIMEOUT_SECS", 10, 0, 3600)?,
             max_script_bytes,
             max_body_bytes,
+            max_input_files,
+            max_input_files_bytes,
             default_timeout_secs,
             max_timeout_secs,
             default_memory_mib,
@@ -195,6 +211,25 @@ where
         return Err(invalid(format!("must be between {min} and {max}")));
     }
     Ok(parsed)
+}
+
+/// The run's /tmp holds its input files and its output files at once, with room to spare for the
+/// script's own scratch files and matplotlib's cache.
+fn tmp_size_mib(env: Env, files_bytes: usize) -> Result<u64, ConfigError> {
+    const SPARE_MIB: u64 = 16;
+    let needed = (files_bytes as u64).div_ceil(1 << 20) + SPARE_MIB;
+    let size = num(env, "SANDBOX_TMP_MB", needed.max(64), 1, 1 << 20)?;
+    if size < needed {
+        return Err(ConfigError {
+            name: "SANDBOX_TMP_MB",
+            value: size.to_string(),
+            reason: format!(
+                "must be at least {needed}: MAX_INPUT_FILES_BYTES and MAX_OUTPUT_FILES_BYTES \
+                 together, plus {SPARE_MIB} MiB"
+            ),
+        });
+    }
+    Ok(size)
 }
 
 fn path(env: Env, name: &str, default: &str) -> PathBuf {
@@ -367,6 +402,12 @@ mod tests {
         assert_eq!(s.default_memory_mib, 256);
         assert_eq!(s.max_memory_mib, 4096);
         assert_eq!(s.sandbox.max_output_bytes, 1 << 20);
+        assert_eq!(s.max_input_files, 32);
+        assert_eq!(s.max_input_files_bytes, 10 << 20);
+        assert_eq!(s.sandbox.max_output_files, 64);
+        assert_eq!(s.sandbox.max_output_files_bytes, 10 << 20);
+        assert_eq!(s.sandbox.tmp_size_mib, 64);
+        assert_eq!(s.max_body_bytes, (2 << 20) + (20 << 20) + (64 << 10));
         assert_eq!(s.sandbox.profile, Profile::Standard);
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.sandbox.preload, ["numpy", "pandas", "scipy"]);
@@ -399,6 +440,22 @@ mod tests {
         assert_eq!(err.name, "SANDBOX_PRELOAD");
         let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err();
         assert_eq!(err.name, "LOG_FORMAT");
+        let err = settings(&[("MAX_INPUT_FILES_BYTES", "100000000")]).unwrap_err();
+        assert_eq!(err.name, "MAX_INPUT_FILES_BYTES");
+    }
+
+    #[test]
+    fn the_run_tmp_holds_the_files_caps() {
+        let err = settings(&[("SANDBOX_TMP_MB", "20")]).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_TMP_MB");
+        assert!(err.to_string().contains("at least 36"), "{err}");
+        let s = settings(&[("MAX_INPUT_FILES_BYTES", "67108864")]).unwrap();
+        assert_eq!(s.sandbox.tmp_size_mib, 64 + 10 + 16);
+        let s = settings(&[
+            ("MAX_INPUT_FILES_BYTES", "0"),
+            ("MAX_OUTPUT_FILES_BYTES", "0"),
+        ]);
+        assert_eq!(s.unwrap().sandbox.tmp_size_mib, 64);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::files::FileError;
 use crate::sandbox::{FailureKind, SandboxError};
 use crate::script::ScriptError;
 
@@ -153,6 +154,8 @@ pub enum ApiError {
     #[error(transparent)]
     Script(#[from] ScriptError),
     #[error(transparent)]
+    Files(#[from] FileError),
+    #[error(transparent)]
     Sandbox(#[from] SandboxError),
     #[error("no such endpoint")]
     NotFound,
@@ -178,6 +181,10 @@ impl ApiError {
             ApiError::Script(ScriptError::TooLarge { .. }) => ErrorType::PayloadTooLarge,
             ApiError::Script(ScriptError::Empty) => ErrorType::InvalidRequest,
             ApiError::Script(_) => ErrorType::ValidationError,
+            ApiError::Files(FileError::TooMany { .. } | FileError::TooLarge { .. }) => {
+                ErrorType::PayloadTooLarge
+            }
+            ApiError::Files(_) => ErrorType::InvalidRequest,
             ApiError::Sandbox(SandboxError::Overloaded { .. })
             | ApiError::ValidateOverloaded { .. } => ErrorType::Overloaded,
             ApiError::Sandbox(_) => ErrorType::SandboxError,

@@ -3,6 +3,7 @@ pub mod configuration;
 pub mod disconnect;
 pub mod environment;
 pub mod error;
+pub mod files;
 pub mod metrics;
 pub mod routes;
 pub mod sandbox;

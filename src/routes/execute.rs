@@ -10,8 +10,9 @@ use serde_json::value::RawValue;
 use crate::configuration::Settings;
 use crate::disconnect::client_gone;
 use crate::error::{error_response, ApiError, ErrorBody, ErrorType};
+use crate::files::{check_files, FileRequest};
 use crate::metrics::Metrics;
-use crate::sandbox::{Limits, Outcome, RunStatus, Sandbox, Usage};
+use crate::sandbox::{Limits, Outcome, RunInput, RunStatus, Sandbox, Usage};
 use crate::script::PythonScript;
 
 #[derive(Debug, Deserialize)]
@@ -22,12 +23,31 @@ pub struct ExecuteRequest {
     pub timeout: Option<u64>,
     /// MiB of memory for the whole run.
     pub memory: Option<u64>,
+    /// main()'s argument and the `input_data` global. Present-but-null is an input (None).
+    #[serde(default, deserialize_with = "present")]
+    pub input: Option<Box<RawValue>>,
+    /// The `parameters` global; must be an object.
+    pub parameters: Option<Box<RawValue>>,
+    /// Written into the run's working directory before the script starts.
+    pub files: Option<Vec<FileRequest>>,
+    /// Whether pyplot figures left open come back as PNG files (default true).
+    pub capture_figures: Option<bool>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize)]
 struct Success<'a> {
     success: bool,
     result: &'a RawValue,
+    /// What save_result() saved; absent when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<&'a RawValue>,
+    /// The files left in ./output/ (figures included); absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<&'a RawValue>,
     stdout: String,
     stderr: String,
     timestamp: String,
@@ -58,6 +78,31 @@ impl ExecuteRequest {
             memory_mib: memory,
         })
     }
+
+    /// Takes out everything but the script for the run, checking the files (CPU work for large
+    /// base64: call it off the async executor).
+    fn take_input(&mut self, settings: &Settings) -> Result<RunInput, ApiError> {
+        let parameters = self.parameters.take();
+        if parameters
+            .as_ref()
+            .is_some_and(|p| !p.get().trim_start().starts_with('{'))
+        {
+            return Err(ApiError::InvalidRequest(
+                "parameters must be a JSON object".to_string(),
+            ));
+        }
+        let files = check_files(
+            self.files.take().unwrap_or_default(),
+            settings.max_input_files,
+            settings.max_input_files_bytes,
+        )?;
+        Ok(RunInput {
+            input: self.input.take(),
+            parameters,
+            files,
+            capture_figures: self.capture_figures.unwrap_or(true),
+        })
+    }
 }
 
 pub async fn execute(
@@ -67,24 +112,28 @@ pub async fn execute(
     sandbox: web::Data<Arc<Sandbox>>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.into_inner();
+    let mut request = body.into_inner();
     let limits = request.limits(&settings)?;
-    let max_bytes = settings.max_script_bytes;
     let check_and_run = async {
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
         let admission = sandbox.admit().await?;
-        // Parsing is CPU work: not on the async executor. The slot travels with it, so that a
-        // client that hangs up mid-parse does not free its slot while the parse still runs.
-        let (parsed, admission) = web::block(move || {
-            let parsed = PythonScript::parse(request.script, max_bytes);
-            (parsed, admission)
+        // Parsing and decoding are CPU work: not on the async executor. The slot travels with
+        // them, so that a client that hangs up mid-parse does not free its slot while the parse
+        // still runs.
+        let checker = settings.clone();
+        let (checked, admission) = web::block(move || {
+            let checked = request.take_input(&checker).and_then(|input| {
+                let script = PythonScript::parse(request.script, checker.max_script_bytes)?;
+                Ok::<_, ApiError>((script, input))
+            });
+            (checked, admission)
         })
         .await
         .map_err(|e| ApiError::InvalidRequest(format!("the script could not be checked: {e}")))?;
-        let script = parsed?;
+        let (script, input) = checked?;
         sandbox
-            .run_admitted(admission, &script, limits)
+            .run_admitted(admission, &script, &input, limits)
             .await
             .inspect_err(|_| {
                 metrics.record_execution(ErrorType::SandboxError.as_str(), Duration::ZERO)
@@ -111,9 +160,15 @@ pub async fn execute(
 fn respond(outcome: Outcome) -> HttpResponse {
     let duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
     match outcome.status {
-        RunStatus::Completed { result } => HttpResponse::Ok().json(Success {
+        RunStatus::Completed {
+            result,
+            results,
+            files,
+        } => HttpResponse::Ok().json(Success {
             success: true,
             result: &result,
+            results: results.as_deref(),
+            files: files.as_deref(),
             stdout: outcome.stdout,
             stderr: outcome.stderr,
             timestamp: crate::timestamp(),

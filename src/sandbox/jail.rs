@@ -19,6 +19,7 @@ use tokio::net::unix::pipe;
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 
+use super::data::{check_extras, frame_cap, ExtrasError, RunInput, RunRequest};
 use super::limiter::{Limiter, RunCgroup};
 use super::zygote::{self, Zygote};
 use super::{nsjail, Failure, FailureKind, Limits, Outcome, RunStatus, SandboxError, Usage};
@@ -252,15 +253,22 @@ impl Jail {
         self,
         s: &SandboxSettings,
         script: &PythonScript,
+        input: &RunInput,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
         let started = Instant::now();
-        let mut payload = serde_json::json!({
-            "script": script.source(),
-            "max_result_bytes": s.max_result_bytes,
-            "cpu_seconds": limits.timeout.as_secs(),
+        let mut payload = serde_json::to_string(&RunRequest {
+            script: script.source(),
+            max_result_bytes: s.max_result_bytes,
+            cpu_seconds: limits.timeout.as_secs(),
+            input: input.input.as_deref(),
+            parameters: input.parameters.as_deref(),
+            files: &input.files,
+            capture_figures: input.capture_figures,
+            max_output_files: s.max_output_files,
+            max_output_files_bytes: s.max_output_files_bytes,
         })
-        .to_string();
+        .unwrap_or_default();
         payload.push('\n');
         let home = self.home.clone();
         let mut stdin = self.stdin;
@@ -287,7 +295,7 @@ impl Jail {
             &home,
             self.result,
             !self.ready,
-            s.max_result_bytes + 64 * 1024,
+            frame_cap(s),
             overflow_tx,
             frame_tx,
         );
@@ -379,13 +387,14 @@ impl Jail {
             failure(
                 FailureKind::OutputLimit,
                 format!(
-                    "main() returned more than {} bytes of JSON",
-                    s.max_result_bytes
+                    "main()'s value, the saved results and the output files came to more than \
+                     {} bytes",
+                    frame_cap(s)
                 ),
             )
         } else if let Some(frame) = frame {
             usage = frame.usage;
-            frame_status(frame)
+            frame_status(frame, s)
         } else if memory_hit && !deadline_hit {
             failure(
                 FailureKind::MemoryLimit,
@@ -425,6 +434,9 @@ struct Frame {
     /// Present-but-null is a result (`None` returned), so null must not read as absent.
     #[serde(default, deserialize_with = "present")]
     result: Option<Box<RawValue>>,
+    /// What save_result() saved (an object) and the files in ./output/, when there are any.
+    results: Option<Box<RawValue>>,
+    files: Option<Box<RawValue>>,
     error_type: Option<String>,
     message: Option<String>,
     traceback: Option<String>,
@@ -456,13 +468,26 @@ fn parse_frame(bytes: &[u8]) -> Option<Frame> {
 
 /// Reads the frame. The jail can write anything to the result fd, so a frame that makes no sense
 /// is the script's doing (`invalid_result`), never a server error.
-fn frame_status(frame: Frame) -> RunStatus {
+fn frame_status(frame: Frame, s: &SandboxSettings) -> RunStatus {
     let kind = match (frame.ok, frame.error_type.as_deref()) {
         (true, _) => {
-            return match frame.result {
-                Some(result) => RunStatus::Completed { result },
-                None => forged("a success without a result"),
-            }
+            let Some(result) = frame.result else {
+                return forged("a success without a result");
+            };
+            return match check_extras(frame.results.as_deref(), frame.files.as_deref(), s) {
+                Ok(()) => RunStatus::Completed {
+                    result,
+                    results: frame.results,
+                    files: frame.files,
+                },
+                Err(ExtrasError::Malformed(what)) => forged(what),
+                Err(ExtrasError::OverLimit(message)) => RunStatus::Failed(Failure {
+                    kind: FailureKind::OutputLimit,
+                    message,
+                    traceback: None,
+                    exit_code: None,
+                }),
+            };
         }
         (false, Some("validation_error")) => FailureKind::Validation,
         (false, Some("runtime_error")) => FailureKind::Runtime,

@@ -4,6 +4,7 @@
 //! read stdout/stderr/result up to their caps while enforcing the deadline, then kill and reap
 //! everything and classify what happened into an `Outcome` (see jail.rs).
 
+mod data;
 mod jail;
 mod limiter;
 pub mod nsjail;
@@ -22,6 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
+pub use data::{Encoding, InputFile, RunInput};
 use jail::{Jail, JailContext};
 pub use limiter::Limiter;
 use pool::Pool;
@@ -71,9 +73,12 @@ pub struct Outcome {
 
 #[derive(Debug)]
 pub enum RunStatus {
-    /// main() returned; `result` is its value as JSON text, validated.
+    /// main() returned; `result` is its value as JSON text, validated. `results` (an object of
+    /// what save_result() saved) and `files` (what it left in ./output/) are checked likewise.
     Completed {
         result: Box<RawValue>,
+        results: Option<Box<RawValue>>,
+        files: Option<Box<RawValue>>,
     },
     Failed(Failure),
 }
@@ -225,19 +230,24 @@ impl Sandbox {
             Err(e) => return log::error!("sandbox probe: {e}"),
         };
         let outcome = if wait {
-            self.run(&script, limits).await
+            self.run(&script, &RunInput::default(), limits).await
         } else {
             match self.slots.clone().try_acquire_owned() {
                 Ok(permit) => {
-                    self.run_admitted(Admission { _slot: permit }, &script, limits)
-                        .await
+                    self.run_admitted(
+                        Admission { _slot: permit },
+                        &script,
+                        &RunInput::default(),
+                        limits,
+                    )
+                    .await
                 }
                 Err(_) => return,
             }
         };
         match outcome {
             Ok(Outcome {
-                status: RunStatus::Completed { result },
+                status: RunStatus::Completed { result, .. },
                 ..
             }) => {
                 let version = serde_json::from_str::<String>(result.get()).ok();
@@ -339,10 +349,11 @@ impl Sandbox {
     pub async fn run(
         &self,
         script: &PythonScript,
+        input: &RunInput,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
         let admission = self.admit().await?;
-        self.run_admitted(admission, script, limits).await
+        self.run_admitted(admission, script, input, limits).await
     }
 
     /// Runs the script in a fresh sandbox, in the slot `admission` holds: a warm one from the pool
@@ -352,6 +363,7 @@ impl Sandbox {
         &self,
         _admission: Admission,
         script: &PythonScript,
+        input: &RunInput,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
         // A spawned warm jail is worth its warm-up (a third of a second of CPU) only to a script
@@ -374,10 +386,14 @@ impl Sandbox {
             Some(jail) => {
                 // Refill once the run is over, however it ends (a dropped request included).
                 let _refill = RefillWhenDone(&self.pool);
-                jail.execute(&self.ctx.settings, script, limits).await
+                jail.execute(&self.ctx.settings, script, input, limits)
+                    .await
             }
             None => match Jail::spawn(&self.ctx, &limits, &[], true).await {
-                Ok(jail) => jail.execute(&self.ctx.settings, script, limits).await,
+                Ok(jail) => {
+                    jail.execute(&self.ctx.settings, script, input, limits)
+                        .await
+                }
                 Err(e) => Err(e),
             },
         };

@@ -4,11 +4,16 @@
 # Protocol with the server:
 #   stdin  after that line, two more lines of JSON:
 #            {"preload": [module, ...]}   imported at once; a warm sandbox then waits here
-#            {"script": str, "max_result_bytes": int, "cpu_seconds": int}
+#            {"script": str, "max_result_bytes": int, "cpu_seconds": int,
+#             "input": any (absent when the request had none), "parameters": object,
+#             "files": [{"name", "content", "encoding": "utf8"|"base64"}], "capture_figures": bool,
+#             "max_output_files": int, "max_output_files_bytes": int}
 #   fd 1/2 the script's own stdout and stderr, passed through verbatim
 #   fd 3   the result channel: the byte "S" once the runner is ready (before any user code), then
 #          exactly one frame, "<length>\n<JSON object>", written once, after stdout is flushed.
 #          The length lets the server act on a complete result without waiting for the jail to exit.
+#          A success carries "result", and "results" (save_result()) and "files" (./output/) when
+#          there are any.
 # The result never travels on stdout, so nothing the script prints can change it.
 #
 # Fork mode (the zygote, see _zygote): line 2 is {"preload": [...], "zygote": {...}} and fd 3 is a
@@ -24,23 +29,41 @@ SCRIPT_NAME = "script.py"
 MAX_DEPTH = 200
 RUNNER_FILE = sys._getframe().f_code.co_filename
 RUNNER_PID = os.getpid()
+# The script's working directory is the jail's /tmp (nsjail's cwd); it returns files from here.
+OUTPUT_DIR = "output"
+# Longest path under output/ that is returned: it bounds the frame's size per file (see data.rs).
+MAX_OUTPUT_NAME_BYTES = 1024
+DUMPS_ARGS = {"ensure_ascii": False, "allow_nan": False, "separators": (",", ":")}
 
 
-def _send(frame, raw_result):
-    import json
-
-    meta = json.dumps(frame, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    if raw_result is not None:  # spliced in, so a large result is encoded only once
-        meta = meta[:-1] + ',"result":' + raw_result + "}"
-    # A lone surrogate (from surrogateescape-decoded bytes) has no UTF-8 form: it becomes "?".
-    body = meta.encode("utf-8", "replace")
-    view = memoryview(b"%d\n%s" % (len(body), body))
+def _write_all(data):
+    view = memoryview(data)
     while view:
         written = os.write(RESULT_FD, view)
         view = view[written:]
 
 
-def _finish(frame, raw_result=None):
+def _send(frame, raw=()):
+    """Writes the frame. `raw` holds (key, JSON) pairs spliced in after the frame's own fields, so
+    that large values are encoded only once; the JSON is a str or a list of bytes pieces."""
+    import json
+
+    meta = json.dumps(frame, **DUMPS_ARGS)
+    parts = [meta[:-1].encode("utf-8", "replace")]
+    for key, text in raw:
+        parts.append(b',"%s":' % key.encode("ascii"))
+        if isinstance(text, str):
+            # A lone surrogate (from surrogateescape-decoded bytes) has no UTF-8 form: it becomes "?".
+            parts.append(text.encode("utf-8", "replace"))
+        else:
+            parts.extend(text)
+    parts.append(b"}")
+    _write_all(b"%d\n" % sum(map(len, parts)))
+    for part in parts:
+        _write_all(part)
+
+
+def _finish(frame, raw=()):
     # Flush the script's output first: the server reads the result only once the run is over,
     # but stdout must be complete when it does.
     for stream in (sys.stdout, sys.stderr):
@@ -62,7 +85,7 @@ def _finish(frame, raw_result=None):
                 os.close(fd)
             except OSError:
                 pass
-        _send(frame, raw_result)
+        _send(frame, raw)
         os.close(RESULT_FD)  # likewise: the server reads the channel until it ends
     finally:
         # Skip interpreter shutdown (atexit, GC of every module): it costs tens of ms and runs user code.
@@ -254,6 +277,331 @@ def _from_pandas(v, path, depth):
     return _UNKNOWN
 
 
+def _encode(value, path):
+    """main()'s value, or a saved result, as JSON text (the conversion rules are in the README)."""
+    import json
+
+    try:
+        # Fast path, in C: plain JSON types without NaN need no conversion.
+        return json.dumps(value, **DUMPS_ARGS)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(_to_json(value, path), **DUMPS_ARGS)
+
+
+# --- What a run gets besides its script: input, parameters, files, and the helpers ---------------
+
+
+def _write_input_file(name, content, encoding):
+    import base64
+
+    # The server refused every other name already; this only makes sure.
+    if not name or "/" in name or "\0" in name or name in (".", ".."):
+        raise ValueError("an input file name that the server should have refused")
+    data = base64.b64decode(content) if encoding == "base64" else content.encode("utf-8")
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _prepare_matplotlib():
+    """Copies the font list that setup built (scripts/setup-sandbox.sh) into the writable
+    MPLCONFIGDIR: without it, a run that plots spends about 120 ms building it again."""
+    target = os.environ.get("MPLCONFIGDIR")
+    source = os.path.join(sys.prefix, "share", "matplotlib")
+    if not target:
+        return
+    try:
+        os.makedirs(target, exist_ok=True)
+        for name in os.listdir(source):
+            if name.startswith("fontlist-") and name.endswith(".json"):
+                with open(os.path.join(source, name), "rb") as src, open(os.path.join(target, name), "wb") as dst:
+                    dst.write(src.read())
+    except OSError:
+        pass  # matplotlib builds its own, more slowly
+
+
+def _prepare_workdir(request):
+    """Before any user code: the input files in the working directory, an empty output/ for the
+    files the script returns, and matplotlib's font list."""
+    import errno
+
+    files = request.pop("files", None) or ()
+    try:
+        for f in files:
+            _write_input_file(f["name"], f["content"], f.get("encoding"))
+        os.mkdir(OUTPUT_DIR)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+            raise
+        _fail("memory_limit", "the input files do not fit in the run's memory: %s" % exc.strerror)
+    _prepare_matplotlib()
+
+
+def load_file(name, **options):
+    """Reads a file of the working directory (an input file, say) by its type: CSV and TSV
+    (pandas.read_csv) and Parquet (pandas.read_parquet) become a DataFrame, JSON is parsed, anything
+    else comes back as bytes. `options` go to the reader: load_file("a.csv", sep=";")."""
+    path = os.fspath(name)
+    extension = os.path.splitext(path)[1].lower()
+    if extension in (".csv", ".tsv"):
+        import pandas
+
+        if extension == ".tsv":
+            options.setdefault("sep", "\t")
+        return pandas.read_csv(path, **options)
+    if extension == ".parquet":
+        import pandas
+
+        return pandas.read_parquet(path, **options)
+    if extension == ".json":
+        import json
+
+        with open(path, "rb") as f:
+            return json.load(f, **options)
+    if options:
+        raise TypeError("load_file(%r): options are for CSV, TSV, Parquet and JSON files only" % (path,))
+    with open(path, "rb") as f:
+        return f.read()
+
+
+class _Saved:
+    """What save_result() saved: key -> JSON text, in the order first saved, and its size."""
+
+    values = {}
+    size = 0
+    limit = 0
+
+
+def save_result(key, value):
+    """Adds `key` to the response's "results" object, next to main()'s value. The value becomes
+    JSON now, by the rules for main()'s value (TypeError if it cannot); saving a key again
+    replaces it. main()'s value and the saved results share MAX_RESULT_BYTES."""
+    if not isinstance(key, str):
+        raise TypeError("save_result() needs a str key, not %s" % type(key).__name__)
+    try:
+        encoded = _encode(value, "results[%r]" % (key,))
+    except NotJsonable as exc:
+        raise TypeError("save_result(%r, ...): %s at %s" % (key, exc, exc.where())) from None
+    except RecursionError:
+        raise TypeError("save_result(%r, ...): the value is nested too deeply to become JSON" % (key,)) from None
+    old = _Saved.values.get(key)
+    if old is not None:
+        _Saved.size -= len(key) + len(old) + 4
+    _Saved.values[key] = encoded
+    _Saved.size += len(key) + len(encoded) + 4  # quotes, colon, comma
+    if _Saved.size > _Saved.limit:  # characters; a cheap lower bound on the bytes
+        _fail("output_limit", "save_result() values come to more than %d bytes of JSON, the limit" % _Saved.limit)
+
+
+def _saved_json():
+    import json
+
+    if not _Saved.values:
+        return None
+    return "{%s}" % ",".join(json.dumps(k, **DUMPS_ARGS) + ":" + v for k, v in _Saved.values.items())
+
+
+def _script_globals(request):
+    """Names every script finds defined, at top level and in main()."""
+    return {
+        "input_data": request.get("input"),
+        "parameters": request.get("parameters") or {},
+        "load_file": load_file,
+        "save_result": save_result,
+    }
+
+
+def _main_args(main, request):
+    """main(input) when main takes a positional parameter, main() otherwise. Without an input in
+    the request, a parameter with a default keeps it, and one without gets None."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(main).parameters.values())
+    except Exception:  # not introspectable (a builtin, a callable object): the old contract
+        return ()
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    required_kw = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if len(required) > 1 or required_kw:
+        names = [p.name for p in required] + required_kw
+        _fail(
+            "validation_error",
+            "main() must take no parameter, or one (the request's input); it requires %s" % ", ".join(names),
+        )
+    if not positional and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        return ()
+    if "input" in request:
+        return (request["input"],)
+    return (None,) if required else ()
+
+
+# --- What a run gives back besides main()'s value: figures and the files in output/ -------------
+
+
+def _save_figures():
+    """Figures left open in pyplot become output/figure-N.png, numbered in pyplot's order; a name
+    the script already used is skipped. pyplot is not imported for this: no pyplot, no figures."""
+    import errno
+
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        if not os.path.lexists(OUTPUT_DIR):  # the script removed it
+            os.mkdir(OUTPUT_DIR)
+        directory = os.open(OUTPUT_DIR, flags)
+    except OSError as exc:
+        _fail("runtime_error", "./%s is not a directory any more, so figures cannot be saved: %s" % (OUTPUT_DIR, exc))
+    create = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    number = 0
+    try:
+        for num in plt.get_fignums():
+            figure = plt.figure(num)
+            while True:
+                number += 1
+                try:
+                    fd = os.open("figure-%d.png" % number, create, 0o644, dir_fd=directory)
+                    break
+                except FileExistsError:
+                    continue
+            with os.fdopen(fd, "wb") as f:
+                figure.savefig(f, format="png")
+    except BaseException as exc:  # savefig runs the script's artists
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.ENOMEM):
+            _fail("output_limit", "the figures do not fit in the run's /tmp: %s" % exc.strerror)
+        _fail(
+            "runtime_error",
+            "figure %d could not be saved as PNG: %s: %s" % (number, type(exc).__name__, exc),
+            traceback=_user_traceback(exc),
+        )
+    finally:
+        os.close(directory)
+
+
+def _read_upto(fd, limit):
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, min(limit - size, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_output_files(max_files, max_bytes):
+    """The regular files under output/, as [(path relative to it, content)], sorted. Symlinks and
+    special files are neither followed nor returned. Every open is relative to its directory's fd
+    with O_NOFOLLOW, so a process of the script that swaps a directory for a symlink meanwhile
+    cannot redirect it (and this runs inside the jail: it can read only what the script can)."""
+    import stat
+
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        root = os.open(OUTPUT_DIR, flags | os.O_DIRECTORY)
+    except OSError:
+        return []  # removed, or replaced by a file or a symlink: nothing to return
+    # Every entry costs a little (empty directories too): the walk is bounded as well.
+    max_entries = 16 * max_files + 256
+    found, total, seen = [], 0, 0
+    pending = [""]
+    try:
+        while pending:
+            prefix = pending.pop()
+            directory = root
+            try:
+                for part in prefix.split("/")[:-1]:
+                    parent, directory = directory, os.open(part, flags | os.O_DIRECTORY, dir_fd=directory)
+                    if parent != root:
+                        os.close(parent)
+            except OSError:  # swapped or removed meanwhile
+                if directory != root:
+                    os.close(directory)
+                continue
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        seen += 1
+                        if seen > max_entries:
+                            _fail("output_limit", "output/ holds more than %d entries" % max_entries)
+                        path = prefix + entry.name
+                        if len(os.fsencode(path)) > MAX_OUTPUT_NAME_BYTES:
+                            _fail(
+                                "output_limit",
+                                "a path in output/ is longer than %d bytes: %s..." % (MAX_OUTPUT_NAME_BYTES, path[:60]),
+                            )
+                        if entry.is_dir(follow_symlinks=False):
+                            pending.append(path + "/")
+                            continue
+                        if not entry.is_file(follow_symlinks=False):
+                            continue  # a symlink, a FIFO, a socket, a device
+                        if len(found) == max_files:
+                            _fail("output_limit", "the script left more than %d files in output/, the limit" % max_files)
+                        try:
+                            fd = os.open(entry.name, flags | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=directory)
+                        except OSError:
+                            continue  # swapped or removed meanwhile
+                        try:
+                            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                                continue
+                            data = _read_upto(fd, max_bytes - total + 1)
+                        finally:
+                            os.close(fd)
+                        total += len(data)
+                        if total > max_bytes:
+                            _fail("output_limit", "the files in output/ come to more than %d bytes, the limit" % max_bytes)
+                        found.append((path, data))
+            finally:
+                if directory != root:
+                    os.close(directory)
+    finally:
+        os.close(root)
+    found.sort()
+    return found
+
+
+def _mime_type(name):
+    import mimetypes
+
+    # The built-in table only: the jail has no /etc/mime.types, and guess_type() reads "a:b" as a URL.
+    extension = os.path.splitext(name)[1]
+    return mimetypes.types_map.get(extension.lower()) or mimetypes.types_map.get(extension) or "application/octet-stream"
+
+
+def _files_json(found):
+    """The frame's "files" as bytes pieces; each file's content is dropped once encoded."""
+    import base64
+    import json
+
+    pieces = [b"["]
+    found.reverse()
+    while found:
+        name, data = found.pop()
+        head = json.dumps({"name": name, "size": len(data), "mime_type": _mime_type(name)}, **DUMPS_ARGS)
+        if len(pieces) > 1:
+            pieces.append(b",")
+        pieces.append(head[:-1].encode("utf-8", "replace") + b',"content_base64":"')
+        pieces.append(base64.b64encode(data))
+        pieces.append(b'"}')
+        del data
+    pieces.append(b"]")
+    return pieces
+
+
+def _collect_outputs(request):
+    """After main() returned: figures into output/ (unless the request said no), then output/."""
+    if request.get("capture_figures", True):
+        _save_figures()
+    found = _read_output_files(request.get("max_output_files", 0), request.get("max_output_files_bytes", 0))
+    return _files_json(found) if found else None
+
+
 def _run():
     import json
 
@@ -283,9 +631,11 @@ def _run():
     # Line-buffered so that a run killed at its deadline still shows what it printed up to then.
     sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
     sys.stderr.reconfigure(errors="backslashreplace")
+    _prepare_workdir(request)
 
     source = request["script"]
     max_result_bytes = request["max_result_bytes"]
+    _Saved.limit = max_result_bytes
 
     import linecache
     import types
@@ -302,6 +652,7 @@ def _run():
     # Not "__main__": an `if __name__ == "__main__": main()` block must not run main() a second time.
     module = types.ModuleType("__script__")
     module.__file__ = SCRIPT_NAME
+    module.__dict__.update(_script_globals(request))
     sys.modules["__script__"] = module
     sys.argv = [SCRIPT_NAME]
 
@@ -310,7 +661,7 @@ def _run():
         main = module.__dict__.get("main")
         if not callable(main):
             _fail("validation_error", "the script's top-level code left no callable main()")
-        value = main()
+        value = main(*_main_args(main, request))
         import inspect
 
         if inspect.isawaitable(value):
@@ -338,22 +689,33 @@ def _run():
             traceback=_user_traceback(exc),
         )
 
-    dumps_args = {"ensure_ascii": False, "allow_nan": False, "separators": (",", ":")}
     try:
-        try:
-            # Fast path, in C: plain JSON types without NaN need no conversion.
-            encoded = json.dumps(value, **dumps_args)
-        except (TypeError, ValueError, RecursionError):
-            encoded = json.dumps(_to_json(value), **dumps_args)
+        encoded = _encode(value, "result")
     except NotJsonable as exc:
         _fail("invalid_result", "main() returned a value that cannot become JSON: %s at %s" % (exc, exc.where()))
     except RecursionError:
         _fail("invalid_result", "main() returned a value that is nested too deeply to become JSON")
     except BaseException as exc:  # conversion can run user code (dataclasses, __eq__)
         _fail("invalid_result", "main() returned a value that cannot become JSON: %s: %s" % (type(exc).__name__, exc))
-    if len(encoded) > max_result_bytes:  # characters; a cheap lower bound on the bytes
+    saved = _saved_json()
+    if saved is None and len(encoded) > max_result_bytes:  # characters; a cheap lower bound on the bytes
         _fail("output_limit", "main() returned %d bytes of JSON; the limit is %d" % (len(encoded), max_result_bytes))
-    _finish({"ok": True}, raw_result=encoded)
+    if saved is not None and len(encoded) + len(saved) > max_result_bytes:
+        _fail(
+            "output_limit",
+            "main()'s value and the saved results come to %d bytes of JSON; the limit is %d"
+            % (len(encoded) + len(saved), max_result_bytes),
+        )
+    raw = [("result", encoded)]
+    if saved is not None:
+        raw.append(("results", saved))
+    try:
+        files = _collect_outputs(request)
+    except MemoryError:
+        _fail("memory_limit", "the script's output files do not fit in its memory limit (MemoryError)")
+    if files is not None:
+        raw.append(("files", files))
+    _finish({"ok": True}, raw)
 
 
 # ---- Fork mode -------------------------------------------------------------------------------

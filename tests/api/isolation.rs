@@ -171,6 +171,7 @@ async fn server_env_is_not_visible() {
             "LC_ALL",
             "MKL_NUM_THREADS",
             "MPLBACKEND",
+            "MPLCONFIGDIR",
             "NUMEXPR_NUM_THREADS",
             "OMP_NUM_THREADS",
             "OPENBLAS_NUM_THREADS",
@@ -230,7 +231,11 @@ def main():
 "#;
     let (status, body) = app.run(write).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"], json!(["secret.txt"]));
+    // The runner's own: output/ for the files the script returns, matplotlib's writable config.
+    assert_eq!(
+        body["result"],
+        json!([".matplotlib", "output", "secret.txt"])
+    );
     let read = r#"
 import os
 def main():
@@ -238,7 +243,10 @@ def main():
 "#;
     let (status, body) = app.run(read).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"], json!({"tmp": [], "shm": [], "env": false}));
+    assert_eq!(
+        body["result"],
+        json!({"tmp": [".matplotlib", "output"], "shm": [], "env": false})
+    );
 }
 
 #[tokio::test]

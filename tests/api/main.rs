@@ -4,6 +4,7 @@
 mod contract;
 mod environment;
 mod faults;
+mod files;
 mod fork;
 mod helpers;
 mod isolation;

@@ -104,8 +104,15 @@ async fn real_responses_fit_the_description() {
         json!({"script": "import time\ndef main():\n    time.sleep(5)\n", "timeout": 1}),
         json!({"script": "def main():\n    return bytearray(1 << 30)\n", "memory": 64}),
         json!({"script": format!("#{}\ndef main(): pass", "x".repeat(1 << 20))}),
+        // Data in and out: input, parameters, files, save_result(), output files and a figure.
+        json!({"script": "import matplotlib.pyplot as plt\ndef main(data):\n    save_result('n', len(load_file('a.csv')))\n    plt.plot([1, 2])\n    open('output/y.txt', 'w').write('y')\n    return data, parameters\n",
+               "input": {"k": [1]}, "parameters": {"p": 1}, "capture_figures": true,
+               "files": [{"name": "a.csv", "content": "a\n1\n"}, {"name": "b", "content": "AA==", "encoding": "base64"}]}),
+        json!({"script": "def main(): pass", "files": [{"name": "../x", "content": ""}]}),
+        json!({"script": "def main():\n    for i in range(100): open('output/%d' % i, 'w')\n"}),
     ];
     let mut statuses = Vec::new();
+    let mut with_data = false;
     for case in cases {
         let (status, body) = app.execute(case).await;
         check(
@@ -116,7 +123,9 @@ async fn real_responses_fit_the_description() {
         );
         // The request itself fits the request schema (except the deliberately invalid one).
         statuses.push(status);
+        with_data |= body.get("files").is_some() && body.get("results").is_some();
     }
+    assert!(with_data, "no response carried files and results");
     assert!(
         statuses.contains(&200)
             && statuses.contains(&400)

@@ -46,13 +46,19 @@ async fn warm_runs_have_modules_preloaded_and_are_single_use() {
     let script = "import sys, os\nimport numpy\ndef main():\n    open('/tmp/mark', 'w').write('x')\n    return {'preloaded': 'pandas' in sys.modules, 'tmp': sorted(os.listdir('/tmp'))}\n";
     let (status, body) = app.run(script).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"], json!({"preloaded": true, "tmp": ["mark"]}));
+    assert_eq!(
+        body["result"],
+        json!({"preloaded": true, "tmp": [".matplotlib", "mark", "output"]})
+    );
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits + 1);
     // The next warm run is a new sandbox: nothing of the first is there.
     wait_ready(&app, 1).await;
     let (status, body) = app.run(script).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"]["tmp"], json!(["mark"]));
+    assert_eq!(
+        body["result"]["tmp"],
+        json!([".matplotlib", "mark", "output"])
+    );
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits + 2);
     app.assert_no_leftovers().await;
 }
