@@ -148,7 +148,7 @@ async fn real_responses_fit_the_description() {
         json!({"script": "x = 1\n"}).to_string(),
         json!({"script": format!("#{}\ndef main(): pass", "x".repeat(1 << 20))}).to_string(),
         "not json".to_string(),
-        format!("{{\"script\": \"{}\"}}", "x".repeat(3 << 20)),
+        format!("{{\"script\": \"{}\"}}", "x".repeat(32 << 20)),
     ];
     let mut statuses = Vec::new();
     for raw in validations {
