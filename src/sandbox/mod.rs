@@ -369,14 +369,23 @@ impl Sandbox {
         // A spawned warm jail is worth its warm-up (a third of a second of CPU) only to a script
         // that imports what it preloaded; a cold jail starts a plain script in about 40 ms. A
         // forked one costs a fork, and starts any script faster than a cold jail.
+        let preloads = |module: &str| {
+            self.ctx
+                .settings
+                .preload
+                .iter()
+                .any(|p| p.split('.').next() == Some(module))
+        };
+        // load_file() turns CSV, TSV and Parquet files into DataFrames: pandas without an import.
+        let tables = input.files.iter().any(|f| {
+            let name = f.name.to_ascii_lowercase();
+            [".csv", ".tsv", ".parquet"]
+                .iter()
+                .any(|x| name.ends_with(x))
+        });
         let wants_warm = self.pool.mode() == PoolMode::Fork
-            || script.imports().iter().any(|m| {
-                self.ctx
-                    .settings
-                    .preload
-                    .iter()
-                    .any(|p| p.split('.').next() == Some(m.as_str()))
-            });
+            || script.imports().iter().any(|m| preloads(m))
+            || (tables && preloads("pandas"));
         let warm = if wants_warm {
             self.pool.take(&limits).await
         } else {
