@@ -800,9 +800,14 @@ def _zygote(cfg):
         # The child is pid 1 of a new pid namespace: the run sees none of the zygote's processes,
         # and the whole run dies with its pid 1. unshare(CLONE_NEWPID) applies to the next fork
         # only; setns back to the zygote's own namespace makes the next unshare possible again.
-        pid = -1
-        if libc.unshare(CLONE_NEWPID) == 0:
-            pid = os.fork()
+        pid, failed = -1, None
+        if libc.unshare(CLONE_NEWPID) != 0:
+            failed = "unshare(CLONE_NEWPID): errno %d" % ctypes.get_errno()
+        else:
+            try:
+                pid = os.fork()
+            except OSError as exc:  # e.g. the pids limit
+                failed = "fork: %s" % exc
             if pid == 0:
                 # Not close(): the socket's fd number is about to be the run's result fd.
                 ctl.detach()
@@ -814,8 +819,8 @@ def _zygote(cfg):
                 os._exit(72)  # cannot fork a sandbox again: the server replaces this zygote
         for fd in fds:
             os.close(fd)
-        if pid < 0:
-            ctl.send(b"error unshare(CLONE_NEWPID) failed: errno %d" % ctypes.get_errno())
+        if failed:
+            ctl.send(b"error " + failed.encode())
             continue
         child = pid
         ctl.send(b"forked %d" % pid)

@@ -202,9 +202,12 @@ impl Zygote {
             )
             .await;
             self.destroy().await;
-            return Err(SandboxError::ForkSandbox(
-                String::from_utf8_lossy(&said).trim().to_string(),
-            ));
+            let said = String::from_utf8_lossy(&said).trim().to_string();
+            return Err(SandboxError::ForkSandbox(if said.is_empty() {
+                "the child ended before it was ready, without a word".into()
+            } else {
+                said
+            }));
         }
         let stdin = pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::CreatePipe)?;
         Ok(Jail::forked(
