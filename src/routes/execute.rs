@@ -81,7 +81,7 @@ impl ExecuteRequest {
 
     /// Takes out everything but the script for the run, checking the files (CPU work for large
     /// base64: call it off the async executor).
-    fn take_input(&mut self, settings: &Settings) -> Result<RunInput, ApiError> {
+    pub fn take_input(&mut self, settings: &Settings) -> Result<RunInput, ApiError> {
         let parameters = self.parameters.take();
         if parameters
             .as_ref()

@@ -87,14 +87,23 @@ pub async fn validate(
     gate: web::Data<ValidateGate>,
     environment: web::Data<Environment>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.into_inner();
+    let mut request = body.into_inner();
     // /execute refuses out-of-range limits before it looks at the script, so they are errors here.
     let limits = request.limits(&settings).err();
+    // And bad parameters or input files (names, encoding, caps): decoding base64 is CPU work.
+    let checker = settings.clone();
+    let (request, input) = web::block(move || {
+        let input = request.take_input(&checker).err();
+        (request, input)
+    })
+    .await
+    .map_err(|e| ApiError::InvalidRequest(format!("the input could not be checked: {e}")))?;
     let report = gate
         .inspect(request.script, settings.max_script_bytes)
         .await?;
     let mut errors = report.errors;
     errors.extend(limits.map(|e| Problem::general(e.to_string())));
+    errors.extend(input.map(|e| Problem::general(e.to_string())));
     let unavailable_imports = environment.unavailable(&report.imports);
     Ok(HttpResponse::Ok().json(Validation {
         valid: errors.is_empty(),

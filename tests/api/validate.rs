@@ -318,3 +318,26 @@ async fn pathological_scripts_are_bounded_and_leave_the_server_healthy() {
     let (status, body) = app.validate("def main():\n    return 1\n").await;
     assert_eq!((status, body["valid"].clone()), (200, json!(true)));
 }
+
+#[tokio::test]
+async fn bad_input_files_and_parameters_are_errors_too() {
+    let app = spawn_app().await;
+    let body = json!({
+        "script": "def main(data):\n    return data\n",
+        "files": [{"name": "../escape.csv", "content": "a\n1\n"}],
+    });
+    let (status, report) = app.validate_raw(body.to_string()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["valid"], false, "{report}");
+    let message = report["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("escape.csv"), "{report}");
+
+    let body = json!({"script": "def main():\n    return 1\n", "parameters": [1, 2]});
+    let (status, report) = app.validate_raw(body.to_string()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["valid"], false, "{report}");
+    // The same body is refused by /execute, with the same reason.
+    let (status, refused) = app.execute(body).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(report["errors"][0]["message"], refused["error"]);
+}
