@@ -12,5 +12,6 @@ mod load;
 mod openapi;
 mod operability;
 mod pool;
+mod stream;
 mod validate;
 mod validation;
