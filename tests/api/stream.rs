@@ -475,3 +475,17 @@ async fn keys_request_ids_and_metrics_apply_to_the_stream() {
         "{metrics}"
     );
 }
+
+/// The result channel is the script's to write: a frame whose JSON has raw line breaks between
+/// its tokens must not break the event framing.
+#[tokio::test]
+async fn a_forged_result_cannot_break_the_framing() {
+    let app = spawn_app().await;
+    let script = "import os\ndef main():\n    body = b'{\"ok\":true,\\n\"result\":[1,\\r\\n\\n2]}'\n    os.write(3, b'%d\\n%s' % (len(body), body))\n    os._exit(0)\n";
+    for accept in [None, Some("application/x-ndjson")] {
+        let streamed = stream(&app, json!({ "script": script }), accept).await;
+        assert_eq!(streamed.events.len(), 1, "{:?}", streamed.events);
+        assert_eq!(streamed.result()["result"], json!([1, 2]));
+    }
+    app.assert_healthy().await;
+}
