@@ -3,6 +3,7 @@
 //! connection's socket is watched directly.
 
 use std::any::Any;
+use std::future::Future;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,19 +29,24 @@ pub fn on_connect(conn: &dyn Any, ext: &mut Extensions) {
 }
 
 /// Resolves when the client of `req` has closed its side of the connection; never, if unknown.
-pub async fn client_gone(req: &HttpRequest) {
-    let Some(socket) = req.conn_data::<ClientSocket>().cloned() else {
-        return std::future::pending().await;
-    };
-    // POLLRDHUP: the peer shut down its writing side (close, or a timed-out client giving up).
-    // Only it is asked for, and POLLHUP/POLLERR always come, so any ready fd means "gone".
-    // (nix's PollFlags has no POLLRDHUP, so revents cannot be decoded; the count suffices.)
-    let rdhup = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
-    loop {
-        tokio::time::sleep(CHECK_EVERY).await;
-        let mut fds = [PollFd::new(socket.0.as_fd(), rdhup)];
-        if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0) {
-            return;
+/// The future does not borrow `req`, so that a streaming body can keep it.
+pub fn client_gone(req: &HttpRequest) -> impl Future<Output = ()> + 'static {
+    let socket = req.conn_data::<ClientSocket>().cloned();
+    async move {
+        let Some(socket) = socket else {
+            return std::future::pending().await;
+        };
+        // POLLRDHUP: the peer shut down its writing side (close, or a timed-out client giving
+        // up). Only it is asked for, and POLLHUP/POLLERR always come, so any ready fd means
+        // "gone". (nix's PollFlags has no POLLRDHUP, so revents cannot be decoded; the count
+        // suffices.)
+        let rdhup = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
+        loop {
+            tokio::time::sleep(CHECK_EVERY).await;
+            let mut fds = [PollFd::new(socket.0.as_fd(), rdhup)];
+            if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0) {
+                return;
+            }
         }
     }
 }

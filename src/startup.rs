@@ -99,6 +99,12 @@ fn run(
                     .route(web::post().to(routes::execute))
                     .default_service(web::to(method_not_allowed)),
             )
+            .service(
+                web::resource("/execute/stream")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::execute_stream))
+                    .default_service(web::to(method_not_allowed)),
+            )
             // Like /execute, these serve clients of the API, so they need its key.
             .service(
                 web::resource("/validate")

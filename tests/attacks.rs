@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use helpers::{processes_with, spawn_app, unique, TestApp};
+use helpers::{processes_with_async, spawn_app, unique, TestApp};
 
 const CATEGORIES: [&str; 6] = ["escape", "info", "net", "exhaust", "process", "channel"];
 /// A failure message quotes at most this much of the response.
@@ -478,10 +478,10 @@ async fn every_attack_is_contained() {
         // Whatever the attack did, nothing of it may outlive the response.
         if source.contains("@@MARKER@@") {
             let deadline = Instant::now() + Duration::from_secs(2);
-            while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+            while !processes_with_async(&marker).await.is_empty() && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            let left = processes_with(&marker);
+            let left = processes_with_async(&marker).await;
             if !left.is_empty() {
                 let text = format!("processes outlived the run: {left:?}");
                 failure = Some(failure.map_or(text.clone(), |f| format!("{f}\n    {text}")));

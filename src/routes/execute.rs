@@ -12,7 +12,9 @@ use crate::disconnect::client_gone;
 use crate::error::{error_response, ApiError, ErrorBody, ErrorType};
 use crate::files::{check_files, FileRequest};
 use crate::metrics::Metrics;
-use crate::sandbox::{Limits, Outcome, RunInput, RunStatus, Sandbox, Usage};
+use crate::sandbox::{
+    Admission, Limits, Outcome, OutputSender, RunInput, RunStatus, Sandbox, Usage,
+};
 use crate::script::PythonScript;
 
 #[derive(Debug, Deserialize)]
@@ -112,9 +114,41 @@ pub async fn execute(
     sandbox: web::Data<Arc<Sandbox>>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut request = body.into_inner();
-    let limits = request.limits(&settings)?;
     let check_and_run = async {
+        Admitted::prepare(body.into_inner(), &settings, &sandbox)
+            .await?
+            .run(&sandbox, &metrics, None)
+            .await
+    };
+    // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
+    // its timeout.
+    let outcome = tokio::select! {
+        outcome = check_and_run => outcome?,
+        () = client_gone(&req) => {
+            log::info!("execute: the client disconnected; its run was killed");
+            return Ok(client_gone_response());
+        }
+    };
+    Ok(respond(outcome))
+}
+
+/// A request that passed every check that comes before its run: it holds a sandbox slot and its
+/// parsed script. Shared by /execute and /execute/stream, so that both refuse the same requests.
+pub(crate) struct Admitted {
+    admission: Admission,
+    script: PythonScript,
+    input: RunInput,
+    limits: Limits,
+}
+
+impl Admitted {
+    /// Checks the limits, waits (bounded) for a slot, then parses the script in it.
+    pub(crate) async fn prepare(
+        mut request: ExecuteRequest,
+        settings: &Settings,
+        sandbox: &Sandbox,
+    ) -> Result<Admitted, ApiError> {
+        let limits = request.limits(settings)?;
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
         let admission = sandbox.admit().await?;
@@ -132,32 +166,50 @@ pub async fn execute(
         .await
         .map_err(|e| ApiError::InvalidRequest(format!("the script could not be checked: {e}")))?;
         let (script, input) = checked?;
-        sandbox
-            .run_admitted(admission, &script, &input, limits)
+        Ok(Admitted {
+            admission,
+            script,
+            input,
+            limits,
+        })
+    }
+
+    /// Runs the script (copying its output to `output`, if given) and counts the run in the
+    /// metrics. Dropping the future kills the run and frees the slot.
+    pub(crate) async fn run(
+        self,
+        sandbox: &Sandbox,
+        metrics: &Metrics,
+        output: Option<OutputSender>,
+    ) -> Result<Outcome, ApiError> {
+        let outcome = sandbox
+            .run_observed(
+                self.admission,
+                &self.script,
+                &self.input,
+                self.limits,
+                output,
+            )
             .await
             .inspect_err(|_| {
                 metrics.record_execution(ErrorType::SandboxError.as_str(), Duration::ZERO)
-            })
-            .map_err(ApiError::from)
-    };
-    // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
-    // its timeout.
-    let outcome = tokio::select! {
-        outcome = check_and_run => outcome?,
-        () = client_gone(&req) => {
-            log::info!("execute: the client disconnected; its run was killed");
-            return Ok(HttpResponse::new(actix_web::http::StatusCode::from_u16(499).unwrap_or_default()));
-        }
-    };
-    let label = match &outcome.status {
-        RunStatus::Completed { .. } => "success",
-        RunStatus::Failed(f) => ErrorType::from(f.kind).as_str(),
-    };
-    metrics.record_execution(label, outcome.duration);
-    Ok(respond(outcome))
+            })?;
+        let label = match &outcome.status {
+            RunStatus::Completed { .. } => "success",
+            RunStatus::Failed(f) => ErrorType::from(f.kind).as_str(),
+        };
+        metrics.record_execution(label, outcome.duration);
+        Ok(outcome)
+    }
 }
 
-fn respond(outcome: Outcome) -> HttpResponse {
+/// For a client that hung up before its answer: nobody reads it, the status is for the log.
+pub(crate) fn client_gone_response() -> HttpResponse {
+    HttpResponse::new(actix_web::http::StatusCode::from_u16(499).unwrap_or_default())
+}
+
+/// /execute's answer to a run that happened (also the final event of /execute/stream).
+pub(crate) fn respond(outcome: Outcome) -> HttpResponse {
     let duration_ms = u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX);
     match outcome.status {
         RunStatus::Completed {

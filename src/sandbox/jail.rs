@@ -22,7 +22,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::data::{check_extras, frame_cap, ExtrasError, RunInput, RunRequest};
 use super::limiter::{Limiter, RunCgroup};
 use super::zygote::{self, Zygote};
-use super::{nsjail, Failure, FailureKind, Limits, Outcome, RunStatus, SandboxError, Usage};
+use super::{
+    nsjail, Failure, FailureKind, Limits, Outcome, OutputChunk, OutputSender, OutputStream,
+    RunStatus, SandboxError, Usage,
+};
 use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
 
@@ -248,13 +251,15 @@ impl Jail {
 
     /// Runs the script: sends it, reads stdout/stderr/result up to their caps while enforcing the
     /// deadline, kills the jail as soon as the result is complete (or at the deadline, or at an
-    /// output cap), reaps everything and classifies the outcome.
+    /// output cap), reaps everything and classifies the outcome. With `output`, stdout and stderr
+    /// are also copied there as they are read (see `Forward`).
     pub async fn execute(
         self,
         s: &SandboxSettings,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
+        output: Option<OutputSender>,
     ) -> Result<Outcome, SandboxError> {
         let started = Instant::now();
         let mut payload = serde_json::to_string(&RunRequest {
@@ -279,18 +284,23 @@ impl Jail {
 
         let (overflow_tx, mut overflow_rx) = mpsc::channel::<()>(3);
         let (frame_tx, frame_rx) = oneshot::channel::<()>();
+        let forward = |stream| output.clone().map(|tx| Forward::new(stream, tx));
         let stdout = spawn_reader(
             &home,
             self.stdout,
             s.max_output_bytes,
             Some(overflow_tx.clone()),
+            forward(OutputStream::Stdout),
         );
         let stderr = spawn_reader(
             &home,
             self.stderr,
             s.max_output_bytes,
             Some(overflow_tx.clone()),
+            forward(OutputStream::Stderr),
         );
+        // The readers hold the only senders: the observer sees the channel close once they end.
+        drop(output);
         let result = spawn_result_reader(
             &home,
             self.result,
@@ -306,7 +316,7 @@ impl Jail {
                 log,
                 nsjail_timed,
             } => (
-                Some(spawn_reader(&home, log, MAX_LOG_BYTES, None)),
+                Some(spawn_reader(&home, log, MAX_LOG_BYTES, None, None)),
                 watch_exit(&home, child, cgroup),
                 nsjail_timed,
             ),
@@ -750,13 +760,18 @@ fn watch_exit(home: &tokio::runtime::Handle, mut child: Child, cgroup: Option<Ru
 
 type Reader = tokio::task::JoinHandle<(Vec<u8>, bool)>;
 
+/// How much room a reader makes in its buffer before each read.
+const READ_CHUNK: usize = 8 * 1024;
+
 /// Reads a stream until EOF, keeping at most `cap` bytes. Past the cap it stops reading, reports
-/// the overflow (so the run is killed) and returns what it kept: memory stays bounded.
+/// the overflow (so the run is killed) and returns what it kept: memory stays bounded. With
+/// `forward`, what it keeps is also copied to an observer as it is read.
 fn spawn_reader<R>(
     home: &tokio::runtime::Handle,
     stream: R,
     cap: usize,
     overflow: Option<mpsc::Sender<()>>,
+    mut forward: Option<Forward>,
 ) -> Reader
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -764,8 +779,41 @@ where
     home.spawn(async move {
         let mut kept = Vec::new();
         let mut limited = stream.take(cap as u64 + 1);
-        // An I/O error ends the stream like EOF: what was read so far is still the output.
-        let _ = limited.read_to_end(&mut kept).await;
+        loop {
+            let before = kept.len();
+            kept.reserve(READ_CHUNK);
+            // While something is held for the observer, room for it is awaited alongside the
+            // pipe, never instead of it (both are cancel safe).
+            let step = match forward.as_mut() {
+                Some(f) if f.holds() => tokio::select! {
+                    read = limited.read_buf(&mut kept) => Step::Read(read),
+                    open = f.flush() => Step::Flushed(open),
+                },
+                _ => Step::Read(limited.read_buf(&mut kept).await),
+            };
+            match step {
+                // An I/O error ends the stream like EOF: what was read so far is the output.
+                Step::Read(Ok(0) | Err(_)) => break,
+                Step::Read(Ok(_)) => {}
+                Step::Flushed(open) => {
+                    if !open {
+                        forward = None;
+                    }
+                    continue;
+                }
+            }
+            // Only bytes within the cap are copied: the observer never sees more than the
+            // outcome keeps.
+            let end = kept.len().min(cap);
+            if let Some(f) = forward.as_mut() {
+                if end > before && !f.push(&kept[before..end]) {
+                    forward = None;
+                }
+            }
+        }
+        if let Some(f) = forward {
+            f.finish();
+        }
         let over = kept.len() > cap;
         if over {
             kept.truncate(cap);
@@ -775,6 +823,85 @@ where
         }
         (kept, over)
     })
+}
+
+enum Step {
+    Read(std::io::Result<usize>),
+    /// Whether the observer is still there.
+    Flushed(bool),
+}
+
+/// Copies a stream's bytes to an observer (the streaming endpoint) without ever making the reader
+/// wait for it: a slow client must not stall the pipe, and so the script, into its deadline, nor
+/// change its outcome. What the bounded channel cannot take yet is held and coalesced into one
+/// chunk, handed over as soon as there is room. Nothing is dropped, and what is held is part of
+/// the first `cap` bytes of the stream, so it is bounded by the output cap.
+struct Forward {
+    stream: OutputStream,
+    tx: OutputSender,
+    held: Vec<u8>,
+}
+
+impl Forward {
+    fn new(stream: OutputStream, tx: OutputSender) -> Forward {
+        Forward {
+            stream,
+            tx,
+            held: Vec::new(),
+        }
+    }
+
+    fn holds(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    fn chunk(&mut self) -> OutputChunk {
+        OutputChunk {
+            stream: self.stream,
+            bytes: std::mem::take(&mut self.held),
+        }
+    }
+
+    /// Passes `bytes` on, or holds them if the channel is full. False once the observer is gone.
+    fn push(&mut self, bytes: &[u8]) -> bool {
+        self.held.extend_from_slice(bytes);
+        let chunk = self.chunk();
+        match self.tx.try_send(chunk) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(chunk)) => {
+                self.held = chunk.bytes;
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Waits for room and passes on what is held. False once the observer is gone.
+    async fn flush(&mut self) -> bool {
+        match self.tx.reserve().await {
+            Ok(permit) => {
+                // Taken only once there is room: a flush cancelled while waiting loses nothing.
+                permit.send(OutputChunk {
+                    stream: self.stream,
+                    bytes: std::mem::take(&mut self.held),
+                });
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// At EOF: what is still held is handed over by a task of its own, so that neither the reader
+    /// nor the end of the run waits for the observer. The task ends when the observer takes it or
+    /// goes away.
+    fn finish(mut self) {
+        if self.holds() {
+            let chunk = self.chunk();
+            tokio::spawn(async move {
+                let _ = self.tx.send(chunk).await;
+            });
+        }
+    }
 }
 
 /// Like `spawn_reader`, and also says when the runner's frame is complete, so that the run can
@@ -845,5 +972,70 @@ mod tests {
         assert!(parse_frame(b"x\n{\"ok\":true}").is_none());
         let frame = parse_frame(b"25\n{\"ok\":true,\"result\":null}").unwrap();
         assert_eq!(frame.result.unwrap().get(), "null");
+    }
+
+    /// Writes `pieces` into a pipe-like stream and reads it back with `spawn_reader`, forwarding
+    /// to a channel of `capacity` that nobody reads until the reader has finished.
+    async fn read_forwarded(
+        pieces: Vec<Vec<u8>>,
+        cap: usize,
+        capacity: usize,
+        observe: bool,
+    ) -> ((Vec<u8>, bool), Option<Vec<u8>>) {
+        let (mut writer, reader) = tokio::io::duplex(256);
+        let (tx, rx) = mpsc::channel(capacity);
+        let forward = Some(Forward::new(OutputStream::Stdout, tx));
+        let handle = tokio::runtime::Handle::current();
+        let read = spawn_reader(&handle, reader, cap, None, forward);
+        let rx = observe.then_some(rx);
+        tokio::spawn(async move {
+            for piece in pieces {
+                if writer.write_all(&piece).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let kept = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("the reader never waits for the observer")
+            .unwrap();
+        let Some(mut rx) = rx else {
+            return (kept, None);
+        };
+        let mut seen = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            assert_eq!(chunk.stream, OutputStream::Stdout);
+            seen.extend_from_slice(&chunk.bytes);
+        }
+        (kept, Some(seen))
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_neither_blocks_the_reader_nor_loses_bytes() {
+        let pieces: Vec<Vec<u8>> = (0..200u8).map(|i| vec![i; 100]).collect();
+        let all: Vec<u8> = pieces.concat();
+        let ((kept, over), seen) = read_forwarded(pieces, 1 << 20, 1, true).await;
+        assert!(!over);
+        assert_eq!(kept, all);
+        assert_eq!(seen.unwrap(), all, "in order, complete");
+    }
+
+    #[tokio::test]
+    async fn only_bytes_within_the_cap_are_forwarded() {
+        let pieces: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 100]).collect();
+        let all: Vec<u8> = pieces.concat();
+        let ((kept, over), seen) = read_forwarded(pieces, 1000, 4, true).await;
+        assert!(over);
+        assert_eq!(kept, all[..1000]);
+        assert_eq!(seen.unwrap(), all[..1000]);
+    }
+
+    #[tokio::test]
+    async fn a_gone_observer_does_not_disturb_the_reader() {
+        let pieces: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 100]).collect();
+        let all: Vec<u8> = pieces.concat();
+        let ((kept, over), _) = read_forwarded(pieces, 1 << 20, 1, false).await;
+        assert!(!over);
+        assert_eq!(kept, all);
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
@@ -102,6 +102,25 @@ pub enum FailureKind {
     MemoryLimit,
     OutputLimit,
 }
+
+/// Which of the script's output streams a chunk was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Bytes the script wrote, passed on as they are read (for streaming). Only bytes within the
+/// output cap are passed on, and each stream's chunks come in order.
+#[derive(Debug)]
+pub struct OutputChunk {
+    pub stream: OutputStream,
+    pub bytes: Vec<u8>,
+}
+
+/// Where a run copies its output while it runs. A bounded channel: a full one never slows the
+/// run, its readers hold and coalesce what does not fit (see `jail::Forward`).
+pub type OutputSender = mpsc::Sender<OutputChunk>;
 
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
 pub struct Usage {
@@ -361,10 +380,24 @@ impl Sandbox {
     /// otherwise.
     pub async fn run_admitted(
         &self,
+        admission: Admission,
+        script: &PythonScript,
+        input: &RunInput,
+        limits: Limits,
+    ) -> Result<Outcome, SandboxError> {
+        self.run_observed(admission, script, input, limits, None)
+            .await
+    }
+
+    /// `run_admitted`, also copying stdout and stderr to `output` as they are read. The outcome
+    /// still holds all of both. Dropping the future kills the run and frees the slot.
+    pub async fn run_observed(
+        &self,
         _admission: Admission,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
+        output: Option<OutputSender>,
     ) -> Result<Outcome, SandboxError> {
         // A spawned warm jail is worth its warm-up (a third of a second of CPU) only to a script
         // that imports what it preloaded; a cold jail starts a plain script in about 40 ms. A
@@ -395,12 +428,12 @@ impl Sandbox {
             Some(jail) => {
                 // Refill once the run is over, however it ends (a dropped request included).
                 let _refill = RefillWhenDone(&self.pool);
-                jail.execute(&self.ctx.settings, script, input, limits)
+                jail.execute(&self.ctx.settings, script, input, limits, output)
                     .await
             }
             None => match Jail::spawn(&self.ctx, &limits, &[], true).await {
                 Ok(jail) => {
-                    jail.execute(&self.ctx.settings, script, input, limits)
+                    jail.execute(&self.ctx.settings, script, input, limits, output)
                         .await
                 }
                 Err(e) => Err(e),

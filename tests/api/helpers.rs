@@ -190,10 +190,20 @@ pub fn remove_parent_cgroups(name: &str) {
 
 /// Waits up to 5 s for every process whose command line contains `marker` to be gone (killed
 /// processes take a few ms to disappear), and returns those still there.
+/// `processes_with` off the async runtime: reading a busy process's cmdline can block for
+/// seconds (it takes that process's mmap lock, which a fork or an OOM kill holds), and a blocked
+/// runtime would also hold up this test's client and the server tasks that share it.
+pub async fn processes_with_async(marker: &str) -> Vec<String> {
+    let marker = marker.to_string();
+    tokio::task::spawn_blocking(move || processes_with(&marker))
+        .await
+        .unwrap_or_default()
+}
+
 pub async fn processes_left(marker: &str) -> Vec<String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let left = processes_with(marker);
+        let left = processes_with_async(marker).await;
         if left.is_empty() || std::time::Instant::now() >= deadline {
             return left;
         }

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{processes_with, spawn_app, spawn_app_with, unique};
+use crate::helpers::{processes_with_async, spawn_app, spawn_app_with, unique};
 
 #[tokio::test]
 async fn a_busy_loop_times_out() {
@@ -220,11 +220,11 @@ async fn a_client_that_disconnects_gets_its_run_killed() {
     );
     // The server checks for hang-ups every 200 ms; allow generous time for the kill.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+    while !processes_with_async(&marker).await.is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        processes_with(&marker).is_empty(),
+        processes_with_async(&marker).await.is_empty(),
         "the run outlived its client"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -13,5 +13,6 @@ mod load;
 mod openapi;
 mod operability;
 mod pool;
+mod stream;
 mod validate;
 mod validation;

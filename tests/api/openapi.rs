@@ -224,3 +224,63 @@ async fn every_documented_route_exists() {
         }
     }
 }
+
+#[tokio::test]
+async fn streamed_events_fit_the_description() {
+    use crate::stream::stream;
+
+    let spec = spec();
+    let app = spawn_app().await;
+    let output = json!({"$ref": "#/components/schemas/StreamOutput"});
+    let line = json!({"$ref": "#/components/schemas/StreamLine"});
+    let result = json!({"oneOf": [
+        {"$ref": "#/components/schemas/ExecuteSuccess"},
+        {"$ref": "#/components/schemas/Error"}
+    ]});
+    let script = "import sys\ndef main():\n    print('out')\n    print('err', file=sys.stderr)\n    return [1, 2.5, None]\n";
+    let failing = "def main():\n    print('before')\n    return 1 / 0\n";
+    for script in [script, failing] {
+        let sse = stream(&app, json!({ "script": script }), None).await;
+        for event in &sse.events {
+            let schema = if event.kind == "result" {
+                &result
+            } else {
+                &output
+            };
+            check(&spec, schema, &event.data, &format!("SSE {}", event.kind));
+        }
+        let ndjson = stream(
+            &app,
+            json!({ "script": script }),
+            Some("application/x-ndjson"),
+        )
+        .await;
+        assert!(ndjson.events.len() >= 2);
+        for event in &ndjson.events {
+            // As it came: `take_events` checked that a line holds exactly type and data.
+            let data = if event.kind == "result" {
+                event.data.clone()
+            } else {
+                event.data["data"].clone()
+            };
+            let sent = json!({"type": event.kind, "data": data});
+            check(&spec, &line, &sent, "NDJSON line");
+        }
+    }
+    let r = app
+        .client
+        .post(format!("{}/execute/stream", app.address))
+        .body(json!({"script": "x = 1\n"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert_eq!(status, 400);
+    let body: Value = r.json().await.unwrap();
+    check(
+        &spec,
+        &response_schema(&spec, "/execute/stream", "post", status),
+        &body,
+        "POST /execute/stream 400",
+    );
+}

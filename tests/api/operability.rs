@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{processes_with, remove_parent_cgroups, spawn_app, spawn_app_with, unique};
+use crate::helpers::{
+    processes_with_async, remove_parent_cgroups, spawn_app, spawn_app_with, unique,
+};
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
@@ -262,10 +264,13 @@ async fn sigterm_kills_what_outlasts_the_shutdown_bound() {
             .await;
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while processes_with(&marker).is_empty() && Instant::now() < deadline {
+    while processes_with_async(&marker).await.is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!processes_with(&marker).is_empty(), "the run did not start");
+    assert!(
+        !processes_with_async(&marker).await.is_empty(),
+        "the run did not start"
+    );
     let started = Instant::now();
     sigterm(&server.child);
     let status = wait_exit(&mut server.child, Duration::from_secs(15)).expect("the server exits");
@@ -276,11 +281,11 @@ async fn sigterm_kills_what_outlasts_the_shutdown_bound() {
         started.elapsed()
     );
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+    while !processes_with_async(&marker).await.is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        processes_with(&marker).is_empty(),
+        processes_with_async(&marker).await.is_empty(),
         "a sandbox outlived the server"
     );
 }
