@@ -324,21 +324,26 @@ def _prepare_matplotlib():
         pass  # matplotlib builds its own, more slowly
 
 
+def _prepare_common():
+    """What every run's working directory starts with, made before the ready mark (so, for a warm
+    or forked sandbox, before its request arrives): an empty output/ for the files the script
+    returns, and matplotlib's font list."""
+    os.mkdir(OUTPUT_DIR)
+    _prepare_matplotlib()
+
+
 def _prepare_workdir(request):
-    """Before any user code: the input files in the working directory, an empty output/ for the
-    files the script returns, and matplotlib's font list."""
+    """Before any user code: the input files in the working directory."""
     import errno
 
     files = request.pop("files", None) or ()
     try:
         for f in files:
             _write_input_file(f["name"], f["content"], f.get("encoding"))
-        os.mkdir(OUTPUT_DIR)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
             raise
         _fail("memory_limit", "the input files do not fit in the run's memory: %s" % exc.strerror)
-    _prepare_matplotlib()
 
 
 def load_file(name, **options):
@@ -619,6 +624,7 @@ def _run():
         sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
         sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", closefd=False)
         sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, encoding="utf-8", closefd=False)
+    _prepare_common()
     # "The runner is ready": from here on, whatever happens is the script's doing, not the server's.
     os.write(RESULT_FD, b"S")
     request = json.loads(sys.stdin.buffer.readline())
