@@ -1,5 +1,6 @@
 //! The one place that turns the base policy, the profile and a run's limits into nsjail's argv.
-//! Everything static lives in `configs/python.cfg`; only per-host and per-request values are here.
+//! Everything static lives in `configs/python.cfg`; only per-host, per-request and per-mode values
+//! (the end of the seccomp policy, which differs for a fork-mode zygote) are here.
 
 use std::ffi::OsString;
 use std::path::Path;

@@ -49,26 +49,19 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 
 impl TestApp {
     pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}/execute", self.address))
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.expect("body read");
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:.300}"));
-        (status, value)
+        self.post_json("/execute", body).await
     }
 
     /// POST /validate with a raw body.
     pub async fn validate_raw(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        self.post_json("/validate", body).await
+    }
+
+    /// POSTs a raw JSON body to `path`; the answer must be JSON.
+    async fn post_json(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
         let response = self
             .client
-            .post(format!("{}/validate", self.address))
+            .post(format!("{}{path}", self.address))
             .header("Content-Type", "application/json")
             .body(body)
             .send()
