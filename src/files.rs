@@ -46,24 +46,53 @@ pub enum FileError {
     TooLarge { max: usize },
 }
 
+/// The longest path under output/ a run may return (runner.py's MAX_OUTPUT_NAME_BYTES, checked by
+/// a test): it bounds the frame's size per file.
+pub const MAX_OUTPUT_PATH_BYTES: usize = 1024;
+
+/// Why `part` cannot be one component of a file name, if it cannot: the rule for an input file's
+/// name, and for each component of an output file's path. A client that saves files by these names
+/// must stay in its folder, on Windows too (where `\\` separates).
+fn component_problem(part: &str) -> Option<&'static str> {
+    if part.is_empty() {
+        Some("it is empty")
+    } else if part.len() > MAX_NAME_BYTES {
+        Some("it is longer than 255 bytes")
+    } else if part == "." || part == ".." {
+        Some("it names a directory")
+    } else if part.contains('\\') {
+        Some("it contains '\\' (a path separator on Windows)")
+    } else if part.contains('\0') {
+        Some("it contains a NUL byte")
+    } else if part.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
+    }
+}
+
 /// Why `name` cannot be an input file's name, if it cannot.
 fn name_problem(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > MAX_NAME_BYTES {
-        Some("it is longer than 255 bytes")
-    } else if name == "." || name == ".." {
-        Some("it names a directory")
-    } else if name.contains('/') {
+    if name.contains('/') {
         Some("it contains '/' (a file goes into the working directory itself, so no paths)")
-    } else if name.contains('\0') {
-        Some("it contains a NUL byte")
-    } else if name.chars().any(char::is_control) {
-        Some("it contains a control character")
+    } else if let Some(problem) = component_problem(name) {
+        Some(problem)
     } else if RESERVED.contains(&name) {
         Some("it is reserved (output/ is where the script leaves its files)")
     } else {
         None
+    }
+}
+
+/// Why `path` cannot be the name of an output file (a path relative to output/), if it cannot:
+/// every component must pass the input names' rule.
+pub fn output_path_problem(path: &str) -> Option<&'static str> {
+    if path.len() > MAX_OUTPUT_PATH_BYTES {
+        Some("it is longer than 1024 bytes")
+    } else if path.starts_with('/') {
+        Some("it is an absolute path")
+    } else {
+        path.split('/').find_map(component_problem)
     }
 }
 
@@ -165,7 +194,7 @@ mod tests {
         let ok = check(vec![
             file("data.csv", "a,b\n1,2\n", None),
             file(".hidden ünïcode (1).json", "{}", Some(Encoding::Utf8)),
-            file("x\\y", "", None),
+            file("x y", "", None),
         ])
         .unwrap();
         assert_eq!(ok.len(), 3);
@@ -185,6 +214,7 @@ mod tests {
             "a/",
             "x\0y",
             "a\nb",
+            "..\\..\\x",
             "output",
             ".matplotlib",
             &long,
@@ -202,6 +232,40 @@ mod tests {
         );
         let shown = check(vec![file(&long, "", None)]).unwrap_err().to_string();
         assert!(shown.len() < 150, "{shown}");
+    }
+
+    #[test]
+    fn output_paths_pass_the_same_rule_per_component() {
+        for ok in ["a.png", "plots/deep/blob.bin", "output", ".matplotlib/x"] {
+            assert_eq!(output_path_problem(ok), None, "{ok:?}");
+        }
+        let long = "n".repeat(256);
+        let too_long = "a/".repeat(512) + "a";
+        for bad in [
+            "",
+            "../../../home/user/.bashrc",
+            "/etc/cron.d/evil",
+            "a/../b",
+            "a//b",
+            "a/",
+            "./a",
+            "..\\..\\x",
+            "a\nb",
+            "x\0",
+            &long,
+            &too_long,
+        ] {
+            assert!(output_path_problem(bad).is_some(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_runner_caps_output_paths_like_the_server() {
+        let line = format!("MAX_OUTPUT_NAME_BYTES = {MAX_OUTPUT_PATH_BYTES}\n");
+        assert!(
+            include_str!("sandbox/runner.py").contains(&line),
+            "runner.py must say {line:?}"
+        );
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! What a run takes in besides its script (input, parameters, files) and what it gives back besides
 //! main()'s value (saved results, output files), as they cross the runner's channels.
 
-use std::borrow::Cow;
-
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -63,62 +61,10 @@ pub(super) fn frame_cap(s: &SandboxSettings) -> usize {
     s.max_result_bytes + base64 + s.max_output_files * PER_FILE + 64 * 1024
 }
 
-/// One entry of the frame's `files`, read only to check it: the frame is the script's to forge,
-/// so what the response carries must still have the documented shape and stay within the caps.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OutputFile<'a> {
-    #[serde(borrow, rename = "name")]
-    _name: Cow<'a, str>,
-    size: u64,
-    #[serde(borrow, rename = "mime_type")]
-    _mime_type: Cow<'a, str>,
-    #[serde(borrow, rename = "content_base64")]
-    _content_base64: Cow<'a, str>,
-}
-
-/// Why a frame's extras cannot go into the response.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum ExtrasError {
-    /// Not the documented shape: the result channel was written to by the script.
-    Malformed(&'static str),
-    /// Over the output files' caps.
-    OverLimit(String),
-}
-
-/// Checks a frame's `results` (an object) and `files` (the documented entries, within the caps).
-pub(super) fn check_extras(
-    results: Option<&RawValue>,
-    files: Option<&RawValue>,
-    s: &SandboxSettings,
-) -> Result<(), ExtrasError> {
-    if let Some(results) = results {
-        if !results.get().trim_start().starts_with('{') {
-            return Err(ExtrasError::Malformed("results that are not an object"));
-        }
-    }
-    if let Some(files) = files {
-        let entries: Vec<OutputFile> = serde_json::from_str(files.get())
-            .map_err(|_| ExtrasError::Malformed("an ill-formed list of files"))?;
-        if entries.len() > s.max_output_files {
-            return Err(ExtrasError::OverLimit(format!(
-                "the script left {} files in output/; the limit is {}",
-                entries.len(),
-                s.max_output_files
-            )));
-        }
-        let total = entries
-            .iter()
-            .map(|f| f.size)
-            .fold(0u64, u64::saturating_add);
-        if total > s.max_output_files_bytes as u64 {
-            return Err(ExtrasError::OverLimit(format!(
-                "the files in output/ come to {total} bytes; the limit is {}",
-                s.max_output_files_bytes
-            )));
-        }
-    }
-    Ok(())
+/// Checks a frame's `results`: what save_result() saved is an object. (Its files are checked by
+/// `outputs::response_files`.)
+pub(super) fn results_are_an_object(results: Option<&RawValue>) -> bool {
+    results.is_none_or(|r| r.get().trim_start().starts_with('{'))
 }
 
 #[cfg(test)]
@@ -131,34 +77,11 @@ mod tests {
     }
 
     #[test]
-    fn extras_are_checked() {
-        let mut s = Settings::from_lookup(&|_| None).unwrap().sandbox;
-        s.max_output_files = 2;
-        s.max_output_files_bytes = 10;
-        let file =
-            r#"{"name":"a/b.png","size":4,"mime_type":"image/png","content_base64":"AAAAAA=="}"#;
-        let ok = raw(&format!("[{file},{file}]"));
-        assert_eq!(check_extras(Some(&raw("{}")), Some(&ok), &s), Ok(()));
-        assert!(matches!(
-            check_extras(Some(&raw("[1]")), None, &s),
-            Err(ExtrasError::Malformed(_))
-        ));
-        let extra_field =
-            raw(r#"[{"name":"a","size":1,"mime_type":"x","content_base64":"","x":1}]"#);
-        assert!(matches!(
-            check_extras(None, Some(&extra_field), &s),
-            Err(ExtrasError::Malformed(_))
-        ));
-        let three = raw(&format!("[{file},{file},{file}]"));
-        assert!(matches!(
-            check_extras(None, Some(&three), &s),
-            Err(ExtrasError::OverLimit(_))
-        ));
-        let big = raw(r#"[{"name":"a","size":11,"mime_type":"x","content_base64":""}]"#);
-        assert!(matches!(
-            check_extras(None, Some(&big), &s),
-            Err(ExtrasError::OverLimit(_))
-        ));
+    fn results_must_be_an_object() {
+        assert!(results_are_an_object(None));
+        assert!(results_are_an_object(Some(&raw(" {}"))));
+        assert!(!results_are_an_object(Some(&raw("[1]"))));
+        assert!(!results_are_an_object(Some(&raw("null"))));
     }
 
     #[test]

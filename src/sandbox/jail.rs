@@ -19,8 +19,9 @@ use tokio::net::unix::pipe;
 use tokio::process::Child;
 use tokio::sync::{mpsc, oneshot};
 
-use super::data::{check_extras, frame_cap, ExtrasError, RunInput, RunRequest};
+use super::data::{frame_cap, results_are_an_object, RunInput, RunRequest};
 use super::limiter::{Limiter, RunCgroup};
+use super::outputs::{response_files, FilesError};
 use super::zygote::{self, Zygote};
 use super::{
     nsjail, Failure, FailureKind, Limits, Outcome, OutputChunk, OutputSender, OutputStream,
@@ -437,8 +438,10 @@ impl Jail {
     }
 }
 
-/// What the runner sends on the result fd (see runner.py).
+/// What the runner sends on the result fd (see runner.py). Nothing else: a field the runner never
+/// writes means the script wrote the frame.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Frame {
     ok: bool,
     /// Present-but-null is a result (`None` returned), so null must not read as absent.
@@ -484,19 +487,26 @@ fn frame_status(frame: Frame, s: &SandboxSettings) -> RunStatus {
             let Some(result) = frame.result else {
                 return forged("a success without a result");
             };
-            return match check_extras(frame.results.as_deref(), frame.files.as_deref(), s) {
-                Ok(()) => RunStatus::Completed {
-                    result,
-                    results: frame.results,
-                    files: frame.files,
-                },
-                Err(ExtrasError::Malformed(what)) => forged(what),
-                Err(ExtrasError::OverLimit(message)) => RunStatus::Failed(Failure {
-                    kind: FailureKind::OutputLimit,
-                    message,
-                    traceback: None,
-                    exit_code: None,
-                }),
+            if !results_are_an_object(frame.results.as_deref()) {
+                return forged("results that are not an object");
+            }
+            let files = match frame.files.as_deref().map(|f| response_files(f, s)) {
+                None => None,
+                Some(Ok(files)) => Some(files),
+                Some(Err(FilesError::Malformed(what))) => return forged(&what),
+                Some(Err(FilesError::OverLimit(message))) => {
+                    return RunStatus::Failed(Failure {
+                        kind: FailureKind::OutputLimit,
+                        message,
+                        traceback: None,
+                        exit_code: None,
+                    })
+                }
+            };
+            return RunStatus::Completed {
+                result,
+                results: frame.results,
+                files,
             };
         }
         (false, Some("validation_error")) => FailureKind::Validation,

@@ -8,6 +8,7 @@ mod data;
 mod jail;
 mod limiter;
 pub mod nsjail;
+mod outputs;
 mod pool;
 mod reaper;
 mod zygote;
@@ -122,7 +123,10 @@ pub struct OutputChunk {
 /// run, its readers hold and coalesce what does not fit (see `jail::Forward`).
 pub type OutputSender = mpsc::Sender<OutputChunk>;
 
+/// The runner's own report of the run's resources. It comes out of the jail like the rest of the
+/// frame: its shape is checked, its numbers are the script's to forge (for its own response only).
 #[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Usage {
     pub cpu_time_ms: u64,
     pub max_rss_kib: u64,

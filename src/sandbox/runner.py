@@ -571,14 +571,6 @@ def _read_output_files(max_files, max_bytes):
     return found
 
 
-def _mime_type(name):
-    import mimetypes
-
-    # The built-in table only: the jail has no /etc/mime.types, and guess_type() reads "a:b" as a URL.
-    extension = os.path.splitext(name)[1]
-    return mimetypes.types_map.get(extension.lower()) or mimetypes.types_map.get(extension) or "application/octet-stream"
-
-
 def _files_json(found):
     """The frame's "files" as bytes pieces; each file's content is dropped once encoded."""
     import base64
@@ -588,7 +580,8 @@ def _files_json(found):
     found.reverse()
     while found:
         name, data = found.pop()
-        head = json.dumps({"name": name, "size": len(data), "mime_type": _mime_type(name)}, **DUMPS_ARGS)
+        # Only the name and the content: the server checks both and works out the size and the type.
+        head = json.dumps({"name": name}, **DUMPS_ARGS)
         if len(pieces) > 1:
             pieces.append(b",")
         pieces.append(head[:-1].encode("utf-8", "replace") + b',"content_base64":"')

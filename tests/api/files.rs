@@ -563,17 +563,19 @@ async fn saved_results_share_the_result_cap() {
     assert_survived(&app).await;
 }
 
+/// A script that writes its own frame on the result channel and exits.
+fn forge(extras: &str) -> String {
+    let frame = format!(r#"{{"ok":true,"result":1,{extras}}}"#);
+    format!(
+        "import os\ndef main():\n    os.write(3, b'%d\\n' % {len} + {frame:?}.encode())\n    os._exit(0)\n",
+        len = frame.len()
+    )
+}
+
 #[tokio::test]
 async fn forged_files_in_the_frame_are_checked() {
     let app = spawn_app_with(|s| s.sandbox.max_output_files = 1).await;
-    let forge = |extras: &str| {
-        let frame = format!(r#"{{"ok":true,"result":1,{extras}}}"#);
-        format!(
-            "import os\ndef main():\n    os.write(3, b'%d\\n' % {len} + {frame:?}.encode())\n    os._exit(0)\n",
-            len = frame.len()
-        )
-    };
-    let entry = r#"{"name":"a","size":1,"mime_type":"text/plain","content_base64":"eA=="}"#;
+    let entry = r#"{"name":"a.html","content_base64":"eA=="}"#;
     let (status, body) = app.run(&forge(&format!(r#""files":[{entry}]"#))).await;
     assert_eq!(
         status, 200,
@@ -585,14 +587,52 @@ async fn forged_files_in_the_frame_are_checked() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error_type"], "output_limit");
     for bad in [
-        r#""files":[{"name":"a","size":1,"mime_type":"x","content_base64":"","extra":1}]"#,
+        r#""files":[{"name":"a","content_base64":"","extra":1}]"#,
         r#""files":{"a":1}"#,
         r#""results":[1]"#,
+        r#""usage":{"cpu_time_ms":1,"max_rss_kib":2,"gpu":3}"#,
+        r#""extra":1"#,
     ] {
         let (status, body) = app.run(&forge(bad)).await;
         assert_eq!(status, 422, "{bad}: {body}");
         assert_eq!(body["error_type"], "invalid_result");
     }
+    assert_survived(&app).await;
+}
+
+/// What a client saves by name must stay in its folder, and what it is told about a file must be
+/// true of the bytes it gets: names, sizes and types are the server's, not the frame's.
+#[tokio::test]
+async fn forged_output_files_cannot_name_paths_outside_the_folder_or_lie_about_content() {
+    let app = spawn_app().await;
+    for (name, content) in [
+        ("../../../home/user/.bashrc", "eA=="),
+        ("/etc/cron.d/evil", "eA=="),
+        ("..\\..\\x", "eA=="),
+        ("a/../../b", "eA=="),
+        ("ok.txt", "not base64 at all"),
+        ("ok.txt", "eA="),
+    ] {
+        let extras = format!(r#""files":[{{"name":{name:?},"content_base64":{content:?}}}]"#);
+        let (status, body) = app.run(&forge(&extras)).await;
+        assert_eq!(status, 422, "{name:?} {content:?}: {body}");
+        assert_eq!(body["error_type"], "invalid_result", "{body}");
+        assert!(body.get("files").is_none(), "{body}");
+    }
+    // A size and a type in the frame are not the runner's fields: a forgery.
+    let extras =
+        r#""files":[{"name":"a.txt","size":99,"mime_type":"text/html","content_base64":"eA=="}]"#;
+    let (status, body) = app.run(&forge(extras)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "invalid_result");
+    // A well-formed forgery gets the server's size and type.
+    let extras = r#""files":[{"name":"page.html","content_base64":"PGI+aGk8L2I+"}]"#;
+    let (status, body) = app.run(&forge(extras)).await;
+    assert_eq!(status, 200, "{body}");
+    let page = file(&body, "page.html");
+    assert_eq!(page["size"], 9);
+    assert_eq!(page["mime_type"], "text/html");
+    assert_eq!(unb64(&page["content_base64"]), b"<b>hi</b>");
     assert_survived(&app).await;
 }
 
