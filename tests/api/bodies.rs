@@ -234,7 +234,10 @@ async fn a_stalled_body_gets_408_at_the_read_deadline() {
                 .answer(ANSWER_WITHIN)
                 .await
                 .unwrap_or_else(|| panic!("{path}: no answer to a stalled body"));
-            eprintln!("{path} (chunked: {chunked}): {status} after {:?}", started.elapsed());
+            eprintln!(
+                "{path} (chunked: {chunked}): {status} after {:?}",
+                started.elapsed()
+            );
             assert_eq!(status, 408, "{path}: {body}");
             assert_eq!(body["error_type"], "request_timeout", "{body}");
             crate::openapi::check(
@@ -314,14 +317,14 @@ async fn the_bodies_budget_refuses_past_it_with_429() {
         if let Some(answer) = client.answer(Duration::from_millis(500)).await {
             break answer;
         }
-        assert!(Instant::now() < retry_until, "a body past the budget was read");
+        assert!(
+            Instant::now() < retry_until,
+            "a body past the budget was read"
+        );
     };
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error_type"], "overloaded");
-    assert!(
-        body["error"].as_str().unwrap().contains("budget"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("budget"), "{body}");
     // Nor does a chunked one, which declares nothing: its bytes are counted as they arrive.
     for path in ["/execute/stream", "/validate"] {
         let mut chunked = Client::start(&app, path, None, "").await;
