@@ -27,6 +27,8 @@ const HEALTH_WITHIN: Duration = Duration::from_secs(5);
 /// while the body is still being sent; its connection stays open until it is dropped.
 struct Client {
     writer: OwnedWriteHalf,
+    /// Body bytes sent so far.
+    sent: usize,
     answer: JoinHandle<Option<(u16, Value)>>,
 }
 
@@ -53,23 +55,24 @@ impl Client {
         writer.write_all(head.as_bytes()).await.expect("head sent");
         Client {
             writer,
+            sent: 0,
             answer: tokio::spawn(read_response(reader)),
         }
     }
 
-    /// Sends `n` bytes of a JSON body that would be valid once finished (`{"script": "xxx...`),
+    /// Sends `n` more bytes of a JSON body that would be valid once finished (`{"script": "xxx...`),
     /// as chunks of the chunked encoding when `chunked`. A write that fails (the server answered
     /// and closed) ends the sending quietly: the answer says what happened.
     async fn send(&mut self, n: usize, chunked: bool) {
         const PIECE: usize = 64 * 1024;
         let start = br#"{"script": ""#;
         let filler = vec![b'x'; PIECE];
-        let mut sent = 0;
-        while sent < n {
-            let piece: &[u8] = if sent == 0 {
+        let end = self.sent + n;
+        while self.sent < end {
+            let piece: &[u8] = if self.sent == 0 {
                 start
             } else {
-                &filler[..PIECE.min(n - sent)]
+                &filler[..PIECE.min(end - self.sent)]
             };
             let written = if chunked {
                 let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
@@ -82,7 +85,7 @@ impl Client {
             if written.is_err() {
                 return;
             }
-            sent += piece.len();
+            self.sent += piece.len();
         }
     }
 
@@ -154,11 +157,12 @@ async fn assert_health_is_fast(app: &TestApp) {
 
 #[tokio::test]
 async fn stalled_bodies_hold_no_more_memory_than_the_bodies_budget() {
-    const BUDGET: usize = 16 * MIB;
+    const BUDGET: usize = 24 * MIB;
     const CLIENTS: usize = 12;
     const SENT: usize = 16 * MIB;
     // Far beyond the measurement: the budget, not the deadline, must bound the memory.
     let app = spawn_app_with(|s| {
+        s.max_body_bytes = PROMISED;
         s.max_bodies_in_flight_bytes = BUDGET;
         s.body_read_timeout = Duration::from_secs(300);
     })
@@ -179,12 +183,21 @@ async fn stalled_bodies_hold_no_more_memory_than_the_bodies_budget() {
         }
     });
 
-    // Twelve clients each promise 20 MiB and send 16 MiB at once (192 MiB in all), then stall.
+    // Twelve clients each promise 20 MiB. They send 1 MiB each (12 MiB: within the budget, held),
+    // then the rest of 16 MiB each at once (192 MiB in all), and stall.
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
         clients.push(Client::start(&app, "/execute", Some(PROMISED), "").await);
     }
-    let sending = clients.iter_mut().map(|c| c.send(SENT, false));
+    for client in &mut clients {
+        client.send(MIB, false).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        clients.iter().all(|c| !c.answered()),
+        "a body within the budget was answered before its end"
+    );
+    let sending = clients.iter_mut().map(|c| c.send(SENT - MIB, false));
     futures_util::future::join_all(sending).await;
     // They stall now; the server has read what it was going to read.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -214,7 +227,7 @@ async fn stalled_bodies_hold_no_more_memory_than_the_bodies_budget() {
         }
     }
     assert!(refused > 0, "no client was refused past the budget");
-    eprintln!("{refused} of {CLIENTS} clients were refused with 429");
+    eprintln!("{refused} of {CLIENTS} clients were refused with 429, the others stall");
     drop(clients);
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
