@@ -22,6 +22,13 @@
 //! 20 MiB and sends nothing must not take 20 MiB of the budget from everyone else. A declared
 //! length is still checked before reading: over `MAX_BODY_BYTES` it is a 413, and when it does
 //! not fit in what is left of the budget right now it is a 429, before the client uploads it.
+//! The price: uploads that race past the budget together may all be refused, where reservations
+//! would have served the first ones; at the default budget (a full body for every slot and queue
+//! place) that takes more large uploads at once than the sandbox could admit anyway.
+//!
+//! A full budget is a 429 (`overloaded`, with `Retry-After`), not a 413: the body itself is within
+//! `MAX_BODY_BYTES` and the same request succeeds once other bodies are done, as with a full queue.
+//! 413 stays the answer to a body that could never be taken.
 //!
 //! A body keeps its share of the budget until its request is finished (waiting for a slot and
 //! running included), because the parsed script and files it became are held that long: the
