@@ -61,6 +61,10 @@ pub struct Settings {
     /// the answer is 429. Validation takes no sandbox slot, so it has its own bound.
     pub validate_parsers: usize,
     pub validate_queue: usize,
+    /// How long a request's body may take to arrive (408 past it), and the bytes all bodies in
+    /// flight may hold together (429 past it). See `body.rs`.
+    pub body_read_timeout: Duration,
+    pub max_bodies_in_flight_bytes: usize,
     pub sandbox: SandboxSettings,
 }
 
@@ -169,6 +173,17 @@ impl Settings {
             pool_mode: pool_mode(env, profile)?,
             preload: preload(env)?,
         };
+        // Room for a full-size body in every request the sandbox can hold (running or queued).
+        let bodies = max_body_bytes.saturating_mul(sandbox.slots + sandbox.queue);
+        let max_bodies_in_flight_bytes = num(
+            env,
+            "MAX_BODIES_IN_FLIGHT_BYTES",
+            bodies.min(1 << 40),
+            max_body_bytes,
+            1 << 40,
+        )?;
+        let body_read_timeout =
+            Duration::from_secs(num(env, "BODY_READ_TIMEOUT_SECS", 30, 1, 3600)?);
         Ok(Settings {
             host: env("HOST").unwrap_or_else(|| "0.0.0.0".to_string()),
             port: num(env, "PORT", 8080, 0, u16::MAX)?,
@@ -186,6 +201,8 @@ impl Settings {
             max_memory_mib,
             validate_parsers,
             validate_queue: num(env, "VALIDATE_QUEUE", validate_parsers * 4, 0, 100_000)?,
+            body_read_timeout,
+            max_bodies_in_flight_bytes,
             sandbox,
         })
     }
@@ -456,6 +473,24 @@ mod tests {
             ("MAX_OUTPUT_FILES_BYTES", "0"),
         ]);
         assert_eq!(s.unwrap().sandbox.tmp_size_mib, 64);
+    }
+
+    #[test]
+    fn the_body_budget_follows_the_body_limit_and_the_admission() {
+        let s = settings(&[("SANDBOX_SLOTS", "2"), ("SANDBOX_QUEUE", "3")]).unwrap();
+        assert_eq!(s.max_bodies_in_flight_bytes, 5 * s.max_body_bytes);
+        assert_eq!(s.body_read_timeout, Duration::from_secs(30));
+        let s = settings(&[("BODY_READ_TIMEOUT_SECS", "5")]).unwrap();
+        assert_eq!(s.body_read_timeout, Duration::from_secs(5));
+        let err = settings(&[("BODY_READ_TIMEOUT_SECS", "0")]).unwrap_err();
+        assert_eq!(err.name, "BODY_READ_TIMEOUT_SECS");
+        // A budget below one body would refuse every full-size body.
+        let err = settings(&[
+            ("MAX_BODY_BYTES", "1048576"),
+            ("MAX_BODIES_IN_FLIGHT_BYTES", "1048575"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.name, "MAX_BODIES_IN_FLIGHT_BYTES");
     }
 
     #[test]

@@ -26,10 +26,11 @@ pub enum ErrorType {
     MethodNotAllowed,
     Unauthorized,
     EnvironmentUnavailable,
+    RequestTimeout,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 15] = [
+    pub const ALL: [ErrorType; 16] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -45,6 +46,7 @@ impl ErrorType {
         ErrorType::MethodNotAllowed,
         ErrorType::Unauthorized,
         ErrorType::EnvironmentUnavailable,
+        ErrorType::RequestTimeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +66,7 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::Unauthorized => "unauthorized",
             ErrorType::EnvironmentUnavailable => "environment_unavailable",
+            ErrorType::RequestTimeout => "request_timeout",
         }
     }
 
@@ -83,6 +86,7 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorType::EnvironmentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }
@@ -168,6 +172,12 @@ pub enum ApiError {
     ValidateOverloaded { parsers: usize, waiting: usize },
     #[error("the sandbox's environment is unknown: {0}")]
     EnvironmentUnavailable(String),
+    /// The body did not arrive within `BODY_READ_TIMEOUT_SECS` (see `body.rs`).
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout { secs: u64 },
+    /// The bodies in flight hold `MAX_BODIES_IN_FLIGHT_BYTES`: the server's answer to load, so 429.
+    #[error("the request bodies in flight fill the server's budget of {budget} bytes")]
+    BodiesOverloaded { budget: usize },
 }
 
 /// Seconds a client should wait after a 429.
@@ -186,12 +196,14 @@ impl ApiError {
             }
             ApiError::Files(_) => ErrorType::InvalidRequest,
             ApiError::Sandbox(SandboxError::Overloaded { .. })
-            | ApiError::ValidateOverloaded { .. } => ErrorType::Overloaded,
+            | ApiError::ValidateOverloaded { .. }
+            | ApiError::BodiesOverloaded { .. } => ErrorType::Overloaded,
             ApiError::Sandbox(_) => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
             ApiError::Unauthorized => ErrorType::Unauthorized,
             ApiError::EnvironmentUnavailable(_) => ErrorType::EnvironmentUnavailable,
+            ApiError::BodyTimeout { .. } => ErrorType::RequestTimeout,
         }
     }
 }
@@ -253,6 +265,7 @@ mod tests {
             (ErrorType::Overloaded, 429),
             (ErrorType::SandboxError, 500),
             (ErrorType::EnvironmentUnavailable, 503),
+            (ErrorType::RequestTimeout, 408),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());

@@ -1,4 +1,5 @@
 pub mod auth;
+pub mod body;
 pub mod configuration;
 pub mod disconnect;
 pub mod environment;

@@ -1,14 +1,14 @@
-//! Builds the actix App: routes, shared state, and the JSON error handling of the extractor.
+//! Builds the actix App: routes and shared state.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::error::JsonPayloadError;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::auth::{require_api_key, ApiKeys};
+use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::environment::Environment;
 use crate::error::ApiError;
@@ -73,7 +73,12 @@ fn run(
     environment: Environment,
 ) -> std::io::Result<Server> {
     let shutdown_secs = settings.shutdown_timeout_secs;
-    let max_body = settings.max_body_bytes;
+    // POST bodies are read by their handlers, after the middlewares (the API key) (see body.rs).
+    let bodies = web::Data::new(BodyGate::new(
+        settings.max_body_bytes,
+        settings.max_bodies_in_flight_bytes,
+        settings.body_read_timeout,
+    ));
     let keys = web::Data::new(ApiKeys(settings.api_keys.clone()));
     let settings = web::Data::new(settings);
     let sandbox = web::Data::new(sandbox);
@@ -86,7 +91,7 @@ fn run(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(request_log))
-            .app_data(json_config(max_body))
+            .app_data(bodies.clone())
             .app_data(settings.clone())
             .app_data(sandbox.clone())
             .app_data(metrics.clone())
@@ -141,30 +146,6 @@ fn run(
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-/// Every way a body can fail to decode becomes a JSON error: 413 past the limit, 400 otherwise.
-fn json_config(max_body: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(max_body)
-        // curl -d sends a form content type; the body is still JSON, so take it.
-        .content_type_required(false)
-        .error_handler(move |err, _req| {
-            let api = match &err {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge(
-                    format!("the request body is larger than {max_body} bytes"),
-                ),
-                JsonPayloadError::Deserialize(e) if e.is_data() => {
-                    ApiError::InvalidRequest(format!("invalid request: {e}"))
-                }
-                JsonPayloadError::Deserialize(e) => {
-                    ApiError::InvalidRequest(format!("the body is not valid JSON: {e}"))
-                }
-                other => ApiError::InvalidRequest(format!("cannot read the request body: {other}")),
-            };
-            api.into()
-        })
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

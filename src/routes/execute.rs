@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::disconnect::client_gone;
 use crate::error::{error_response, ApiError, ErrorBody, ErrorType};
@@ -109,13 +110,17 @@ impl ExecuteRequest {
 
 pub async fn execute(
     req: HttpRequest,
-    body: web::Json<ExecuteRequest>,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
     settings: web::Data<Settings>,
     sandbox: web::Data<Arc<Sandbox>>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
+    // The body first, under its own budget and deadline; the slot only once it is complete. The
+    // lease is held to the end: the request holds what its body became until then.
+    let (request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
     let check_and_run = async {
-        Admitted::prepare(body.into_inner(), &settings, &sandbox)
+        Admitted::prepare(request, &settings, &sandbox)
             .await?
             .run(&sandbox, &metrics, None)
             .await

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 
 use super::execute::{client_gone_response, respond, Admitted, ExecuteRequest};
+use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::disconnect::client_gone;
 use crate::error::ErrorType;
@@ -86,16 +87,19 @@ impl Format {
 
 pub async fn execute_stream(
     req: HttpRequest,
-    body: web::Json<ExecuteRequest>,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
     settings: web::Data<Settings>,
     sandbox: web::Data<Arc<Sandbox>>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
     let format = Format::negotiate(&req);
+    // As /execute: the body, then the slot. The lease goes with the run's task below.
+    let (request, lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
     // The wait for a slot and the parse happen before the response starts: their failures are
     // plain JSON errors. A client that hangs up meanwhile gives its place back.
     let admitted = tokio::select! {
-        admitted = Admitted::prepare(body.into_inner(), &settings, &sandbox) => admitted?,
+        admitted = Admitted::prepare(request, &settings, &sandbox) => admitted?,
         () = client_gone(&req) => {
             log::info!("execute/stream: the client disconnected before its run started");
             return Ok(client_gone_response());
@@ -110,6 +114,7 @@ pub async fn execute_stream(
     // must not hold its slot past the run, nor delay its deadline. The body aborts the task when
     // it is dropped (the client went away), which kills the run and frees the slot.
     let run = actix_web::rt::spawn(async move {
+        let _lease = lease;
         let outcome = admitted.run(&sandbox, &metrics, Some(output_tx)).await;
         let response = match outcome {
             Ok(outcome) => respond(outcome),

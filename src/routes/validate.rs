@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::environment::Environment;
 use crate::error::ApiError;
@@ -82,12 +83,15 @@ struct Validation {
 /// The body is /execute's own (`ExecuteRequest`): the same fields are accepted and a typo is
 /// refused the same way. A script that fails its checks is still a 200: the report is the answer.
 pub async fn validate(
-    body: web::Json<ExecuteRequest>,
+    req: HttpRequest,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
     settings: web::Data<Settings>,
     gate: web::Data<ValidateGate>,
     environment: web::Data<Environment>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut request = body.into_inner();
+    // The body under the shared budget and deadline first; this gate only once it is complete.
+    let (mut request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
     // /execute refuses out-of-range limits before it looks at the script, so they are errors here.
     let limits = request.limits(&settings).err();
     // And bad parameters or input files (names, encoding, caps): decoding base64 is CPU work.
