@@ -26,10 +26,11 @@ pub enum ErrorType {
     MethodNotAllowed,
     Unauthorized,
     EnvironmentUnavailable,
+    PolicyViolation,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 15] = [
+    pub const ALL: [ErrorType; 16] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -45,6 +46,7 @@ impl ErrorType {
         ErrorType::MethodNotAllowed,
         ErrorType::Unauthorized,
         ErrorType::EnvironmentUnavailable,
+        ErrorType::PolicyViolation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +66,7 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::Unauthorized => "unauthorized",
             ErrorType::EnvironmentUnavailable => "environment_unavailable",
+            ErrorType::PolicyViolation => "policy_violation",
         }
     }
 
@@ -83,6 +86,9 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorType::EnvironmentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // Not 422 with the script's own failures: the script did what it meant to, and the
+            // operator's policy forbids it; sending it again cannot succeed.
+            ErrorType::PolicyViolation => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -97,6 +103,7 @@ impl From<FailureKind> for ErrorType {
             FailureKind::Timeout => ErrorType::Timeout,
             FailureKind::MemoryLimit => ErrorType::MemoryLimit,
             FailureKind::OutputLimit => ErrorType::OutputLimit,
+            FailureKind::PolicyViolation => ErrorType::PolicyViolation,
         }
     }
 }
@@ -253,6 +260,7 @@ mod tests {
             (ErrorType::Overloaded, 429),
             (ErrorType::SandboxError, 500),
             (ErrorType::EnvironmentUnavailable, 503),
+            (ErrorType::PolicyViolation, 403),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());
