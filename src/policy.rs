@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::script::ImportSite;
+
 /// Whether the listed modules are the only ones allowed, or the ones refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,6 +92,34 @@ impl ImportPolicy {
     pub fn describe(module: &str) -> String {
         format!("the import of `{module}` is refused by this server's import policy")
     }
+
+    /// What /validate reports: every import statement the policy refuses, in source order,
+    /// wherever it is (a function never called, a `try` that catches the refusal: the source
+    /// cannot tell whether it runs).
+    pub fn findings(&self, sites: &[ImportSite]) -> Vec<RefusedImport> {
+        sites
+            .iter()
+            .filter_map(|site| {
+                let module = self.refused_by(&site.module, &site.names)?;
+                Some(RefusedImport {
+                    line: site.line,
+                    column: site.column,
+                    message: Self::describe(&module),
+                    module,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One import the policy refuses: /validate's problems' shape (`line`, `column`, `message`),
+/// and the module refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedImport {
+    pub line: usize,
+    pub column: usize,
+    pub module: String,
+    pub message: String,
 }
 
 #[cfg(test)]
@@ -141,7 +171,9 @@ mod tests {
         let allow = policy(PolicyKind::Allow, &["scipy.stats", "numpy"]);
         assert_eq!(allow.refused_by("scipy", &names(&["stats"])), None);
         assert_eq!(
-            allow.refused_by("scipy", &names(&["stats", "linalg"])).as_deref(),
+            allow
+                .refused_by("scipy", &names(&["stats", "linalg"]))
+                .as_deref(),
             Some("scipy.linalg")
         );
         assert_eq!(allow.refused_by("scipy", &[]).as_deref(), Some("scipy"));
@@ -150,6 +182,28 @@ mod tests {
             Some("scipy")
         );
         assert_eq!(allow.refused_by("numpy.linalg", &names(&["svd"])), None);
+    }
+
+    #[test]
+    fn findings_name_the_module_and_its_place() {
+        let report = crate::script::Report::inspect(
+            "import os, ctypes\nfrom socket import socket\ndef main():\n    from scipy import stats\n    return 1\n",
+            1 << 20,
+        );
+        let deny = policy(PolicyKind::Deny, &["ctypes", "socket", "scipy.stats"]);
+        let found = deny.findings(&report.import_sites);
+        let found: Vec<(usize, usize, &str)> = found
+            .iter()
+            .map(|f| (f.line, f.column, f.module.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [(1, 12, "ctypes"), (2, 1, "socket"), (4, 5, "scipy.stats")]
+        );
+        let allow = policy(PolicyKind::Allow, &["os", "scipy"]);
+        let found = allow.findings(&report.import_sites);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].message, ImportPolicy::describe("ctypes"));
     }
 
     #[test]
