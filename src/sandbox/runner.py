@@ -117,13 +117,16 @@ def _limit_cpu(seconds):
 
 
 def _user_traceback(exc):
-    """The traceback from the first frame of the user's script on: wrapper frames are noise."""
+    """The traceback from the first frame of the user's script on: wrapper frames are noise, and
+    so are the import policy's, between an import line and its error."""
     import traceback
 
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == RUNNER_FILE:
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    te = traceback.TracebackException(type(exc), exc, tb, compact=True)  # as format_exception
+    _drop_hook_frames(te)
+    return "".join(te.format())
 
 
 def _fail(error_type, message, **extra):
@@ -621,6 +624,10 @@ def _collect_outputs(request):
 # a script in (SECURITY.md).
 
 
+# The hook's functions, left out of tracebacks.
+_HOOK_FRAMES = ("policy_import", "import_module", "policy_check")
+
+
 class ImportPolicyError(ModuleNotFoundError):
     """A refused import. A ModuleNotFoundError, so that a script that can do without the module
     (`try: import x` / `except ImportError:`) carries on without it."""
@@ -650,7 +657,7 @@ def _install_import_policy(policy, script_globals):
             return None
         return next((m for m in subs if refuses(m)), None) if subs else module
 
-    def check(module, names):
+    def policy_check(module, names):
         refused = refused_by(module, names)
         if refused is not None:
             message = "the import of `%s` is refused by this server's import policy" % refused
@@ -670,7 +677,7 @@ def _install_import_policy(policy, script_globals):
                 except Exception:
                     module = None  # unresolvable: the import itself fails the same way
             if module is not None:
-                check(module, fromlist)
+                policy_check(module, fromlist)
         return original_import(name, globals, locals, fromlist, level)
 
     def import_module(name, package=None):
@@ -680,7 +687,7 @@ def _install_import_policy(policy, script_globals):
             except Exception:
                 module = None  # unresolvable: the import itself fails the same way
             if module is not None:
-                check(module, ())
+                policy_check(module, ())
         return original_import_module(name, package)
 
     builtins.__import__ = policy_import
@@ -699,18 +706,17 @@ def _refused_import(exc):
     return None
 
 
-def _script_traceback(exc):
-    """The traceback without the runner's frames anywhere (the hook's included): it ends at the
-    script's import line."""
+def _drop_hook_frames(te):
+    """Takes the import hook's frames out of a traceback (a TracebackException and its chain)."""
     import traceback
 
-    top = traceback.TracebackException(type(exc), exc, exc.__traceback__)
-    pending = [top]
+    pending = [te]
     while pending:
         te = pending.pop()
-        te.stack = traceback.StackSummary.from_list([f for f in te.stack if f.filename != RUNNER_FILE])
+        frames = [f for f in te.stack if not (f.filename == RUNNER_FILE and f.name in _HOOK_FRAMES)]
+        if len(frames) != len(te.stack):
+            te.stack = traceback.StackSummary.from_list(frames)
         pending.extend(t for t in (te.__cause__, te.__context__) if t is not None)
-    return "".join(top.format())
 
 
 # --- End of the import policy ----------------------------------------------------------------
@@ -802,7 +808,7 @@ def _run():
     except BaseException as exc:  # noqa: B902 - every user exception is reported, KeyboardInterrupt included
         refused = _refused_import(exc)
         if refused is not None:  # uncaught, or re-raised as something else: the run needed it
-            _fail("policy_violation", str(refused), traceback=_script_traceback(exc))
+            _fail("policy_violation", str(refused), traceback=_user_traceback(exc))
         _fail(
             "runtime_error",
             "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__,

@@ -147,6 +147,21 @@ async fn a_deny_list_refuses_each_way_of_importing() {
         .await;
         assert_eq!(status, 200, "{way:?}: {body}");
         assert_eq!(body["result"], json!([1, "\"a/b\""]), "{way:?}");
+        // An import that fails for another reason is the runtime_error it always was, and the
+        // hook leaves no frame of its own in the traceback.
+        let (status, body) = run(
+            way,
+            &app,
+            "import numpy\nimport nosuchmodule_xyz\n\ndef main():\n    return 1\n",
+        )
+        .await;
+        assert_eq!(status, 422, "{way:?}: {body}");
+        assert_eq!(body["error_type"], "runtime_error", "{way:?}");
+        let traceback = body["traceback"].as_str().unwrap_or_default();
+        assert!(
+            traceback.contains("line 2") && !traceback.contains("<runner>"),
+            "{way:?}: {traceback}"
+        );
         app.assert_healthy().await;
         app.assert_no_leftovers().await;
     }
