@@ -6,12 +6,12 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with};
 
-fn spec() -> Value {
+pub fn spec() -> Value {
     serde_json::from_str(python_script_api::routes::OPENAPI).expect("openapi.json is JSON")
 }
 
 /// Validates `instance` against `schema`, resolving `#/components/...` in the spec.
-fn check(spec: &Value, schema: &Value, instance: &Value, what: &str) {
+pub fn check(spec: &Value, schema: &Value, instance: &Value, what: &str) {
     let errors = violations(spec, schema, instance);
     assert!(errors.is_empty(), "{what}: {errors:?}\n{instance}");
 }
@@ -49,7 +49,7 @@ fn the_schemas_refuse_undocumented_fields() {
     assert!(!violations(&spec, &schema, &bad).is_empty());
 }
 
-fn response_schema(spec: &Value, path: &str, method: &str, status: u16) -> Value {
+pub fn response_schema(spec: &Value, path: &str, method: &str, status: u16) -> Value {
     let content = &spec["paths"][path][method]["responses"][status.to_string()]["content"];
     let media = content
         .as_object()

@@ -335,6 +335,21 @@ async fn validate_finds_refused_imports_wherever_they_are() {
 }
 
 #[tokio::test]
+async fn policy_answers_fit_the_openapi_description() {
+    let spec = crate::openapi::spec();
+    let app = spawn_app_with(|s| s.sandbox.import_policy = Some(deny_list())).await;
+    let script = "import json\nimport ctypes\n\ndef main():\n    return 1\n";
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 403, "{body}");
+    let schema = crate::openapi::response_schema(&spec, "/execute", "post", status);
+    crate::openapi::check(&spec, &schema, &body, "POST /execute 403");
+    let (status, body) = app.validate(script).await;
+    let schema = crate::openapi::response_schema(&spec, "/validate", "post", status);
+    crate::openapi::check(&spec, &schema, &body, "POST /validate with a policy");
+    assert_eq!(body["refused_imports"][0]["module"], "ctypes", "{body}");
+}
+
+#[tokio::test]
 async fn without_a_policy_nothing_is_refused() {
     let app = spawn_app().await;
     assert_eq!(app.health().await.0, 200);
