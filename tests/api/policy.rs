@@ -238,7 +238,9 @@ async fn an_allow_list_refuses_what_it_does_not_name() {
 /// same message and line: src/policy.rs and runner.py implement the same rule.
 #[tokio::test]
 async fn validate_lists_refused_imports_with_their_lines() {
-    let cases: [(ImportPolicy, &[(&str, Option<&str>)]); 4] = [
+    /// Import lines, and the module refused (None: allowed).
+    type Imports = &'static [(&'static str, Option<&'static str>)];
+    let cases: [(ImportPolicy, Imports); 4] = [
         (
             deny_list(),
             &[
