@@ -8,8 +8,7 @@ use serde::Serialize;
 use crate::script::ImportSite;
 
 /// Whether the listed modules are the only ones allowed, or the ones refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
     Allow,
     Deny,

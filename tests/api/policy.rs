@@ -349,6 +349,17 @@ async fn policy_answers_fit_the_openapi_description() {
     let schema = crate::openapi::response_schema(&spec, "/validate", "post", status);
     crate::openapi::check(&spec, &schema, &body, "POST /validate with a policy");
     assert_eq!(body["refused_imports"][0]["module"], "ctypes", "{body}");
+    let (status, body) = app.environment().await;
+    if status == 200 {
+        assert_eq!(
+            body["import_policy"],
+            json!({"deny": ["ctypes", "socket", "subprocess"]})
+        );
+        let schema = crate::openapi::response_schema(&spec, "/environment", "get", status);
+        crate::openapi::check(&spec, &schema, &body, "GET /environment with a policy");
+    } else {
+        eprintln!("no environment.json here: /environment's import_policy is not checked");
+    }
 }
 
 #[tokio::test]
@@ -365,4 +376,6 @@ async fn without_a_policy_nothing_is_refused() {
         body.get("refused_imports").is_none(),
         "no policy, no field: {body}"
     );
+    let (_, body) = app.environment().await;
+    assert!(body.get("import_policy").is_none(), "{body}");
 }
