@@ -97,6 +97,8 @@ pub struct SandboxSettings {
     pub pool_mode: crate::sandbox::PoolMode,
     /// Modules a warm sandbox imports before it waits for its script.
     pub preload: Vec<String>,
+    /// The operator's import policy (`IMPORT_ALLOW` or `IMPORT_DENY`), enforced in the jail.
+    pub import_policy: Option<crate::policy::ImportPolicy>,
 }
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -172,6 +174,7 @@ impl Settings {
             pool_size: num(env, "SANDBOX_POOL_SIZE", slots, 0, 1024)?,
             pool_mode: pool_mode(env, profile)?,
             preload: preload(env)?,
+            import_policy: import_policy(env)?,
         };
         // Room for a full-size body in every request the sandbox can hold (running or queued).
         let bodies = max_body_bytes.saturating_mul(sandbox.slots + sandbox.queue);
@@ -359,15 +362,7 @@ fn preload(env: Env) -> Result<Vec<String>, ConfigError> {
         .filter(|m| !m.is_empty())
         .map(str::to_owned)
         .collect();
-    let valid = |m: &String| {
-        m.split('.').all(|part| {
-            part.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        })
-    };
-    if let Some(bad) = modules.iter().find(|m| !valid(m)) {
+    if let Some(bad) = modules.iter().find(|m| !is_module_name(m)) {
         return Err(ConfigError {
             name: "SANDBOX_PRELOAD",
             value: raw.clone(),
@@ -375,6 +370,59 @@ fn preload(env: Env) -> Result<Vec<String>, ConfigError> {
         });
     }
     Ok(modules)
+}
+
+/// A dotted name of ASCII identifiers (`numpy`, `scipy.stats`).
+fn is_module_name(m: &str) -> bool {
+    m.split('.').all(|part| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// `IMPORT_ALLOW` or `IMPORT_DENY` (not both): comma-separated module names. An empty value is
+/// the same as none.
+fn import_policy(env: Env) -> Result<Option<crate::policy::ImportPolicy>, ConfigError> {
+    use crate::policy::{ImportPolicy, PolicyKind};
+    let list = |name: &'static str| -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(raw) = env(name) else {
+            return Ok(None);
+        };
+        let modules: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = modules.iter().find(|m| !is_module_name(m)) {
+            return Err(ConfigError {
+                name,
+                value: raw.clone(),
+                reason: format!("{bad:?} is not a module name"),
+            });
+        }
+        Ok((!modules.is_empty()).then_some(modules))
+    };
+    match (list("IMPORT_ALLOW")?, list("IMPORT_DENY")?) {
+        (Some(_), Some(_)) => Err(ConfigError {
+            name: "IMPORT_ALLOW",
+            value: env("IMPORT_ALLOW").unwrap_or_default(),
+            reason: "IMPORT_ALLOW and IMPORT_DENY cannot both be set: choose an allow list or a \
+                     deny list"
+                .to_string(),
+        }),
+        (Some(modules), None) => Ok(Some(ImportPolicy {
+            kind: PolicyKind::Allow,
+            modules,
+        })),
+        (None, Some(modules)) => Ok(Some(ImportPolicy {
+            kind: PolicyKind::Deny,
+            modules,
+        })),
+        (None, None) => Ok(None),
+    }
 }
 
 fn cgroup_name(env: Env) -> Result<String, ConfigError> {
@@ -491,6 +539,30 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.name, "MAX_BODIES_IN_FLIGHT_BYTES");
+    }
+
+    #[test]
+    fn the_import_policy_is_an_allow_or_a_deny_list() {
+        use crate::policy::PolicyKind;
+        assert_eq!(settings(&[]).unwrap().sandbox.import_policy, None);
+        let s = settings(&[("IMPORT_DENY", " ctypes, socket ,subprocess,")]).unwrap();
+        let policy = s.sandbox.import_policy.expect("a deny list");
+        assert_eq!(policy.kind, PolicyKind::Deny);
+        assert_eq!(policy.modules, ["ctypes", "socket", "subprocess"]);
+        let s = settings(&[("IMPORT_ALLOW", "numpy,pandas,scipy.stats")]).unwrap();
+        let policy = s.sandbox.import_policy.expect("an allow list");
+        assert_eq!(policy.kind, PolicyKind::Allow);
+        assert_eq!(policy.modules, ["numpy", "pandas", "scipy.stats"]);
+        // Empty is unset: a compose file's `IMPORT_DENY=` means no policy.
+        let s = settings(&[("IMPORT_DENY", " , "), ("IMPORT_ALLOW", "")]).unwrap();
+        assert_eq!(s.sandbox.import_policy, None);
+        let err = settings(&[("IMPORT_ALLOW", "numpy"), ("IMPORT_DENY", "ctypes")]).unwrap_err();
+        assert_eq!(err.name, "IMPORT_ALLOW");
+        assert!(err.to_string().contains("IMPORT_DENY"), "{err}");
+        let err = settings(&[("IMPORT_DENY", "ctypes,os.path/../x")]).unwrap_err();
+        assert_eq!(err.name, "IMPORT_DENY");
+        let err = settings(&[("IMPORT_ALLOW", "numpy,.pandas")]).unwrap_err();
+        assert_eq!(err.name, "IMPORT_ALLOW");
     }
 
     #[test]

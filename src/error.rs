@@ -27,10 +27,11 @@ pub enum ErrorType {
     Unauthorized,
     EnvironmentUnavailable,
     RequestTimeout,
+    PolicyViolation,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 16] = [
+    pub const ALL: [ErrorType; 17] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -47,6 +48,7 @@ impl ErrorType {
         ErrorType::Unauthorized,
         ErrorType::EnvironmentUnavailable,
         ErrorType::RequestTimeout,
+        ErrorType::PolicyViolation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +69,7 @@ impl ErrorType {
             ErrorType::Unauthorized => "unauthorized",
             ErrorType::EnvironmentUnavailable => "environment_unavailable",
             ErrorType::RequestTimeout => "request_timeout",
+            ErrorType::PolicyViolation => "policy_violation",
         }
     }
 
@@ -87,6 +90,9 @@ impl ErrorType {
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorType::EnvironmentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorType::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            // Not 422 with the script's own failures: the script did what it meant to, and the
+            // operator's policy forbids it; sending it again cannot succeed.
+            ErrorType::PolicyViolation => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -101,6 +107,7 @@ impl From<FailureKind> for ErrorType {
             FailureKind::Timeout => ErrorType::Timeout,
             FailureKind::MemoryLimit => ErrorType::MemoryLimit,
             FailureKind::OutputLimit => ErrorType::OutputLimit,
+            FailureKind::PolicyViolation => ErrorType::PolicyViolation,
         }
     }
 }
@@ -266,6 +273,7 @@ mod tests {
             (ErrorType::SandboxError, 500),
             (ErrorType::EnvironmentUnavailable, 503),
             (ErrorType::RequestTimeout, 408),
+            (ErrorType::PolicyViolation, 403),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());

@@ -1,14 +1,33 @@
 //! GET /environment: the sandbox's Python version, installed packages and importable modules,
-//! as scripts/setup-sandbox.sh recorded them from the sandbox's own interpreter.
+//! as scripts/setup-sandbox.sh recorded them from the sandbox's own interpreter, and the
+//! operator's import policy when there is one.
 
 use actix_web::{web, HttpResponse};
+use serde::Serialize;
 
-use crate::environment::Environment;
+use crate::configuration::Settings;
+use crate::environment::{Environment, Manifest};
 use crate::error::ApiError;
+use crate::policy::ImportPolicy;
 
-pub async fn environment(environment: web::Data<Environment>) -> Result<HttpResponse, ApiError> {
+#[derive(Serialize)]
+struct Answer<'a> {
+    #[serde(flatten)]
+    manifest: &'a Manifest,
+    /// `{"allow": [...]}` or `{"deny": [...]}`; absent without a policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import_policy: Option<&'a ImportPolicy>,
+}
+
+pub async fn environment(
+    environment: web::Data<Environment>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, ApiError> {
     match environment.manifest() {
-        Ok(manifest) => Ok(HttpResponse::Ok().json(manifest)),
+        Ok(manifest) => Ok(HttpResponse::Ok().json(Answer {
+            manifest,
+            import_policy: settings.sandbox.import_policy.as_ref(),
+        })),
         Err(reason) => Err(ApiError::EnvironmentUnavailable(reason.to_owned())),
     }
 }

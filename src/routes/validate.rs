@@ -11,6 +11,7 @@ use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::environment::Environment;
 use crate::error::ApiError;
+use crate::policy::RefusedImport;
 use crate::routes::ExecuteRequest;
 use crate::script::{MainSignature, Problem, Report};
 
@@ -78,6 +79,10 @@ struct Validation {
     main: MainSignature,
     imports: Vec<String>,
     unavailable_imports: Vec<String>,
+    /// Only when the server has an import policy. Not among `errors`: /execute refuses nothing
+    /// by source, the jail refuses the import when it runs (see crate::policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_imports: Option<Vec<RefusedImport>>,
 }
 
 /// The body is /execute's own (`ExecuteRequest`): the same fields are accepted and a typo is
@@ -109,11 +114,17 @@ pub async fn validate(
     errors.extend(limits.map(|e| Problem::general(e.to_string())));
     errors.extend(input.map(|e| Problem::general(e.to_string())));
     let unavailable_imports = environment.unavailable(&report.imports);
+    let refused_imports = settings
+        .sandbox
+        .import_policy
+        .as_ref()
+        .map(|policy| policy.findings(&report.import_sites));
     Ok(HttpResponse::Ok().json(Validation {
         valid: errors.is_empty(),
         errors,
         main: report.main,
         imports: report.imports,
         unavailable_imports,
+        refused_imports,
     }))
 }

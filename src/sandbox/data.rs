@@ -49,6 +49,9 @@ pub(super) struct RunRequest<'a> {
     pub capture_figures: bool,
     pub max_output_files: usize,
     pub max_output_files_bytes: usize,
+    /// Absent without a policy: then the runner installs no import hook at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import_policy: Option<&'a crate::policy::ImportPolicy>,
 }
 
 /// The largest frame the result channel may carry: main()'s value and the saved results

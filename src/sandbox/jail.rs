@@ -273,6 +273,7 @@ impl Jail {
             capture_figures: input.capture_figures,
             max_output_files: s.max_output_files,
             max_output_files_bytes: s.max_output_files_bytes,
+            import_policy: s.import_policy.as_ref(),
         })
         .unwrap_or_default();
         payload.push('\n');
@@ -515,6 +516,7 @@ fn frame_status(frame: Frame, s: &SandboxSettings) -> RunStatus {
         (false, Some("exited")) => FailureKind::Exited,
         (false, Some("memory_limit")) => FailureKind::MemoryLimit,
         (false, Some("output_limit")) => FailureKind::OutputLimit,
+        (false, Some("policy_violation")) => FailureKind::PolicyViolation,
         (false, Some("sandbox_error")) => {
             // The runner's own failure, or a script imitating one: either way it came out of the
             // jail, so it is reported to the caller and logged, but it is not a server error.

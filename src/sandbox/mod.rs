@@ -102,6 +102,8 @@ pub enum FailureKind {
     Timeout,
     MemoryLimit,
     OutputLimit,
+    /// An import the operator's import policy refuses (see crate::policy).
+    PolicyViolation,
 }
 
 /// Which of the script's output streams a chunk was read from.

@@ -7,7 +7,8 @@
 #            {"script": str, "max_result_bytes": int, "cpu_seconds": int,
 #             "input": any (absent when the request had none), "parameters": object,
 #             "files": [{"name", "content", "encoding": "utf8"|"base64"}], "capture_figures": bool,
-#             "max_output_files": int, "max_output_files_bytes": int}
+#             "max_output_files": int, "max_output_files_bytes": int,
+#             "import_policy": {"allow"|"deny": [module, ...]} (absent without a policy)}
 #   fd 1/2 the script's own stdout and stderr, passed through verbatim
 #   fd 3   the result channel: the byte "S" once the runner is ready (before any user code), then
 #          exactly one frame, "<length>\n<JSON object>", written once, after stdout is flushed.
@@ -116,13 +117,16 @@ def _limit_cpu(seconds):
 
 
 def _user_traceback(exc):
-    """The traceback from the first frame of the user's script on: wrapper frames are noise."""
+    """The traceback from the first frame of the user's script on: wrapper frames are noise, and
+    so are the import policy's, between an import line and its error."""
     import traceback
 
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == RUNNER_FILE:
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    te = traceback.TracebackException(type(exc), exc, tb, compact=True)  # as format_exception
+    _drop_hook_frames(te)
+    return "".join(te.format())
 
 
 def _fail(error_type, message, **extra):
@@ -600,6 +604,117 @@ def _collect_outputs(request):
     return _files_json(found) if found else None
 
 
+# --- The operator's import policy (IMPORT_ALLOW or IMPORT_DENY; the rule is src/policy.rs's) -----
+# Enforced when an import runs, for the imports the script makes itself. An import is the
+# script's when the frame that makes it runs with the script's module globals: its top level, its
+# functions, classes and lambdas, and exec/eval of strings without globals of their own. What a
+# library imports for itself is not the script's choice (an allow list could not name all of
+# pandas' own imports), and the runner's helpers (load_file) are the service's. Three doors are
+# watched: builtins.__import__ (every import statement, even of a module already in sys.modules,
+# such as the preloaded numpy, pandas and scipy and what they imported), importlib.__import__ and
+# importlib.import_module. A policy, not a boundary: a module already imported can be reached
+# without an import (sys.modules, a library's attribute), and the sandbox, not this hook, keeps
+# a script in (SECURITY.md).
+
+
+# The hook's functions, left out of tracebacks.
+_HOOK_FRAMES = ("policy_import", "import_module", "policy_check")
+
+
+class ImportPolicyError(ModuleNotFoundError):
+    """A refused import. A ModuleNotFoundError, so that a script that can do without the module
+    (`try: import x` / `except ImportError:`) carries on without it."""
+
+
+def _install_import_policy(policy, script_globals):
+    import builtins
+    import importlib
+    import importlib.util
+
+    allow = "allow" in policy
+    listed = tuple(policy["allow"] if allow else policy["deny"])
+
+    def refuses(module):
+        if module == "__future__":  # a compiler directive, as in policy.rs
+            return False
+        covered = any(module == n or module.startswith(n + ".") for n in listed)
+        return covered != allow
+
+    def refused_by(module, names):
+        # As ImportPolicy::refused_by: `from a import x` asks for a, and for a.x in case x is a
+        # submodule.
+        subs = [module + "." + n for n in names if isinstance(n, str) and n != "*"]
+        if not allow:
+            return next((m for m in [module] + subs if refuses(m)), None)
+        if not refuses(module):
+            return None
+        return next((m for m in subs if refuses(m)), None) if subs else module
+
+    def policy_check(module, names):
+        refused = refused_by(module, names)
+        if refused is not None:
+            message = "the import of `%s` is refused by this server's import policy" % refused
+            raise ImportPolicyError(message, name=refused)
+
+    original_import = builtins.__import__
+    original_import_module = importlib.import_module
+    bootstrap = importlib._bootstrap
+
+    def policy_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if isinstance(name, str) and sys._getframe(1).f_globals is script_globals:
+            fromlist = tuple(fromlist) if fromlist else ()
+            module = name
+            if level > 0:  # resolved as the import system would, from the globals passed
+                try:
+                    module = bootstrap._resolve_name(name, bootstrap._calc___package__(globals or {}), level)
+                except Exception:
+                    module = None  # unresolvable: the import itself fails the same way
+            if module is not None:
+                policy_check(module, fromlist)
+        return original_import(name, globals, locals, fromlist, level)
+
+    def import_module(name, package=None):
+        if isinstance(name, str) and sys._getframe(1).f_globals is script_globals:
+            try:
+                module = importlib.util.resolve_name(name, package)
+            except Exception:
+                module = None  # unresolvable: the import itself fails the same way
+            if module is not None:
+                policy_check(module, ())
+        return original_import_module(name, package)
+
+    builtins.__import__ = policy_import
+    importlib.__import__ = policy_import
+    importlib.import_module = import_module
+
+
+def _refused_import(exc):
+    """The ImportPolicyError that ended the run, or that the exception was raised while handling."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ImportPolicyError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _drop_hook_frames(te):
+    """Takes the import hook's frames out of a traceback (a TracebackException and its chain)."""
+    import traceback
+
+    pending = [te]
+    while pending:
+        te = pending.pop()
+        frames = [f for f in te.stack if not (f.filename == RUNNER_FILE and f.name in _HOOK_FRAMES)]
+        if len(frames) != len(te.stack):
+            te.stack = traceback.StackSummary.from_list(frames)
+        pending.extend(t for t in (te.__cause__, te.__context__) if t is not None)
+
+
+# --- End of the import policy ----------------------------------------------------------------
+
+
 def _run():
     import json
 
@@ -654,6 +769,8 @@ def _run():
     module.__dict__.update(_script_globals(request))
     sys.modules["__script__"] = module
     sys.argv = [SCRIPT_NAME]
+    if request.get("import_policy"):
+        _install_import_policy(request["import_policy"], module.__dict__)
 
     try:
         exec(code, module.__dict__)
@@ -682,6 +799,9 @@ def _run():
     except MemoryError as exc:
         _fail("memory_limit", "the script ran out of memory (MemoryError)", traceback=_user_traceback(exc))
     except BaseException as exc:  # noqa: B902 - every user exception is reported, KeyboardInterrupt included
+        refused = _refused_import(exc)
+        if refused is not None:  # uncaught, or re-raised as something else: the run needed it
+            _fail("policy_violation", str(refused), traceback=_user_traceback(exc))
         _fail(
             "runtime_error",
             "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__,

@@ -13,6 +13,7 @@ mod limits;
 mod load;
 mod openapi;
 mod operability;
+mod policy;
 mod pool;
 mod stream;
 mod validate;
