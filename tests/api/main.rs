@@ -13,6 +13,7 @@ mod load;
 mod openapi;
 mod operability;
 mod pool;
+mod quotas;
 mod stream;
 mod validate;
 mod validation;
