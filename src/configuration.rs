@@ -15,10 +15,12 @@ pub struct ConfigError {
 /// Which isolation the sandbox applies. Chosen by `SANDBOX_PROFILE`, reported by /health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// nsjail creates a user namespace and maps uid/gid 65534 inside to 65534 outside.
+    /// nsjail creates a user namespace and maps uid/gid 65534 inside to the jail's own uid
+    /// (sandbox/uids.rs) and gid 65534 outside.
     Standard,
     /// Root inside a container that refuses user namespaces (Cloud Run): no new user namespace,
-    /// nsjail drops to uid/gid 65534 itself. Every other namespace, rlimit and seccomp stays.
+    /// nsjail drops to the jail's own uid and gid 65534 itself. Every other namespace, rlimit and
+    /// seccomp stays.
     Container,
 }
 
