@@ -44,7 +44,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["sh", "-c", "curl -fsS --max-time 4 \"http://127.0.0.1:${PORT:-8080}/health\" >/dev/null"]
 
-# Runs as root: nsjail needs it to create the jail's namespaces and map uid 65534.
+# Runs as root: nsjail needs it to create the jail's namespaces and map its uid.
 # SIGTERM (docker stop) lets running requests finish before the server exits.
 STOPSIGNAL SIGTERM
 CMD ["/usr/local/bin/python-script-api"]

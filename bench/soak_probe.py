@@ -19,6 +19,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534
+# Jails run as a uid of their own, from SANDBOX_UID_BASE (default 60000) up; files and the
+# gid stay 65534's.
+JAIL_UIDS = range(60000, 65534)
+
+
+def sandbox_uid(uid):
+    return uid == NOBODY or uid in JAIL_UIDS
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 RSS_GROWTH_LIMIT_MIB = 50
 
@@ -121,7 +128,7 @@ def temp_entries():
                 st = e.lstat()
             except OSError:
                 continue
-            if st.st_uid == NOBODY or e.name.startswith("nsjail"):
+            if sandbox_uid(st.st_uid) or e.name.startswith("nsjail"):
                 found.append(str(e))
     return sorted(found)
 
@@ -156,7 +163,7 @@ def snapshot(pid, cgroup, port):
     snap["descendants"] = [d for d in snap["descendants"] if d[0] not in warm]
     snap["cgroup_procs"] = [c for c in snap["cgroup_procs"] if c[0] not in warm]
     mine -= warm
-    nobody = [p for p, v in procs.items() if v[1] == NOBODY]
+    nobody = [p for p, v in procs.items() if sandbox_uid(v[1])]
     snap["nobody_procs_ours"] = [[p, *procs[p]] for p in nobody if p in mine]
     # Other servers (other people's test suites) run jails on this host too; listed, not counted.
     snap["nobody_procs_other"] = [[p, *procs[p], own_cgroup(p)] for p in nobody
@@ -231,7 +238,7 @@ def report(a):
     rss_during_max = max([s[1] for s in samples] + [rss_before])
     growth_mib = (rss_after - rss_before) / 1024 if rss_after else None
     leftovers = {
-        "processes (server's descendants, our cgroup, uid 65534 of ours) after the load":
+        "processes (server's descendants, our cgroup, jail uids of ours) after the load":
             len({p for p, *_ in after["descendants"] + after["cgroup_procs"] + after["nobody_procs_ours"]}),
         "processes in our cgroup after the server stopped": len(stopped["cgroup_procs"]),
         "run-* cgroups after the load": len(after["run_cgroups"]),
@@ -243,7 +250,7 @@ def report(a):
             max(0, len({Path(c).name for c in after["warm_cgroups"]})
                 - after.get("health", {}).get("pool_size", 0)),
         "server fds gained (after - before)": max(0, after.get("fds", 0) - before["fds"]),
-        "new temp entries (uid 65534 or nsjail*)":
+        "new temp entries (jail uids or nsjail*)":
             len(set(after["temp_entries"]) - set(before["temp_entries"]))
             + len(set(stopped["temp_entries"]) - set(before["temp_entries"])
                   - set(after["temp_entries"])),
@@ -296,7 +303,7 @@ def report(a):
         P(f"    {k}: {v}")
     P(f"  queue places leaked (/health queued with no slot busy, after the load): {leaked_queue}")
     if after["nobody_procs_other"]:
-        P(f"  (not ours: {len(after['nobody_procs_other'])} uid-65534 processes of other servers on this host, "
+        P(f"  (not ours: {len(after['nobody_procs_other'])} jail-uid processes of other servers on this host, "
           f"cgroups {sorted({p[-1] for p in after['nobody_procs_other']})})")
     for name, snap in (("after the load", after), ("after stop", stopped)):
         for key in ("descendants", "cgroup_procs", "nobody_procs_ours", "run_cgroups"):

@@ -20,14 +20,14 @@ requirements=$here/sandbox-requirements.txt
 
 log() { printf 'setup-sandbox: %s\n' "$*" >&2; }
 
-# The jail runs as uid 65534 and must traverse every directory down to the venv and nsjail.
+# The jail runs as an unprivileged uid (65534 inside, its own outside) and must traverse every directory down to the venv and nsjail.
 # /root is 0700, so a prefix under it cannot work; say so instead of failing obscurely later.
 check_traversable() {
   local d=$1
   while [ "$d" != "/" ]; do
     # The "other" execute bit (mode 1777 /tmp has it too, shown as 't').
     if (( (8#$(stat -c %a "$d")) % 2 == 0 )); then
-      log "error: $d is not world-executable (mode $(stat -c %a "$d")); the jail's uid 65534 cannot reach $prefix."
+      log "error: $d is not world-executable (mode $(stat -c %a "$d")); the jail's unprivileged uid cannot reach $prefix."
       log "Choose a prefix outside it (SANDBOX_PREFIX=/opt/sandbox) or 'chmod o+x $d'."
       exit 1
     fi

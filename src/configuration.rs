@@ -15,10 +15,12 @@ pub struct ConfigError {
 /// Which isolation the sandbox applies. Chosen by `SANDBOX_PROFILE`, reported by /health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
-    /// nsjail creates a user namespace and maps uid/gid 65534 inside to 65534 outside.
+    /// nsjail creates a user namespace and maps uid/gid 65534 inside to the jail's own uid
+    /// (sandbox/uids.rs) and gid 65534 outside.
     Standard,
     /// Root inside a container that refuses user namespaces (Cloud Run): no new user namespace,
-    /// nsjail drops to uid/gid 65534 itself. Every other namespace, rlimit and seccomp stays.
+    /// nsjail drops to the jail's own uid and gid 65534 itself. Every other namespace, rlimit and
+    /// seccomp stays.
     Container,
 }
 
@@ -99,6 +101,8 @@ pub struct SandboxSettings {
     pub preload: Vec<String>,
     /// The operator's import policy (`IMPORT_ALLOW` or `IMPORT_DENY`), enforced in the jail.
     pub import_policy: Option<crate::policy::ImportPolicy>,
+    /// The first of the outside uids lent to jails, one per live jail (see sandbox/uids.rs).
+    pub uid_base: u32,
 }
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -175,6 +179,11 @@ impl Settings {
             pool_mode: pool_mode(env, profile)?,
             preload: preload(env)?,
             import_policy: import_policy(env)?,
+            uid_base: 0,
+        };
+        let sandbox = SandboxSettings {
+            uid_base: uid_base(env, &sandbox)?,
+            ..sandbox
         };
         // Room for a full-size body in every request the sandbox can hold (running or queued).
         let bodies = max_body_bytes.saturating_mul(sandbox.slots + sandbox.queue);
@@ -353,6 +362,26 @@ fn pool_mode(env: Env, profile: Profile) -> Result<crate::sandbox::PoolMode, Con
     }
 }
 
+/// Jails get the outside uids `base .. base + capacity` (sandbox/uids.rs). They must be nobody
+/// else's: not root, not 65534 (nobody, which other services use), and below 2^32 - 1. The default
+/// range sits below 65534 so that it also fits a container whose user namespace maps only 65536 ids.
+fn uid_base(env: Env, s: &SandboxSettings) -> Result<u32, ConfigError> {
+    let count = crate::sandbox::uids::capacity(s.slots, s.pool_size);
+    let base: u32 = num(env, "SANDBOX_UID_BASE", 60000, 1000, u32::MAX - 1)?;
+    let end = u64::from(base) + u64::from(count);
+    if end > u64::from(u32::MAX - 1) || (u64::from(base)..end).contains(&65534) {
+        return Err(ConfigError {
+            name: "SANDBOX_UID_BASE",
+            value: base.to_string(),
+            reason: format!(
+                "the {count} uids from it (twice SANDBOX_SLOTS plus SANDBOX_POOL_SIZE, plus 16) \
+                 must not include 65534 and must stay below 4294967295"
+            ),
+        });
+    }
+    Ok(base)
+}
+
 /// Comma-separated module names (`numpy`, `scipy.stats`).
 fn preload(env: Env) -> Result<Vec<String>, ConfigError> {
     let raw = env("SANDBOX_PRELOAD").unwrap_or_else(|| "numpy,pandas,scipy".to_string());
@@ -477,6 +506,7 @@ mod tests {
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.sandbox.preload, ["numpy", "pandas", "scipy"]);
         assert_eq!(s.sandbox.pool_size, s.sandbox.slots);
+        assert_eq!(s.sandbox.uid_base, 60000);
         assert_eq!(s.validate_queue, 4 * s.validate_parsers);
         assert!(s.api_keys.is_empty());
         let s = settings(&[("API_KEYS", " key-0123456789abcdef , key-fedcba9876543210 ")]).unwrap();
@@ -563,6 +593,21 @@ mod tests {
         assert_eq!(err.name, "IMPORT_DENY");
         let err = settings(&[("IMPORT_ALLOW", "numpy,.pandas")]).unwrap_err();
         assert_eq!(err.name, "IMPORT_ALLOW");
+    }
+
+    #[test]
+    fn jail_uids_stay_clear_of_nobody_and_root() {
+        let err = settings(&[("SANDBOX_UID_BASE", "0")]).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_UID_BASE");
+        let err = settings(&[("SANDBOX_UID_BASE", "65530")]).unwrap_err();
+        assert!(err.to_string().contains("65534"), "{err}");
+        // 1024 slots and 1024 warm: 4112 uids, which still fit below 65534 from the default.
+        let s = settings(&[("SANDBOX_SLOTS", "1024"), ("SANDBOX_POOL_SIZE", "1024")]).unwrap();
+        assert_eq!(s.sandbox.uid_base, 60000);
+        let s = settings(&[("SANDBOX_UID_BASE", "100000")]).unwrap();
+        assert_eq!(s.sandbox.uid_base, 100000);
+        let err = settings(&[("SANDBOX_UID_BASE", "4294967290")]).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_UID_BASE");
     }
 
     #[test]

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::data::{frame_cap, results_are_an_object, RunInput, RunRequest};
 use super::limiter::{Limiter, RunCgroup};
 use super::outputs::{response_files, FilesError};
+use super::uids::{self, JailUids, UidLease};
 use super::zygote::{self, Zygote};
 use super::{
     nsjail, Failure, FailureKind, Limits, Outcome, OutputChunk, OutputSender, OutputStream,
@@ -61,6 +62,20 @@ pub struct JailContext {
     /// Absolute host path of the venv.
     pub venv: std::path::PathBuf,
     pub limiter: Limiter,
+    /// Each live jail's own outside uid.
+    pub uids: JailUids,
+}
+
+impl JailContext {
+    /// A uid for a new jail, held until its processes are gone.
+    pub fn lease_uid(&self) -> Result<UidLease, SandboxError> {
+        self.uids
+            .lease()
+            .ok_or(SandboxError::NoJailUid(uids::capacity(
+                self.settings.slots,
+                self.settings.pool_size,
+            )))
+    }
 }
 
 pub struct Jail {
@@ -83,6 +98,8 @@ enum Keeper {
     Nsjail {
         child: Child,
         cgroup: Option<RunCgroup>,
+        /// The jail's outside uid, given back once nsjail is reaped and its cgroup killed.
+        uid: UidLease,
         log: pipe::Receiver,
         /// Whether nsjail enforces the wall-time limit (cold) or only the server does (warm:
         /// the limit is unknown when the jail starts).
@@ -118,6 +135,7 @@ impl Jail {
         let cgroup =
             ctx.limiter
                 .create_run(&id, limits.memory_mib.saturating_mul(1 << 20), s.max_pids)?;
+        let uid = ctx.lease_uid()?;
         let argv = nsjail::args(&nsjail::JailSpec {
             settings: s,
             venv: &ctx.venv,
@@ -126,6 +144,7 @@ impl Jail {
             wall_limit: nsjail_timed,
             command: &RUNNER_COMMAND,
             zygote: false,
+            uid: uid.uid(),
         });
         let (result_r, result_w) = pipe_pair()?;
         let (stdin_r, stdin_w) = pipe_pair()?;
@@ -142,6 +161,7 @@ impl Jail {
             keeper: Keeper::Nsjail {
                 child,
                 cgroup,
+                uid,
                 log,
                 nsjail_timed,
             },
@@ -315,11 +335,12 @@ impl Jail {
             Keeper::Nsjail {
                 child,
                 cgroup,
+                uid,
                 log,
                 nsjail_timed,
             } => (
                 Some(spawn_reader(&home, log, MAX_LOG_BYTES, None, None)),
-                watch_exit(&home, child, cgroup),
+                watch_exit(&home, child, cgroup, uid),
                 nsjail_timed,
             ),
             Keeper::Forked { zygote, back } => {
@@ -745,7 +766,12 @@ pub type Watch = (
 /// Watches nsjail on its home runtime. Dropping (or sending on) the returned sender kills it:
 /// SIGKILL to nsjail, whose child dies with it (PR_SET_PDEATHSIG), and with the jail's pid 1 the
 /// whole pid namespace. The receiver gets the exit status once nsjail is reaped.
-fn watch_exit(home: &tokio::runtime::Handle, mut child: Child, cgroup: Option<RunCgroup>) -> Watch {
+fn watch_exit(
+    home: &tokio::runtime::Handle,
+    mut child: Child,
+    cgroup: Option<RunCgroup>,
+    uid: UidLease,
+) -> Watch {
     let (kill_tx, kill_rx) = oneshot::channel::<()>();
     let (exit_tx, exit_rx) = oneshot::channel();
     home.spawn(async move {
@@ -765,6 +791,9 @@ fn watch_exit(home: &tokio::runtime::Handle, mut child: Child, cgroup: Option<Ru
             cgroup.kill_all();
             tokio::task::spawn_blocking(move || cgroup.destroy());
         }
+        // nsjail reaped means the jail's pid 1 is gone, and with it every process of its pid
+        // namespace (and the cgroup's were just killed): no process holds this uid any more.
+        drop(uid);
         let _ = exit_tx.send(status.map(|status| Ended { status, memory_hit }));
     });
     (kill_tx, exit_rx)

@@ -11,6 +11,7 @@ pub mod nsjail;
 mod outputs;
 mod pool;
 mod reaper;
+pub mod uids;
 mod zygote;
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,8 @@ pub enum SandboxError {
     StartZygote(String),
     #[error("cannot fork a sandbox from its zygote: {0}")]
     ForkSandbox(String),
+    #[error("all {0} sandbox uids are in use (more live sandboxes than SANDBOX_SLOTS and SANDBOX_POOL_SIZE allow)")]
+    NoJailUid(u32),
 }
 
 /// How a run that started ended.
@@ -206,10 +209,15 @@ impl Sandbox {
         if let Limiter::Rlimits { reason } = &limiter {
             log::warn!("no usable cgroup, memory and pids are limited by rlimits: {reason}");
         }
+        let uids = uids::JailUids::new(
+            settings.uid_base,
+            uids::capacity(settings.slots, settings.pool_size),
+        );
         let ctx = Arc::new(JailContext {
             settings,
             venv,
             limiter,
+            uids,
         });
         // Without a cgroup a warm jail could not be narrowed to its request's memory (its
         // RLIMIT_AS was fixed at the maximum when it started), so there is no pool then.

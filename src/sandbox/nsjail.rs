@@ -22,6 +22,9 @@ pub const RLIMIT_AS_HEADROOM_MIB: u64 = 384;
 /// before Python starts. It is a backstop here: the server's own deadline times the run.
 pub const TIME_LIMIT_BACKSTOP_SECS: u64 = 2;
 
+/// The jail's uid and gid inside the user namespace (standard profile).
+pub const JAIL_ID: u32 = 65534;
+
 /// Where the sandbox's venv appears inside the jail.
 pub const JAIL_VENV: &str = "/venv";
 
@@ -51,6 +54,8 @@ pub struct JailSpec<'a> {
     /// namespace to isolate its children, lives across runs (no wall or CPU limit of its own; each
     /// child sets its CPU limit), and its seccomp policy allows mount and unshare.
     pub zygote: bool,
+    /// The jail's own outside uid, lent for its life (uids.rs).
+    pub uid: u32,
 }
 
 pub fn args(spec: &JailSpec) -> Vec<OsString> {
@@ -92,10 +97,16 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     if s.max_cpus > 0 {
         a.push("--max_cpus").push(s.max_cpus.to_string());
     }
+    // The jail's own outside uid: the kernel's per-user budgets (pipe pages, epoll watches, fds in
+    // flight, and without a user namespace queued signals too) are then its own, not shared by
+    // every run. The gid is the config's (65534), which no budget counts.
     if s.profile == Profile::Container {
-        // The host refuses user namespaces: nsjail, root in the container, drops to 65534 itself
-        // (the config's uidmap/gidmap give the ids). Every other namespace stays.
+        // The host refuses user namespaces: nsjail, root in the container, drops to the uid
+        // itself (and to the config's gid). Every other namespace stays.
         a.push("--disable_clone_newuser");
+        a.push("--user").push(format!("{0}:{0}:1", spec.uid));
+    } else {
+        a.push("--user").push(format!("{JAIL_ID}:{}:1", spec.uid));
     }
     a.push("--mount").push(format!(
         "none:/tmp:tmpfs:size={}m,mode=1777",
@@ -146,6 +157,7 @@ mod tests {
             wall_limit: true,
             command: &["/venv/bin/python3", "-c", "pass"],
             zygote,
+            uid: 60007,
         };
         args(&spec)
             .into_iter()
@@ -166,6 +178,7 @@ mod tests {
         assert!(has_pair(&a, "--bindmount_ro", "/opt/sandbox/venv:/venv"));
         assert!(has_pair(&a, "--config", "configs/python.cfg"));
         assert!(!a.contains(&"--disable_clone_newuser".to_string()));
+        assert!(has_pair(&a, "--user", "65534:60007:1"));
         let sep = a.iter().position(|s| s == "--").unwrap();
         assert_eq!(&a[sep + 1..], ["/venv/bin/python3", "-c", "pass"]);
     }
@@ -185,6 +198,7 @@ mod tests {
     fn container_profile_drops_only_the_user_namespace() {
         let a = argv(Profile::Container, true);
         assert!(a.contains(&"--disable_clone_newuser".to_string()));
+        assert!(has_pair(&a, "--user", "60007:60007:1"));
         for weakening in [
             "--disable_clone_newnet",
             "--disable_clone_newns",

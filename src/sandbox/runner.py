@@ -35,6 +35,11 @@ OUTPUT_DIR = "output"
 # Longest path under output/ that is returned: it bounds the frame's size per file (see data.rs).
 MAX_OUTPUT_NAME_BYTES = 1024
 DUMPS_ARGS = {"ensure_ascii": False, "allow_nan": False, "separators": (",", ":")}
+# Signals that may wait queued for the jail's processes at once (RLIMIT_SIGPENDING): real-time
+# signals, sigqueue(), and one for each POSIX timer. The kernel charges them, since Linux 5.11, to
+# every user up the user-namespace chain, so to host root, who owns the jail's namespace: without
+# this a run could queue the host's whole budget (96362 here) and root's timer_create would fail.
+MAX_QUEUED_SIGNALS = 16
 
 
 def _write_all(data):
@@ -100,6 +105,13 @@ def _usage():
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     return {"cpu_time_ms": int(cpu * 1000), "max_rss_kib": max(me.ru_maxrss, kids.ru_maxrss)}
+
+
+def _limit_queued_signals():
+    # Soft and hard: only CAP_SYS_RESOURCE in the host's user namespace could raise it again.
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_SIGPENDING, (MAX_QUEUED_SIGNALS, MAX_QUEUED_SIGNALS))
 
 
 def _limit_cpu(seconds):
@@ -718,6 +730,8 @@ def _drop_hook_frames(te):
 def _run():
     import json
 
+    # First: a zygote and every child it forks inherit it, as does everything a script starts.
+    _limit_queued_signals()
     setup = json.loads(sys.stdin.buffer.readline())
     for module in setup["preload"]:
         try:

@@ -28,6 +28,7 @@ use super::jail::{
     Watch, MAX_LOG_BYTES, READY_MARK, RUNNER_COMMAND,
 };
 use super::limiter::RunCgroup;
+use super::uids::UidLease;
 use super::{nsjail, Limits, SandboxError};
 
 /// Processes in a zygote's cgroup besides those a cold jail has (nsjail and the runner): the
@@ -51,6 +52,9 @@ pub struct Zygote {
     keep: [i32; 2],
     /// The cgroup's memory limit between runs (a run narrows it to its request's).
     max_memory: u64,
+    /// The jail's outside uid, which its children (one run at a time) share; given back when the
+    /// zygote is dropped, after `destroy` has killed and reaped it.
+    _uid: UidLease,
 }
 
 impl Zygote {
@@ -66,6 +70,7 @@ impl Zygote {
                 s.max_pids.saturating_add(OVERHEAD_PIDS),
             )?
             .ok_or_else(|| SandboxError::StartZygote("fork mode needs a cgroup".into()))?;
+        let uid = ctx.lease_uid()?;
         let argv = nsjail::args(&nsjail::JailSpec {
             settings: s,
             venv: &ctx.venv,
@@ -74,6 +79,7 @@ impl Zygote {
             wall_limit: false,
             command: &RUNNER_COMMAND,
             zygote: true,
+            uid: uid.uid(),
         });
         // Not non-blocking at creation: the zygote's end must stay blocking.
         let (ours, theirs) = socketpair(
@@ -105,6 +111,7 @@ impl Zygote {
             control,
             keep: [nsjail_pid, 0],
             max_memory,
+            _uid: uid,
         };
         let setup = serde_json::json!({
             "preload": s.preload,

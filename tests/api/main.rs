@@ -15,6 +15,7 @@ mod openapi;
 mod operability;
 mod policy;
 mod pool;
+mod quotas;
 mod stream;
 mod validate;
 mod validation;

@@ -7,7 +7,14 @@ import os
 libc = ctypes.CDLL(None, use_errno=True)
 
 
+def jail_uid():
+    """65534 in the jail's user namespace; without one (container profile) the jail's own uid."""
+    identity = open("/proc/self/uid_map").read().split() == ["0", "0", "4294967295"]
+    return os.getuid() if identity and 60000 <= os.getuid() < 65534 else 65534
+
+
 def main():
+    uid = jail_uid()
     breaches = []
     for name, call in (("setuid(0)", lambda: os.setuid(0)), ("seteuid(0)", lambda: os.seteuid(0)),
                        ("setresuid(0,0,0)", lambda: os.setresuid(0, 0, 0)), ("setgid(0)", lambda: os.setgid(0)),
@@ -29,12 +36,12 @@ def main():
         except OSError:
             pass
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
-    for field in ("Uid", "Gid"):
+    for field, want in (("Uid", uid), ("Gid", 65534)):
         values = status[field].split()
-        if values != ["65534"] * 4:
+        if values != [str(want)] * 4:
             breaches.append("%s is now %s" % (field, values))
     if status["Groups"].split() not in ([], ["65534"]):
         breaches.append("Groups: " + status["Groups"].strip())
-    if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) != (65534,) * 4:
+    if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) != (uid, uid, 65534, 65534):
         breaches.append("ids: %r" % ((os.getuid(), os.geteuid(), os.getgid(), os.getegid()),))
     return breaches or "contained"

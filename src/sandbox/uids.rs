@@ -1,0 +1,103 @@
+//! Each live jail's own outside uid, lent from a small range and given back when the jail is gone.
+//!
+//! The kernel keeps several budgets per user: per uid (pipe buffer pages, epoll watches, file
+//! descriptors in flight on unix sockets) or per uid and user namespace (queued signals, and
+//! without a user namespace of its own every other per-user count). Were every jail uid 65534 on
+//! the host, one run could use up such a budget and make the calls of concurrent runs fail. With a
+//! uid of its own, a run can only exhaust its own share, which its rlimits bound.
+//!
+//! A uid goes back to the range only when the jail's processes are gone (the lease is dropped
+//! after nsjail is reaped and the run's cgroup killed), so two live jails never share one.
+
+use std::sync::{Arc, Mutex};
+
+/// How many uids a sandbox needs: every slot's run and every warm sandbox (or zygote) at once,
+/// twice over for those being torn down while their successors start, and a margin.
+pub fn capacity(slots: usize, pool_size: usize) -> u32 {
+    let jails = slots.saturating_add(pool_size).saturating_mul(2) + 16;
+    u32::try_from(jails).unwrap_or(u32::MAX)
+}
+
+#[derive(Debug)]
+pub struct JailUids {
+    base: u32,
+    /// `in_use[i]`: whether `base + i` is lent out.
+    in_use: Arc<Mutex<Vec<bool>>>,
+}
+
+/// One jail's uid, returned to the range when dropped.
+#[derive(Debug)]
+pub struct UidLease {
+    uid: u32,
+    index: usize,
+    in_use: Arc<Mutex<Vec<bool>>>,
+}
+
+impl JailUids {
+    pub fn new(base: u32, capacity: u32) -> JailUids {
+        JailUids {
+            base,
+            in_use: Arc::new(Mutex::new(vec![false; capacity as usize])),
+        }
+    }
+
+    /// The lowest free uid, or None when every one is lent (more live jails than the range was
+    /// sized for: a bug, reported as a sandbox error rather than by sharing a uid).
+    pub fn lease(&self) -> Option<UidLease> {
+        let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        let index = in_use.iter().position(|used| !used)?;
+        let uid = self.base.checked_add(u32::try_from(index).ok()?)?;
+        in_use[index] = true;
+        Some(UidLease {
+            uid,
+            index,
+            in_use: self.in_use.clone(),
+        })
+    }
+
+    pub fn leased(&self) -> usize {
+        let in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        in_use.iter().filter(|used| **used).count()
+    }
+}
+
+impl UidLease {
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+}
+
+impl Drop for UidLease {
+    fn drop(&mut self) {
+        let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(used) = in_use.get_mut(self.index) {
+            *used = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_leases_never_share_a_uid_and_dropped_ones_come_back() {
+        let uids = JailUids::new(60000, 3);
+        let a = uids.lease().unwrap();
+        let b = uids.lease().unwrap();
+        let c = uids.lease().unwrap();
+        assert_eq!([a.uid(), b.uid(), c.uid()], [60000, 60001, 60002]);
+        assert!(uids.lease().is_none(), "the range is exhausted");
+        drop(b);
+        assert_eq!(uids.leased(), 2);
+        assert_eq!(uids.lease().unwrap().uid(), 60001);
+        drop((a, c));
+        assert_eq!(uids.leased(), 0);
+    }
+
+    #[test]
+    fn capacity_covers_slots_and_pool_twice() {
+        assert_eq!(capacity(2, 2), 24);
+        assert_eq!(capacity(1024, 1024), 4112);
+    }
+}
