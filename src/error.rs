@@ -26,10 +26,11 @@ pub enum ErrorType {
     MethodNotAllowed,
     Unauthorized,
     EnvironmentUnavailable,
+    ForbiddenOrigin,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 15] = [
+    pub const ALL: [ErrorType; 16] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -45,6 +46,7 @@ impl ErrorType {
         ErrorType::MethodNotAllowed,
         ErrorType::Unauthorized,
         ErrorType::EnvironmentUnavailable,
+        ErrorType::ForbiddenOrigin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +66,7 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => "method_not_allowed",
             ErrorType::Unauthorized => "unauthorized",
             ErrorType::EnvironmentUnavailable => "environment_unavailable",
+            ErrorType::ForbiddenOrigin => "forbidden_origin",
         }
     }
 
@@ -83,6 +86,7 @@ impl ErrorType {
             ErrorType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorType::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorType::EnvironmentUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::ForbiddenOrigin => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -168,6 +172,9 @@ pub enum ApiError {
     ValidateOverloaded { parsers: usize, waiting: usize },
     #[error("the sandbox's environment is unknown: {0}")]
     EnvironmentUnavailable(String),
+    /// A browser request from a web origin the operator did not allow (see src/origin.rs).
+    #[error("{0}")]
+    ForbiddenOrigin(String),
 }
 
 /// Seconds a client should wait after a 429.
@@ -192,6 +199,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
             ApiError::Unauthorized => ErrorType::Unauthorized,
             ApiError::EnvironmentUnavailable(_) => ErrorType::EnvironmentUnavailable,
+            ApiError::ForbiddenOrigin(_) => ErrorType::ForbiddenOrigin,
         }
     }
 }
@@ -203,15 +211,39 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let error_type = self.error_type();
-        if error_type == ErrorType::SandboxError {
-            log::error!("sandbox error: {self}");
-        }
-        let mut body = ErrorBody::new(error_type, self.to_string());
+        let message = if error_type == ErrorType::SandboxError {
+            // nsjail's log lines, host paths and cgroup paths are for the operator: they go to
+            // the log, under the request's id, and the caller gets that id to quote.
+            internal_error(&self.to_string())
+        } else {
+            self.to_string()
+        };
+        let mut body = ErrorBody::new(error_type, message);
         if let ApiError::Script(ScriptError::Syntax { line, column, .. }) = self {
             body.line = Some(*line);
             body.column = Some(*column);
         }
         error_response(&body)
+    }
+}
+
+/// Logs the detail of a server-side failure with the current request's id, and returns what the
+/// caller may see instead: a generic message that names that id.
+pub fn internal_error(detail: &str) -> String {
+    match crate::telemetry::current_request_id() {
+        Some(id) => {
+            log::error!(request_id = id.as_str(); "sandbox error (request {id}): {detail}");
+            format!(
+                "the sandbox failed to run the script (a fault of the server, not of the script); \
+                 the server's log has the detail under request id {id}"
+            )
+        }
+        None => {
+            log::error!("sandbox error: {detail}");
+            "the sandbox failed to run the script (a fault of the server, not of the script); \
+             the server's log has the detail"
+                .to_string()
+        }
     }
 }
 
@@ -253,6 +285,7 @@ mod tests {
             (ErrorType::Overloaded, 429),
             (ErrorType::SandboxError, 500),
             (ErrorType::EnvironmentUnavailable, 503),
+            (ErrorType::ForbiddenOrigin, 403),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());

@@ -5,6 +5,7 @@ pub mod environment;
 pub mod error;
 pub mod files;
 pub mod metrics;
+pub mod origin;
 pub mod routes;
 pub mod sandbox;
 pub mod script;

@@ -9,6 +9,11 @@ use crate::error::ApiError;
 pub async fn environment(environment: web::Data<Environment>) -> Result<HttpResponse, ApiError> {
     match environment.manifest() {
         Ok(manifest) => Ok(HttpResponse::Ok().json(manifest)),
-        Err(reason) => Err(ApiError::EnvironmentUnavailable(reason.to_owned())),
+        // The reason names the venv's host path: it was logged at start-up; callers get words.
+        Err(_) => Err(ApiError::EnvironmentUnavailable(
+            "its environment.json is missing or invalid; run scripts/setup-sandbox.sh (the \
+             server's start-up log says where it looked)"
+                .to_owned(),
+        )),
     }
 }
