@@ -2,6 +2,7 @@
 //! talks to it over HTTP.
 
 mod contract;
+mod disclosure;
 mod environment;
 mod faults;
 mod files;
@@ -12,6 +13,7 @@ mod limits;
 mod load;
 mod openapi;
 mod operability;
+mod origins;
 mod pool;
 mod stream;
 mod validate;
