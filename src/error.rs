@@ -307,6 +307,21 @@ mod tests {
     }
 
     #[test]
+    fn a_sandbox_error_body_keeps_the_detail_for_the_log() {
+        let err = ApiError::Sandbox(SandboxError::JailSetup {
+            status: "exit status: 255".into(),
+            log: "[E][2026][1] mount('/work/main/.sandbox/venv'): failed".into(),
+        });
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::MessageBody::try_into_bytes(response.into_body())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        assert!(body.contains("sandbox_error"), "{body}");
+        assert!(!body.contains("/work") && !body.contains("[E]"), "{body}");
+    }
+
+    #[test]
     fn overload_carries_retry_after() {
         let err = ApiError::Sandbox(SandboxError::Overloaded {
             slots: 2,
