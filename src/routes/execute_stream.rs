@@ -106,15 +106,15 @@ pub async fn execute_stream(
     let (done_tx, done_rx) = oneshot::channel();
     let sandbox = Arc::clone(&sandbox);
     let metrics = metrics.into_inner();
-    // The run is a task of its own, not driven by polls of the body: a client that reads slowly
-    // must not hold its slot past the run, nor delay its deadline. The body aborts the task when
-    // it is dropped (the client went away), which kills the run and frees the slot.
     let request_id = req
         .extensions()
         .get::<RequestId>()
         .map(|id| id.0.clone())
         .unwrap_or_default();
-    // The task runs under the request's id, so that a sandbox error's detail is logged with it.
+    // The run is a task of its own, not driven by polls of the body: a client that reads slowly
+    // must not hold its slot past the run, nor delay its deadline. The body aborts the task when
+    // it is dropped (the client went away), which kills the run and frees the slot. It runs under
+    // the request's id, so that a sandbox error's detail is logged with that id.
     let run = actix_web::rt::spawn(with_request_id(request_id.clone(), async move {
         let outcome = admitted.run(&sandbox, &metrics, Some(output_tx)).await;
         let response = match outcome {
