@@ -53,7 +53,10 @@ pub async fn check_origin<B: MessageBody + 'static>(
     let origin = req.headers().get(header::ORIGIN).cloned();
     match (verdict, origin) {
         (Verdict::Refused(reason), _) => {
-            let response = ApiError::ForbiddenOrigin(reason).error_response();
+            let mut response = ApiError::ForbiddenOrigin(reason).error_response();
+            response
+                .headers_mut()
+                .append(header::VARY, HeaderValue::from_static("Origin"));
             Ok(req.into_response(response).map_into_right_body())
         }
         (Verdict::Listed, Some(origin))
