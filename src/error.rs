@@ -28,10 +28,11 @@ pub enum ErrorType {
     EnvironmentUnavailable,
     RequestTimeout,
     PolicyViolation,
+    ForbiddenOrigin,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 17] = [
+    pub const ALL: [ErrorType; 18] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -49,6 +50,7 @@ impl ErrorType {
         ErrorType::EnvironmentUnavailable,
         ErrorType::RequestTimeout,
         ErrorType::PolicyViolation,
+        ErrorType::ForbiddenOrigin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +72,7 @@ impl ErrorType {
             ErrorType::EnvironmentUnavailable => "environment_unavailable",
             ErrorType::RequestTimeout => "request_timeout",
             ErrorType::PolicyViolation => "policy_violation",
+            ErrorType::ForbiddenOrigin => "forbidden_origin",
         }
     }
 
@@ -93,6 +96,7 @@ impl ErrorType {
             // Not 422 with the script's own failures: the script did what it meant to, and the
             // operator's policy forbids it; sending it again cannot succeed.
             ErrorType::PolicyViolation => StatusCode::FORBIDDEN,
+            ErrorType::ForbiddenOrigin => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -185,6 +189,9 @@ pub enum ApiError {
     /// The bodies in flight hold `MAX_BODIES_IN_FLIGHT_BYTES`: the server's answer to load, so 429.
     #[error("the request bodies in flight fill the server's budget of {budget} bytes")]
     BodiesOverloaded { budget: usize },
+    /// A browser request from a web origin the operator did not allow (see src/origin.rs).
+    #[error("{0}")]
+    ForbiddenOrigin(String),
 }
 
 /// Seconds a client should wait after a 429.
@@ -211,6 +218,7 @@ impl ApiError {
             ApiError::Unauthorized => ErrorType::Unauthorized,
             ApiError::EnvironmentUnavailable(_) => ErrorType::EnvironmentUnavailable,
             ApiError::BodyTimeout { .. } => ErrorType::RequestTimeout,
+            ApiError::ForbiddenOrigin(_) => ErrorType::ForbiddenOrigin,
         }
     }
 }
@@ -222,15 +230,39 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let error_type = self.error_type();
-        if error_type == ErrorType::SandboxError {
-            log::error!("sandbox error: {self}");
-        }
-        let mut body = ErrorBody::new(error_type, self.to_string());
+        let message = if error_type == ErrorType::SandboxError {
+            // nsjail's log lines, host paths and cgroup paths are for the operator: they go to
+            // the log, under the request's id, and the caller gets that id to quote.
+            internal_error(&self.to_string())
+        } else {
+            self.to_string()
+        };
+        let mut body = ErrorBody::new(error_type, message);
         if let ApiError::Script(ScriptError::Syntax { line, column, .. }) = self {
             body.line = Some(*line);
             body.column = Some(*column);
         }
         error_response(&body)
+    }
+}
+
+/// Logs the detail of a server-side failure with the current request's id, and returns what the
+/// caller may see instead: a generic message that names that id.
+fn internal_error(detail: &str) -> String {
+    match crate::telemetry::current_request_id() {
+        Some(id) => {
+            log::error!(request_id = id.as_str(); "sandbox error (request {id}): {detail}");
+            format!(
+                "the sandbox failed to run the script (a fault of the server, not of the script); \
+                 the server's log has the detail under request id {id}"
+            )
+        }
+        None => {
+            log::error!("sandbox error: {detail}");
+            "the sandbox failed to run the script (a fault of the server, not of the script); \
+             the server's log has the detail"
+                .to_string()
+        }
     }
 }
 
@@ -274,6 +306,7 @@ mod tests {
             (ErrorType::EnvironmentUnavailable, 503),
             (ErrorType::RequestTimeout, 408),
             (ErrorType::PolicyViolation, 403),
+            (ErrorType::ForbiddenOrigin, 403),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());
@@ -292,6 +325,21 @@ mod tests {
             .collect();
         let ours: Vec<&str> = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
         assert_eq!(listed, ours);
+    }
+
+    #[test]
+    fn a_sandbox_error_body_keeps_the_detail_for_the_log() {
+        let err = ApiError::Sandbox(SandboxError::JailSetup {
+            status: "exit status: 255".into(),
+            log: "[E][2026][1] mount('/work/main/.sandbox/venv'): failed".into(),
+        });
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = actix_web::body::MessageBody::try_into_bytes(response.into_body())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        assert!(body.contains("sandbox_error"), "{body}");
+        assert!(!body.contains("/work") && !body.contains("[E]"), "{body}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod environment;
 pub mod error;
 pub mod files;
 pub mod metrics;
+pub mod origin;
 pub mod policy;
 pub mod routes;
 pub mod sandbox;

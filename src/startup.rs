@@ -13,6 +13,7 @@ use crate::configuration::Settings;
 use crate::environment::Environment;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::origin::check_origin;
 use crate::routes::{self, ValidateGate};
 use crate::sandbox::Sandbox;
 use crate::telemetry::request_log;
@@ -90,6 +91,8 @@ fn run(
     ));
     let server = HttpServer::new(move || {
         App::new()
+            // Inside the request log (registered first = inner), so refusals are logged too.
+            .wrap(from_fn(check_origin))
             .wrap(from_fn(request_log))
             .app_data(bodies.clone())
             .app_data(settings.clone())

@@ -24,6 +24,22 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+tokio::task_local! {
+    /// The id of the request whose handler is running, so that an error deep in a handler can
+    /// log its detail under that id without every layer passing it along.
+    static CURRENT_REQUEST_ID: String;
+}
+
+/// The id of the request being handled on this task, if any.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Runs `future` (a task of its own, such as a streamed run) as part of request `id`.
+pub async fn with_request_id<F: std::future::Future>(id: String, future: F) -> F::Output {
+    CURRENT_REQUEST_ID.scope(id, future).await
+}
+
 /// Initialises env_logger (filter from `RUST_LOG`, default `info`). JSON lines carry `severity`,
 /// `message`, `time`, `target`, and any key-values of the record (request_id, duration_ms, ...).
 pub fn init_logging(format: LogFormat) {
@@ -99,7 +115,7 @@ pub async fn request_log(
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
 
-    let mut res = next.call(req).await?;
+    let mut res = with_request_id(id.clone(), next.call(req)).await?;
 
     let status = res.status().as_u16();
     let error_type = res.response().extensions().get::<ErrorType>().copied();

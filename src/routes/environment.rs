@@ -28,6 +28,11 @@ pub async fn environment(
             manifest,
             import_policy: settings.sandbox.import_policy.as_ref(),
         })),
-        Err(reason) => Err(ApiError::EnvironmentUnavailable(reason.to_owned())),
+        // The reason names the venv's host path: it was logged at start-up; callers get words.
+        Err(_) => Err(ApiError::EnvironmentUnavailable(
+            "its environment.json is missing or invalid; run scripts/setup-sandbox.sh (the \
+             server's start-up log says where it looked)"
+                .to_owned(),
+        )),
     }
 }

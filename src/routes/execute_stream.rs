@@ -29,7 +29,7 @@ use crate::disconnect::client_gone;
 use crate::error::ErrorType;
 use crate::metrics::Metrics;
 use crate::sandbox::{OutputChunk, OutputStream, Sandbox};
-use crate::telemetry::RequestId;
+use crate::telemetry::{with_request_id, RequestId};
 
 /// A partial line (no newline yet) is sent once it is this old.
 const PARTIAL_LINE_AFTER: Duration = Duration::from_millis(50);
@@ -110,10 +110,16 @@ pub async fn execute_stream(
     let (done_tx, done_rx) = oneshot::channel();
     let sandbox = Arc::clone(&sandbox);
     let metrics = metrics.into_inner();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
     // The run is a task of its own, not driven by polls of the body: a client that reads slowly
     // must not hold its slot past the run, nor delay its deadline. The body aborts the task when
-    // it is dropped (the client went away), which kills the run and frees the slot.
-    let run = actix_web::rt::spawn(async move {
+    // it is dropped (the client went away), which kills the run and frees the slot. It runs under
+    // the request's id, so that a sandbox error's detail is logged with that id.
+    let run = actix_web::rt::spawn(with_request_id(request_id.clone(), async move {
         let _lease = lease;
         let outcome = admitted.run(&sandbox, &metrics, Some(output_tx)).await;
         let response = match outcome {
@@ -121,13 +127,8 @@ pub async fn execute_stream(
             Err(e) => e.error_response(),
         };
         let _ = done_tx.send(Final::from_response(response).await);
-    });
+    }));
 
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
     let events = EventStream {
         format,
         output: output_rx,

@@ -137,14 +137,13 @@ pub struct Usage {
     pub max_rss_kib: u64,
 }
 
-/// What /health reports about the sandbox.
+/// What /health reports about the sandbox. Anyone may ask, so it names no host path and quotes
+/// no nsjail log: `reason` is in generic words, and the detail goes to the server's log.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SandboxHealth {
     pub healthy: bool,
     pub reason: Option<String>,
-    pub nsjail_path: String,
     pub nsjail_executable: bool,
-    pub nsjail_config: String,
     pub nsjail_config_exists: bool,
     pub python_version: Option<String>,
     pub profile: &'static str,
@@ -199,12 +198,15 @@ impl Sandbox {
         let venv = std::fs::canonicalize(&settings.venv_path)
             .unwrap_or_else(|_| settings.venv_path.clone());
         log::info!(
-            "sandbox: profile {}, limiter {}, {} slots, {} warm ({})",
+            "sandbox: profile {}, limiter {}, {} slots, {} warm ({}); nsjail {}, config {}, venv {}",
             settings.profile.as_str(),
             limiter.name(),
             settings.slots,
             settings.pool_size,
-            settings.preload.join(", ")
+            settings.preload.join(", "),
+            settings.nsjail_path.display(),
+            settings.config_path.display(),
+            venv.display()
         );
         if let Limiter::Rlimits { reason } = &limiter {
             log::warn!("no usable cgroup, memory and pids are limited by rlimits: {reason}");
@@ -314,40 +316,64 @@ impl Sandbox {
         if reprobe && is_executable(&self.ctx.settings.nsjail_path) {
             self.probe(false).await;
         }
-        self.health()
+        let (health, detail) = self.health_and_detail();
+        if let Some(detail) = detail {
+            log::warn!("unhealthy: {detail}");
+        }
+        health
     }
 
     pub fn health(&self) -> SandboxHealth {
+        self.health_and_detail().0
+    }
+
+    /// The report, and what is wrong in full (host paths, nsjail's words) for the log.
+    fn health_and_detail(&self) -> (SandboxHealth, Option<String>) {
         let s = &self.ctx.settings;
         let nsjail_executable = is_executable(&s.nsjail_path);
         let nsjail_config_exists = s.config_path.is_file();
         let state = self.lock_state();
-        let reason = if !nsjail_executable {
-            Some(format!(
-                "nsjail is missing or not executable at {}",
-                s.nsjail_path.display()
-            ))
+        let (reason, detail) = if !nsjail_executable {
+            (
+                Some("nsjail is missing or not executable (see NSJAIL_PATH)"),
+                Some(format!(
+                    "nsjail is missing or not executable at {}",
+                    s.nsjail_path.display()
+                )),
+            )
         } else if !nsjail_config_exists {
-            Some(format!(
-                "the nsjail config is missing at {}",
-                s.config_path.display()
-            ))
+            (
+                Some("the nsjail config is missing (see NSJAIL_CONFIG)"),
+                Some(format!(
+                    "the nsjail config is missing at {}",
+                    s.config_path.display()
+                )),
+            )
+        } else if let Some(failure) = &state.failure {
+            (
+                Some("the last attempt to start a sandbox failed (the server's log says why)"),
+                Some(format!(
+                    "the last attempt to start a sandbox failed: {failure}"
+                )),
+            )
         } else {
-            state.failure.clone()
+            (None, None)
         };
         let available = self.slots.available_permits();
-        SandboxHealth {
+        let health = SandboxHealth {
             healthy: reason.is_none(),
-            reason,
-            nsjail_path: s.nsjail_path.display().to_string(),
+            reason: reason.map(str::to_owned),
             nsjail_executable,
-            nsjail_config: s.config_path.display().to_string(),
             nsjail_config_exists,
             python_version: state.python_version.clone(),
             profile: s.profile.as_str(),
             limiter: self.ctx.limiter.name(),
+            // The full reason (cgroup paths) was logged at start-up.
             limiter_note: match &self.ctx.limiter {
-                Limiter::Rlimits { reason } => Some(reason.clone()),
+                Limiter::Rlimits { .. } => Some(
+                    "no usable cgroup v1 or v2 hierarchy (the server's start-up log says why)"
+                        .to_string(),
+                ),
                 _ => None,
             },
             slots: s.slots,
@@ -356,7 +382,8 @@ impl Sandbox {
             pool_size: self.pool.target(),
             pool_mode: self.pool.mode().as_str(),
             pool_ready: self.pool.ready_count(),
-        }
+        };
+        (health, detail)
     }
 
     /// Kills the warm sandboxes and removes their cgroups, and stops the pool from warming more.

@@ -3,6 +3,7 @@
 
 mod bodies;
 mod contract;
+mod disclosure;
 mod environment;
 mod faults;
 mod files;
@@ -13,6 +14,7 @@ mod limits;
 mod load;
 mod openapi;
 mod operability;
+mod origins;
 mod policy;
 mod pool;
 mod quotas;

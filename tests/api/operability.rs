@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -111,10 +112,12 @@ async fn api_keys_guard_execute_but_not_health() {
 }
 
 /// The real binary, with its own parent cgroup, removed when the test ends.
-struct Binary {
+pub(crate) struct Binary {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     cgroup: String,
+    /// Every line the server has logged so far.
+    pub(crate) log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Binary {
@@ -126,7 +129,7 @@ impl Drop for Binary {
 }
 
 /// Starts the real binary; its port is read from its log.
-fn start_binary(envs: &[(&str, &str)]) -> Binary {
+pub(crate) fn start_binary(envs: &[(&str, &str)]) -> Binary {
     start_binary_under(&[], envs)
 }
 
@@ -153,8 +156,11 @@ fn start_binary_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Binary {
         .expect("binary starts");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            kept.lock().unwrap().push(line.clone());
             if let Some(port) = line
                 .split("listening on port ")
                 .nth(1)
@@ -172,6 +178,7 @@ fn start_binary_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Binary {
         child,
         port,
         cgroup,
+        log,
     }
 }
 
