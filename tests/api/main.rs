@@ -1,6 +1,7 @@
 //! Black-box tests: each starts the real server on a free port, with real nsjail and Python, and
 //! talks to it over HTTP.
 
+mod budget;
 mod contract;
 mod environment;
 mod faults;
