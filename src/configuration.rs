@@ -118,7 +118,11 @@ impl Settings {
     /// `budget_mib` together. A MAX_MEMORY_MB (or DEFAULT_MEMORY_MB) left at its default is
     /// lowered to what fits; one that was set and cannot fit is an error that names the
     /// variables. Returns what was changed or is worth a warning, for the log.
-    pub fn fit_memory(&mut self, budget_mib: u64, pool_mib: u64) -> Result<Vec<String>, ConfigError> {
+    pub fn fit_memory(
+        &mut self,
+        budget_mib: u64,
+        pool_mib: u64,
+    ) -> Result<Vec<String>, ConfigError> {
         let mut notes = Vec::new();
         let room = budget_mib.saturating_sub(pool_mib);
         let why = format!(
@@ -609,6 +613,9 @@ mod tests {
         let mut s = settings(&[("SANDBOX_SLOTS", "8"), ("SANDBOX_POOL_SIZE", "0")]).unwrap();
         let notes = s.fit_memory(1024, 0).unwrap();
         assert_eq!(s.max_memory_mib, 1024);
-        assert!(notes.iter().any(|n| n.contains("SANDBOX_SLOTS=8")), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("SANDBOX_SLOTS=8")),
+            "{notes:?}"
+        );
     }
 }

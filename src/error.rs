@@ -185,7 +185,9 @@ impl ApiError {
                 ErrorType::PayloadTooLarge
             }
             ApiError::Files(_) => ErrorType::InvalidRequest,
-            ApiError::Sandbox(SandboxError::Overloaded { .. } | SandboxError::MemoryBusy { .. })
+            ApiError::Sandbox(
+                SandboxError::Overloaded { .. } | SandboxError::MemoryBusy { .. },
+            )
             | ApiError::ValidateOverloaded { .. } => ErrorType::Overloaded,
             // A request for more memory than the budget can ever give: the client's to change.
             ApiError::Sandbox(SandboxError::MemoryOverBudget { .. }) => ErrorType::InvalidRequest,

@@ -69,7 +69,10 @@ pub fn detect(setting_mib: Option<u64>) -> Detected {
         let limit = smallest_limit(&root.join("memory"), &path, "memory.limit_in_bytes")?;
         Some((limit.0, BudgetSource::CgroupV1, limit.1))
     });
-    let container = [v2, v1].into_iter().flatten().min_by_key(|(bytes, ..)| *bytes);
+    let container = [v2, v1]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(bytes, ..)| *bytes);
     budget_from(setting_mib, container, parse_memtotal(&meminfo))
 }
 
@@ -287,8 +290,14 @@ mod tests {
     #[test]
     fn proc_files_are_parsed() {
         let own = "12:pids:/a\n4:memory,foo:/docker/abc\n0::/user.slice/x.scope\n";
-        assert_eq!(own_cgroup(own, Some("memory")).as_deref(), Some("/docker/abc"));
-        assert_eq!(own_cgroup(own, None).as_deref(), Some("/user.slice/x.scope"));
+        assert_eq!(
+            own_cgroup(own, Some("memory")).as_deref(),
+            Some("/docker/abc")
+        );
+        assert_eq!(
+            own_cgroup(own, None).as_deref(),
+            Some("/user.slice/x.scope")
+        );
         assert_eq!(own_cgroup("4:memory:/m\n", None), None);
         assert_eq!(parse_limit("max\n"), None);
         assert_eq!(parse_limit("9223372036854771712\n"), None);

@@ -282,8 +282,8 @@ impl Sandbox {
         };
         let pool = Pool::start(ctx.clone(), pool_size, warm_limits, mode);
         let warm_mib = measure_warm(&pool).await;
-        let pool_mib = (pool_size as u64)
-            .saturating_mul(warm_mib.unwrap_or(budget::UNMEASURED_WARM_MIB));
+        let pool_mib =
+            (pool_size as u64).saturating_mul(warm_mib.unwrap_or(budget::UNMEASURED_WARM_MIB));
         let budget = MemoryBudget::new(detected, enforced, warm_mib, pool_mib);
         let d = &budget.detected;
         let found = match d.detected_mib {

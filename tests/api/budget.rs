@@ -14,7 +14,9 @@ use crate::helpers::{remove_parent_cgroups, spawn_app_with, TestApp};
 const BUDGET_MIB: u64 = 700;
 const SHARE_MIB: u64 = 400;
 
-async fn budget_app(tweak: impl FnOnce(&mut python_script_api::configuration::Settings)) -> TestApp {
+async fn budget_app(
+    tweak: impl FnOnce(&mut python_script_api::configuration::Settings),
+) -> TestApp {
     spawn_app_with(|s| {
         s.sandbox.memory_budget_mib = Some(BUDGET_MIB);
         s.sandbox.slots = 2;
@@ -85,7 +87,10 @@ async fn the_parent_cgroup_is_limited_to_the_memory_budget() {
     assert_eq!(budget["mib"], BUDGET_MIB, "{budget}");
     assert_eq!(budget["source"], "setting", "{budget}");
     assert_eq!(budget["enforced"], true, "{budget}");
-    assert!(!budget.to_string().contains('/'), "a path in /health: {budget}");
+    assert!(
+        !budget.to_string().contains('/'),
+        "a path in /health: {budget}"
+    );
     assert_eq!(parent_memory_limit(&app), BUDGET_MIB << 20);
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
@@ -122,7 +127,10 @@ async fn memory_above_what_the_budget_can_ever_hold_is_refused_before_it_runs() 
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error_type"], "invalid_request", "{body}");
         let error = body["error"].as_str().unwrap_or_default();
-        assert!(error.contains(&format!("{most} MiB")), "names the most: {error}");
+        assert!(
+            error.contains(&format!("{most} MiB")),
+            "names the most: {error}"
+        );
     }
     assert_eq!(executions(&app).await, before, "a refused request ran");
     // The most that fits still runs.
@@ -176,7 +184,10 @@ async fn a_run_whose_memory_does_not_free_up_in_time_gets_429() {
     // Until the first run holds its share.
     let deadline = Instant::now() + Duration::from_secs(30);
     while budget_health(&app).await["reserved_mib"].as_u64() != Some(SHARE_MIB) {
-        assert!(Instant::now() < deadline, "the first run never reserved its memory");
+        assert!(
+            Instant::now() < deadline,
+            "the first run never reserved its memory"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let response = app
@@ -191,11 +202,17 @@ async fn a_run_whose_memory_does_not_free_up_in_time_gets_429() {
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["error_type"], "overloaded", "{body}");
     assert!(
-        body["error"].as_str().unwrap_or_default().contains("memory budget"),
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("memory budget"),
         "{body}"
     );
     let (status, body) = first.await.expect("first run");
-    assert_eq!(status, 200, "the run that held the memory was harmed: {body}");
+    assert_eq!(
+        status, 200,
+        "the run that held the memory was harmed: {body}"
+    );
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
 }
