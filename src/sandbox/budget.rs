@@ -43,6 +43,18 @@ pub enum BudgetSource {
     Host,
 }
 
+impl BudgetSource {
+    /// The name /health gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetSource::Setting => "setting",
+            BudgetSource::CgroupV2 => "cgroup_v2",
+            BudgetSource::CgroupV1 => "cgroup_v1",
+            BudgetSource::Host => "host",
+        }
+    }
+}
+
 /// The budget and how it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detected {
@@ -267,6 +279,18 @@ mod tests {
         );
         assert_eq!(d.budget_mib, 1000);
         assert_eq!(d.source, BudgetSource::Setting);
+        // /health's names are serde's.
+        for source in [
+            BudgetSource::Setting,
+            BudgetSource::CgroupV2,
+            BudgetSource::CgroupV1,
+            BudgetSource::Host,
+        ] {
+            assert_eq!(
+                serde_json::to_value(source).unwrap(),
+                serde_json::json!(source.as_str())
+            );
+        }
         assert_eq!(d.detected_mib, None);
     }
 

@@ -24,7 +24,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
-pub use budget::{BudgetSource, MemoryBudget, MemoryReservation};
+use budget::MemoryReservation;
+pub use budget::{BudgetSource, MemoryBudget};
 pub use data::{Encoding, InputFile, RunInput};
 use jail::{Jail, JailContext};
 pub use limiter::Limiter;
@@ -300,10 +301,10 @@ impl Sandbox {
             None => format!("not measured, {} MiB assumed", budget::UNMEASURED_WARM_MIB),
         };
         log::info!(
-            "memory budget: {} MiB ({found}; source {:?}), enforced by the parent cgroup: {enforced}; \
+            "memory budget: {} MiB ({found}; source {}), enforced by the parent cgroup: {enforced}; \
              warm pool {pool_size} x ({warm}) = {pool_mib} MiB; runs may hold {} MiB together",
             d.budget_mib,
-            d.source,
+            d.source.as_str(),
             budget.runs_mib,
         );
         let sandbox = Sandbox {
@@ -497,7 +498,8 @@ impl Sandbox {
     }
 
     /// `run_admitted`, also copying stdout and stderr to `output` as they are read. The outcome
-    /// still holds all of both. Dropping the future kills the run and frees the slot.
+    /// still holds all of both. Dropping the future kills the run and frees the slot and the
+    /// run's memory reservation (taken here if the caller has not taken it yet).
     pub async fn run_observed(
         &self,
         admission: Admission,
