@@ -20,9 +20,10 @@ const MIB: u64 = 1 << 20;
 /// Memory kept out of the budget for the server itself when the budget is detected: 256 MiB, or
 /// a quarter of the limit on a smaller one. The server idles at about 14 MiB (measured); what
 /// raises it is what it holds for requests: bodies in flight (MAX_BODY_BYTES each), the results
-/// of running runs (MAX_RESULT_BYTES plus the output files in base64, each), and the script
-/// parser (about 150 MiB for a pathological 1 MiB script). 256 MiB covers a parse and a few full
-/// results at once; an operator with larger caps sets SANDBOX_MEMORY_BUDGET_MB.
+/// of running runs (MAX_RESULT_BYTES plus the output files in base64, each: two runs returning
+/// 15 MiB at once took it to 92 MiB, about 2.6 times the result each), and the script parser
+/// (about 150 MiB for a pathological 1 MiB script). 256 MiB covers two slots' full results and
+/// more; an operator with more slots or larger caps sets SANDBOX_MEMORY_BUDGET_MB.
 pub const SERVER_RESERVE_MIB: u64 = 256;
 
 /// What a warm sandbox is assumed to hold when none could be measured (the pool could not start
