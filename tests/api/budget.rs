@@ -216,3 +216,42 @@ async fn a_run_whose_memory_does_not_free_up_in_time_gets_429() {
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
 }
+
+#[tokio::test]
+async fn a_max_memory_set_above_the_budget_stops_start_up_and_names_the_variables() {
+    use python_script_api::configuration::Settings;
+    use python_script_api::startup::Application;
+    let mut settings = Settings::from_env().expect("valid settings");
+    settings.host = "127.0.0.1".into();
+    settings.port = 0;
+    let cgroup = crate::helpers::unique("psa-test-budget");
+    settings.sandbox.cgroup_parent = cgroup.clone();
+    settings.sandbox.memory_budget_mib = Some(BUDGET_MIB);
+    settings.max_memory_mib = 4096;
+    settings.max_memory_set = true;
+    let error = match Application::build(settings).await {
+        Ok(_) => panic!("a server started with MAX_MEMORY_MB=4096 in a {BUDGET_MIB} MiB budget"),
+        Err(e) => e,
+    };
+    let config = Application::config_error(&error).expect("a configuration error");
+    assert_eq!(config.name, "MAX_MEMORY_MB");
+    let text = config.to_string();
+    for named in [
+        "SANDBOX_MEMORY_BUDGET_MB",
+        "SANDBOX_POOL_SIZE",
+        "MAX_MEMORY_MB",
+    ] {
+        assert!(text.contains(named), "{text}");
+    }
+    // The pool it had started is gone with it.
+    let parent = PathBuf::from("/sys/fs/cgroup/memory").join(&cgroup);
+    let left: Vec<_> = std::fs::read_dir(&parent)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    remove_parent_cgroups(&cgroup);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
