@@ -243,15 +243,23 @@ async fn a_max_memory_set_above_the_budget_stops_start_up_and_names_the_variable
     ] {
         assert!(text.contains(named), "{text}");
     }
-    // The pool it had started is gone with it.
+    // The pool it had started goes with it (a spawned warm-up in progress ends within seconds).
     let parent = PathBuf::from("/sys/fs/cgroup/memory").join(&cgroup);
-    let left: Vec<_> = std::fs::read_dir(&parent)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.path().is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
+    let groups = || -> Vec<PathBuf> {
+        std::fs::read_dir(&parent)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !groups().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = groups();
     remove_parent_cgroups(&cgroup);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
