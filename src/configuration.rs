@@ -61,6 +61,10 @@ pub struct Settings {
     pub default_memory_mib: u64,
     pub min_memory_mib: u64,
     pub max_memory_mib: u64,
+    /// Whether MAX_MEMORY_MB / DEFAULT_MEMORY_MB were set, rather than defaulted: a default that
+    /// does not fit in the memory budget is lowered, a value set that does not fit stops start-up.
+    pub max_memory_set: bool,
+    pub default_memory_set: bool,
     /// Scripts POST /validate parses at once, and requests that may wait for that; beyond them
     /// the answer is 429. Validation takes no sandbox slot, so it has its own bound.
     pub validate_parsers: usize,
@@ -105,6 +109,9 @@ pub struct SandboxSettings {
     pub import_policy: Option<crate::policy::ImportPolicy>,
     /// The first of the outside uids lent to jails, one per live jail (see sandbox/uids.rs).
     pub uid_base: u32,
+    /// MiB that all sandboxes together may use (SANDBOX_MEMORY_BUDGET_MB); `None`: detected from
+    /// the container's limit or the host's RAM.
+    pub memory_budget_mib: Option<u64>,
 }
 
 /// Where `scripts/setup-sandbox.sh` and the Makefile install the sandbox by default.
@@ -121,6 +128,81 @@ impl Settings {
             timeout: Duration::from_secs(self.max_timeout_secs),
             memory_mib: self.max_memory_mib,
         }
+    }
+
+    /// Fits the request memory limits into the memory budget, once the budget is known and a warm
+    /// sandbox measured: the pool (`pool_mib`, set aside) and the largest request must fit in
+    /// `budget_mib` together. A MAX_MEMORY_MB (or DEFAULT_MEMORY_MB) left at its default is
+    /// lowered to what fits; one that was set and cannot fit is an error that names the
+    /// variables. Returns what was changed or is worth a warning, for the log.
+    pub fn fit_memory(
+        &mut self,
+        budget_mib: u64,
+        pool_mib: u64,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut notes = Vec::new();
+        let room = budget_mib.saturating_sub(pool_mib);
+        let why = format!(
+            "the memory budget (SANDBOX_MEMORY_BUDGET_MB or detected: {budget_mib} MiB) less the \
+             warm pool (SANDBOX_POOL_SIZE={} warm sandboxes: {pool_mib} MiB) leaves {room} MiB \
+             for a run",
+            self.sandbox.pool_size
+        );
+        if room < self.min_memory_mib {
+            return Err(ConfigError {
+                name: "SANDBOX_MEMORY_BUDGET_MB",
+                value: budget_mib.to_string(),
+                reason: format!(
+                    "{why}, less than MIN_MEMORY_MB={}: raise the budget, or lower \
+                     SANDBOX_POOL_SIZE or MIN_MEMORY_MB",
+                    self.min_memory_mib
+                ),
+            });
+        }
+        if self.max_memory_mib > room {
+            if self.max_memory_set {
+                return Err(ConfigError {
+                    name: "MAX_MEMORY_MB",
+                    value: self.max_memory_mib.to_string(),
+                    reason: format!(
+                        "cannot fit: {why}; lower MAX_MEMORY_MB or SANDBOX_POOL_SIZE, or raise \
+                         SANDBOX_MEMORY_BUDGET_MB"
+                    ),
+                });
+            }
+            notes.push(format!(
+                "MAX_MEMORY_MB lowered from its default {} to {room} MiB: {why}",
+                self.max_memory_mib
+            ));
+            self.max_memory_mib = room;
+        }
+        if self.default_memory_mib > self.max_memory_mib {
+            if self.default_memory_set {
+                return Err(ConfigError {
+                    name: "DEFAULT_MEMORY_MB",
+                    value: self.default_memory_mib.to_string(),
+                    reason: format!(
+                        "is above MAX_MEMORY_MB={}, the most a run may have: {why}",
+                        self.max_memory_mib
+                    ),
+                });
+            }
+            notes.push(format!(
+                "DEFAULT_MEMORY_MB lowered from its default {} to {} MiB",
+                self.default_memory_mib, self.max_memory_mib
+            ));
+            self.default_memory_mib = self.max_memory_mib;
+        }
+        let all_default = (self.sandbox.slots as u64).saturating_mul(self.default_memory_mib);
+        if all_default > room {
+            notes.push(format!(
+                "SANDBOX_SLOTS={} runs of DEFAULT_MEMORY_MB={} MiB need {all_default} MiB, more \
+                 than the {room} MiB the budget leaves for runs: fewer run at once, the others \
+                 wait for memory",
+                self.sandbox.slots, self.default_memory_mib
+            ));
+        }
+        Ok(notes)
     }
 
     pub fn from_env() -> Result<Settings, ConfigError> {
@@ -188,6 +270,10 @@ impl Settings {
             preload: preload(env)?,
             import_policy: import_policy(env)?,
             uid_base: 0,
+            memory_budget_mib: match env("SANDBOX_MEMORY_BUDGET_MB") {
+                Some(_) => Some(num(env, "SANDBOX_MEMORY_BUDGET_MB", 0, 64, 1 << 30)?),
+                None => None,
+            },
         };
         let sandbox = SandboxSettings {
             uid_base: uid_base(env, &sandbox)?,
@@ -222,6 +308,8 @@ impl Settings {
             default_memory_mib,
             min_memory_mib,
             max_memory_mib,
+            max_memory_set: env("MAX_MEMORY_MB").is_some(),
+            default_memory_set: env("DEFAULT_MEMORY_MB").is_some(),
             validate_parsers,
             validate_queue: num(env, "VALIDATE_QUEUE", validate_parsers * 4, 0, 100_000)?,
             body_read_timeout,
@@ -697,5 +785,66 @@ mod tests {
         let err =
             settings(&[("MAX_TIMEOUT_SECS", "10"), ("DEFAULT_TIMEOUT_SECS", "20")]).unwrap_err();
         assert_eq!(err.name, "DEFAULT_TIMEOUT_SECS");
+    }
+
+    #[test]
+    fn the_memory_budget_setting_is_range_checked() {
+        assert_eq!(settings(&[]).unwrap().sandbox.memory_budget_mib, None);
+        let s = settings(&[("SANDBOX_MEMORY_BUDGET_MB", "1792")]).unwrap();
+        assert_eq!(s.sandbox.memory_budget_mib, Some(1792));
+        for bad in ["10", "lots", "-1"] {
+            let err = settings(&[("SANDBOX_MEMORY_BUDGET_MB", bad)]).unwrap_err();
+            assert_eq!(err.name, "SANDBOX_MEMORY_BUDGET_MB");
+        }
+    }
+
+    #[test]
+    fn default_memory_limits_are_lowered_to_fit_the_budget() {
+        // The defaults (MAX_MEMORY_MB 4096) on a 2 GiB Cloud Run instance: 1792 MiB of budget,
+        // two warm sandboxes of 47 MiB.
+        let mut s = settings(&[("SANDBOX_SLOTS", "2"), ("SANDBOX_POOL_SIZE", "2")]).unwrap();
+        let notes = s.fit_memory(1792, 94).unwrap();
+        assert_eq!(s.max_memory_mib, 1792 - 94);
+        assert_eq!(s.default_memory_mib, 256);
+        assert!(notes[0].contains("MAX_MEMORY_MB lowered"), "{notes:?}");
+        // What fits is left alone.
+        let mut s = settings(&[("MAX_MEMORY_MB", "768")]).unwrap();
+        assert!(s.fit_memory(1792, 94).unwrap().is_empty());
+        assert_eq!(s.max_memory_mib, 768);
+        // A default DEFAULT_MEMORY_MB follows a lowered maximum.
+        let mut s = settings(&[("SANDBOX_POOL_SIZE", "1")]).unwrap();
+        s.fit_memory(200, 47).unwrap();
+        assert_eq!((s.max_memory_mib, s.default_memory_mib), (153, 153));
+    }
+
+    #[test]
+    fn memory_limits_set_that_cannot_fit_stop_start_up() {
+        let mut s = settings(&[("MAX_MEMORY_MB", "4096"), ("SANDBOX_POOL_SIZE", "2")]).unwrap();
+        let err = s.fit_memory(1792, 94).unwrap_err();
+        assert_eq!(err.name, "MAX_MEMORY_MB");
+        let text = err.to_string();
+        for named in ["SANDBOX_MEMORY_BUDGET_MB", "SANDBOX_POOL_SIZE", "1698 MiB"] {
+            assert!(text.contains(named), "{text}");
+        }
+        let mut s = settings(&[("MAX_MEMORY_MB", "1000"), ("DEFAULT_MEMORY_MB", "900")]).unwrap();
+        s.max_memory_set = false;
+        let err = s.fit_memory(700, 0).unwrap_err();
+        assert_eq!(err.name, "DEFAULT_MEMORY_MB");
+        // A budget the pool fills leaves nothing for a run.
+        let mut s = settings(&[("SANDBOX_POOL_SIZE", "4")]).unwrap();
+        let err = s.fit_memory(200, 4 * 47).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_MEMORY_BUDGET_MB");
+        assert!(err.to_string().contains("MIN_MEMORY_MB"), "{err}");
+    }
+
+    #[test]
+    fn a_budget_too_small_for_every_slot_at_the_default_is_a_warning() {
+        let mut s = settings(&[("SANDBOX_SLOTS", "8"), ("SANDBOX_POOL_SIZE", "0")]).unwrap();
+        let notes = s.fit_memory(1024, 0).unwrap();
+        assert_eq!(s.max_memory_mib, 1024);
+        assert!(
+            notes.iter().any(|n| n.contains("SANDBOX_SLOTS=8")),
+            "{notes:?}"
+        );
     }
 }

@@ -209,9 +209,13 @@ impl ApiError {
                 ErrorType::PayloadTooLarge
             }
             ApiError::Files(_) => ErrorType::InvalidRequest,
-            ApiError::Sandbox(SandboxError::Overloaded { .. })
+            ApiError::Sandbox(
+                SandboxError::Overloaded { .. } | SandboxError::MemoryBusy { .. },
+            )
             | ApiError::ValidateOverloaded { .. }
             | ApiError::BodiesOverloaded { .. } => ErrorType::Overloaded,
+            // A request for more memory than the budget can ever give: the client's to change.
+            ApiError::Sandbox(SandboxError::MemoryOverBudget { .. }) => ErrorType::InvalidRequest,
             ApiError::Sandbox(_) => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
@@ -351,5 +355,23 @@ mod tests {
         let response = err.error_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let err = ApiError::Sandbox(SandboxError::MemoryBusy {
+            asked_mib: 300,
+            free_mib: 100,
+            runs_mib: 500,
+        });
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn memory_that_can_never_fit_is_the_requests_fault() {
+        let err = ApiError::Sandbox(SandboxError::MemoryOverBudget {
+            asked_mib: 4096,
+            most_mib: 500,
+        });
+        assert_eq!(err.error_type(), ErrorType::InvalidRequest);
+        assert!(err.to_string().contains("at most 500 MiB"), "{err}");
     }
 }

@@ -13,7 +13,16 @@ async fn main() -> std::io::Result<()> {
         }
     };
     init_logging(settings.log_format);
-    let app = Application::build(settings).await?;
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => match Application::config_error(&e) {
+            Some(config) => {
+                log::error!("configuration: {config}");
+                std::process::exit(2);
+            }
+            None => return Err(e),
+        },
+    };
     log::info!("listening on port {}", app.port());
     app.run_until_stopped().await?;
     log::info!("stopped");

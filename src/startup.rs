@@ -9,7 +9,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::auth::{require_api_key, ApiKeys};
 use crate::body::BodyGate;
-use crate::configuration::Settings;
+use crate::configuration::{ConfigError, Settings};
 use crate::environment::Environment;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -27,11 +27,23 @@ pub struct Application {
 impl Application {
     /// Binds the port (0 picks a free one), starts the sandbox (detection and a probe run) and
     /// builds the server. Serving starts with `run_until_stopped`.
-    pub async fn build(settings: Settings) -> std::io::Result<Application> {
+    /// A configuration that cannot fit in the memory budget is an error whose inner error is
+    /// the `ConfigError` (see `config_error`).
+    pub async fn build(mut settings: Settings) -> std::io::Result<Application> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
         let sandbox =
             Arc::new(Sandbox::start(settings.sandbox.clone(), settings.max_limits()).await);
+        // Only now is a warm sandbox measured: the pool and the largest request must fit in the
+        // budget together.
+        let budget = sandbox.memory_budget();
+        match settings.fit_memory(budget.detected.budget_mib, budget.pool_mib) {
+            Ok(notes) => notes.iter().for_each(|n| log::warn!("memory budget: {n}")),
+            Err(e) => {
+                sandbox.shutdown().await;
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
+            }
+        }
         let environment = Environment::load(&settings.sandbox.venv_path);
         // The manifest is written at setup time; a venv rebuilt on another Python without
         // setup-sandbox.sh would leave it stale. The probe has just asked the real interpreter.
@@ -51,6 +63,11 @@ impl Application {
             server,
             sandbox,
         })
+    }
+
+    /// The configuration error behind a failed `build`, if that is why it failed.
+    pub fn config_error(error: &std::io::Error) -> Option<&ConfigError> {
+        error.get_ref()?.downcast_ref::<ConfigError>()
     }
 
     pub fn port(&self) -> u16 {

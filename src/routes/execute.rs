@@ -156,7 +156,9 @@ impl Admitted {
         let limits = request.limits(settings)?;
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
-        let admission = sandbox.admit().await?;
+        let mut admission = sandbox.admit().await?;
+        // The run's memory, from the service's budget (it may wait, bounded, like the slot).
+        sandbox.reserve_memory(&mut admission, &limits).await?;
         // Parsing and decoding are CPU work: not on the async executor. The slot travels with
         // them, so that a client that hangs up mid-parse does not free its slot while the parse
         // still runs.

@@ -262,6 +262,12 @@ impl Jail {
         self.cgroup().and_then(RunCgroup::memory_usage)
     }
 
+    /// The most memory the jail has held since its cgroup was made (a forked one: with its
+    /// zygote, and the zygote's earlier runs).
+    pub fn memory_peak(&self) -> Option<u64> {
+        self.cgroup().and_then(RunCgroup::memory_peak)
+    }
+
     /// Narrows a warm jail's memory limit to the request's.
     pub fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
         match self.cgroup() {

@@ -19,10 +19,20 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// Which mechanism enforces memory and pids limits, decided once at start-up.
 #[derive(Debug)]
 pub enum Limiter {
-    /// cgroup v1: `memory` and `pids` hierarchies, each with our parent group.
-    CgroupV1 { memory: PathBuf, pids: PathBuf },
-    /// cgroup v2: one parent group with the memory and pids controllers enabled for its children.
-    CgroupV2 { parent: PathBuf },
+    /// cgroup v1: `memory` and `pids` hierarchies, each with our parent group. `budget` is the
+    /// memory limit the parent carries, once `limit_parent` set it.
+    CgroupV1 {
+        memory: PathBuf,
+        pids: PathBuf,
+        budget: Option<u64>,
+    },
+    /// cgroup v2: one parent group for the runs with the memory and pids controllers enabled for
+    /// its children (`<SANDBOX_CGROUP>/runs`; the server itself is in `<SANDBOX_CGROUP>/server`,
+    /// outside the budget).
+    CgroupV2 {
+        parent: PathBuf,
+        budget: Option<u64>,
+    },
     /// No usable cgroup: RLIMIT_AS and RLIMIT_NPROC, set by nsjail. `reason` says why.
     Rlimits { reason: String },
 }
@@ -56,6 +66,29 @@ impl Limiter {
         !matches!(self, Limiter::Rlimits { .. })
     }
 
+    /// Gives the parent group (the one every run's cgroup is made in) the memory budget as its
+    /// limit, so that the runs and the warm pool together can never take more: if they try, the
+    /// kernel reclaims and, at worst, OOM-kills inside this group, never elsewhere on the host.
+    pub fn limit_parent(&mut self, bytes: u64) -> Result<(), String> {
+        let (dir, v2, budget) = match self {
+            Limiter::Rlimits { .. } => return Err("no cgroup".into()),
+            Limiter::CgroupV1 { memory, budget, .. } => (memory.clone(), false, budget),
+            Limiter::CgroupV2 { parent, budget } => (parent.clone(), true, budget),
+        };
+        if !v2 {
+            // v1 charges a child to its parent only with use_hierarchy (always on since Linux
+            // 5.10; older kernels let it be switched off, and then a parent limit limits nothing).
+            let hierarchy = dir.join("memory.use_hierarchy");
+            if fs::read_to_string(&hierarchy).is_ok_and(|v| v.trim() == "0") {
+                fs::write(&hierarchy, "1")
+                    .map_err(|e| format!("cannot write {}: {e}", hierarchy.display()))?;
+            }
+        }
+        set_limit(&dir, bytes, v2)?;
+        *budget = Some(bytes);
+        Ok(())
+    }
+
     fn try_v1(root: &Path, parent_name: &str) -> Result<Limiter, String> {
         let memory = root.join("memory");
         let pids = root.join("pids");
@@ -70,11 +103,17 @@ impl Limiter {
             fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             sweep_stale_runs(dir);
         }
-        Ok(Limiter::CgroupV1 { memory, pids })
+        Ok(Limiter::CgroupV1 {
+            memory,
+            pids,
+            budget: None,
+        })
     }
 
     /// cgroup v2 allows controllers only for groups without processes of their own. So the server
     /// moves itself into a leaf (`<parent>/server`) before it enables memory and pids below `<parent>`.
+    /// The runs go below `<parent>/runs`, whose memory limit is the budget: the server's own
+    /// memory is not the sandboxes' to use, and an OOM kill at the budget must not take it.
     fn try_v2(root: &Path, parent_name: &str) -> Result<Limiter, String> {
         let own = fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
@@ -108,8 +147,14 @@ impl Limiter {
         }
         write(base.join("cgroup.subtree_control"), "+memory +pids")?;
         write(parent.join("cgroup.subtree_control"), "+memory +pids")?;
-        sweep_stale_runs(&parent);
-        Ok(Limiter::CgroupV2 { parent })
+        let runs = parent.join("runs");
+        fs::create_dir_all(&runs).map_err(|e| format!("cannot create {}: {e}", runs.display()))?;
+        write(runs.join("cgroup.subtree_control"), "+memory +pids")?;
+        sweep_stale_runs(&runs);
+        Ok(Limiter::CgroupV2 {
+            parent: runs,
+            budget: None,
+        })
     }
 
     /// Makes the run's cgroup with its limits set. `None` when limits are rlimits only.
@@ -126,8 +171,12 @@ impl Limiter {
         };
         match self {
             Limiter::Rlimits { .. } => return Ok(None),
-            Limiter::CgroupV1 { memory, pids } => {
-                let mem = run.make_dir(memory.join(id))?;
+            Limiter::CgroupV1 {
+                memory,
+                pids,
+                budget,
+            } => {
+                let mem = run.make_dir(memory.join(id), *budget)?;
                 write_file(
                     &mem.join("memory.limit_in_bytes"),
                     &memory_bytes.to_string(),
@@ -137,11 +186,11 @@ impl Limiter {
                 if memsw.exists() {
                     write_file(&memsw, &memory_bytes.to_string())?;
                 }
-                let pids = run.make_dir(pids.join(id))?;
+                let pids = run.make_dir(pids.join(id), None)?;
                 write_file(&pids.join("pids.max"), &max_pids.to_string())?;
             }
-            Limiter::CgroupV2 { parent } => {
-                let dir = run.make_dir(parent.join(id))?;
+            Limiter::CgroupV2 { parent, budget } => {
+                let dir = run.make_dir(parent.join(id), *budget)?;
                 write_file(&dir.join("memory.max"), &memory_bytes.to_string())?;
                 let swap = dir.join("memory.swap.max");
                 if swap.exists() {
@@ -177,12 +226,23 @@ pub struct RunCgroup {
 }
 
 impl RunCgroup {
-    fn make_dir(&mut self, dir: PathBuf) -> Result<PathBuf, SandboxError> {
+    /// Makes the run's directory. `budget`: the memory limit its parent must carry, put back if
+    /// the parent has to be made again.
+    fn make_dir(&mut self, dir: PathBuf, budget: Option<u64>) -> Result<PathBuf, SandboxError> {
+        let v2 = self.v2;
         let created = fs::create_dir(&dir).or_else(|e| match (e.kind(), dir.parent()) {
-            // Someone removed the parent group while the server ran: make it again.
+            // Someone removed the parent group while the server ran: make it again, with the
+            // budget's limit (a parent without it would let the runs take the host's memory).
             (io::ErrorKind::NotFound, Some(parent)) => {
                 log::warn!("re-creating the missing cgroup {}", parent.display());
-                fs::create_dir_all(parent).and_then(|()| fs::create_dir(&dir))
+                fs::create_dir_all(parent)?;
+                if v2 {
+                    fs::write(parent.join("cgroup.subtree_control"), "+memory +pids")?;
+                }
+                if let Some(bytes) = budget {
+                    set_limit(parent, bytes, v2).map_err(io::Error::other)?;
+                }
+                fs::create_dir(&dir)
             }
             _ => Err(e),
         });
@@ -218,32 +278,30 @@ impl RunCgroup {
             .ok()
     }
 
+    /// The most memory charged to the group since it was made (v2 before Linux 5.19 has no
+    /// record of it: then what it uses now).
+    pub fn memory_peak(&self) -> Option<u64> {
+        let file = if self.v2 {
+            "memory.peak"
+        } else {
+            "memory.max_usage_in_bytes"
+        };
+        let peak = fs::read_to_string(self.memory_dir()?.join(file))
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        peak.max(self.memory_usage())
+    }
+
     /// Changes the memory limit (a warm jail is narrowed to its request's limit). In v1 the
     /// memory+swap limit may never be below the memory limit, so the order depends on the direction.
     pub fn set_memory_limit(&self, bytes: u64) -> Result<(), SandboxError> {
         let Some(dir) = self.memory_dir() else {
             return Ok(());
         };
-        if self.v2 {
-            return write_file(&dir.join("memory.max"), &bytes.to_string());
-        }
-        let limit = dir.join("memory.limit_in_bytes");
-        let memsw = dir.join("memory.memsw.limit_in_bytes");
-        let value = bytes.to_string();
-        if !memsw.exists() {
-            return write_file(&limit, &value);
-        }
-        let current: u64 = fs::read_to_string(&limit)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(u64::MAX);
-        if bytes < current {
-            write_file(&limit, &value)?;
-            write_file(&memsw, &value)
-        } else {
-            write_file(&memsw, &value)?;
-            write_file(&limit, &value)
-        }
+        set_limit(dir, bytes, self.v2).map_err(|e| SandboxError::CreateCgroup {
+            path: dir.clone(),
+            source: io::Error::other(e),
+        })
     }
 
     /// Whether the kernel's OOM killer acted inside this run's cgroup.
@@ -373,6 +431,40 @@ fn remove_cgroups(dirs: Vec<PathBuf>, v2: bool) {
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
         }
+    }
+}
+
+/// Sets a group's memory limit (memory+swap too: nothing can swap its way past it). In v1 the
+/// memory+swap limit may never be below the memory limit, so the order depends on the direction.
+fn set_limit(dir: &Path, bytes: u64, v2: bool) -> Result<(), String> {
+    let write = |file: PathBuf, value: &str| {
+        fs::write(&file, value).map_err(|e| format!("cannot write {}: {e}", file.display()))
+    };
+    let value = bytes.to_string();
+    if v2 {
+        write(dir.join("memory.max"), &value)?;
+        let swap = dir.join("memory.swap.max");
+        return if swap.exists() {
+            write(swap, "0")
+        } else {
+            Ok(())
+        };
+    }
+    let limit = dir.join("memory.limit_in_bytes");
+    let memsw = dir.join("memory.memsw.limit_in_bytes");
+    if !memsw.exists() {
+        return write(limit, &value);
+    }
+    let current: u64 = fs::read_to_string(&limit)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    if bytes < current {
+        write(limit, &value)?;
+        write(memsw, &value)
+    } else {
+        write(memsw, &value)?;
+        write(limit, &value)
     }
 }
 

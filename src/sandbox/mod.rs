@@ -4,6 +4,7 @@
 //! read stdout/stderr/result up to their caps while enforcing the deadline, then kill and reap
 //! everything and classify what happened into an `Outcome` (see jail.rs).
 
+mod budget;
 mod data;
 mod jail;
 mod limiter;
@@ -25,6 +26,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::configuration::{Profile, SandboxSettings};
 use crate::script::PythonScript;
+use budget::MemoryReservation;
+pub use budget::{BudgetSource, MemoryBudget};
 pub use data::{Encoding, InputFile, RunInput};
 use jail::{Jail, JailContext};
 pub use limiter::Limiter;
@@ -63,6 +66,22 @@ pub enum SandboxError {
     ForkSandbox(String),
     #[error("all {0} sandbox uids are in use (more live sandboxes than SANDBOX_SLOTS and SANDBOX_POOL_SIZE allow)")]
     NoJailUid(u32),
+    /// More than the runs' share of the memory budget: it could never run here.
+    #[error(
+        "memory {asked_mib} MiB can never fit in this server's memory budget: a run may have at \
+         most {most_mib} MiB"
+    )]
+    MemoryOverBudget { asked_mib: u64, most_mib: u64 },
+    /// The memory budget is held by other runs, and did not free up in time.
+    #[error(
+        "the server's memory budget is in use: this run needs {asked_mib} MiB, {free_mib} of \
+         {runs_mib} MiB are free"
+    )]
+    MemoryBusy {
+        asked_mib: u64,
+        free_mib: u64,
+        runs_mib: u64,
+    },
 }
 
 /// How a run that started ended.
@@ -156,11 +175,34 @@ pub struct SandboxHealth {
     pub pool_size: usize,
     pub pool_mode: &'static str,
     pub pool_ready: usize,
+    pub memory_budget: BudgetHealth,
+}
+
+/// What /health reports about the memory budget (no host paths: the start-up log has those).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BudgetHealth {
+    /// The budget of all sandboxes together, in MiB.
+    pub mib: u64,
+    /// Where it came from: the setting, the container's cgroup limit, or the host's RAM.
+    pub source: BudgetSource,
+    /// The limit found (container or host) before the server's reserve; null with the setting.
+    pub detected_mib: Option<u64>,
+    /// Whether the parent cgroup carries the budget as its memory limit.
+    pub enforced: bool,
+    /// What one warm sandbox was measured to hold at start-up.
+    pub warm_sandbox_mib: Option<u64>,
+    /// Set aside for the warm pool.
+    pub pool_mib: u64,
+    /// What runs may hold together (the budget less the pool): no request may ask for more.
+    pub runs_mib: u64,
+    /// What running (and starting) runs hold now.
+    pub reserved_mib: u64,
 }
 
 pub struct Sandbox {
     ctx: Arc<JailContext>,
     pool: Arc<Pool>,
+    budget: MemoryBudget,
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
     state: Mutex<HealthState>,
@@ -193,7 +235,19 @@ impl Sandbox {
     /// `max_limits` are the largest limits a request may ask for (warm jails start with them).
     pub async fn start(settings: SandboxSettings, max_limits: Limits) -> Sandbox {
         reaper::start_if_init();
-        let limiter = Limiter::detect(&settings.cgroup_parent);
+        // Before the limiter: under cgroup v2 it moves the server into a group of its own, and
+        // the container's limit is found from the server's group.
+        let detected = budget::detect(settings.memory_budget_mib);
+        let mut limiter = Limiter::detect(&settings.cgroup_parent);
+        let enforced = match limiter.limit_parent(detected.budget_mib.saturating_mul(1 << 20)) {
+            Ok(()) => true,
+            Err(e) => {
+                if limiter.uses_cgroups() {
+                    log::error!("the parent cgroup could not be given the memory budget: {e}");
+                }
+                false
+            }
+        };
         // The bind mount needs an absolute source; an unresolvable venv shows up in the probe.
         let venv = std::fs::canonicalize(&settings.venv_path)
             .unwrap_or_else(|_| settings.venv_path.clone());
@@ -238,16 +292,52 @@ impl Sandbox {
             }
             (mode, _) => mode,
         };
-        let pool = Pool::start(ctx.clone(), pool_size, max_limits, mode);
+        // A warm sandbox starts at the largest limit a request may ask for, never above the budget.
+        let warm_limits = Limits {
+            memory_mib: max_limits.memory_mib.min(detected.budget_mib.max(1)),
+            ..max_limits
+        };
+        let pool = Pool::start(ctx.clone(), pool_size, warm_limits, mode);
+        let warm_mib = measure_warm(&pool).await;
+        let pool_mib =
+            (pool_size as u64).saturating_mul(warm_mib.unwrap_or(budget::UNMEASURED_WARM_MIB));
+        let budget = MemoryBudget::new(detected, enforced, warm_mib, pool_mib);
+        let d = &budget.detected;
+        let found = match d.detected_mib {
+            Some(limit) => format!(
+                "{limit} MiB found in {} less {} MiB kept for the server",
+                d.detail,
+                budget::server_reserve_mib(limit)
+            ),
+            None => "set by SANDBOX_MEMORY_BUDGET_MB".to_string(),
+        };
+        let warm = match warm_mib {
+            Some(mib) => format!("{mib} MiB measured"),
+            None if pool_size == 0 => "no pool".to_string(),
+            None => format!("not measured, {} MiB assumed", budget::UNMEASURED_WARM_MIB),
+        };
+        log::info!(
+            "memory budget: {} MiB ({found}; source {}), enforced by the parent cgroup: {enforced}; \
+             warm pool {pool_size} x ({warm}) = {pool_mib} MiB; runs may hold {} MiB together",
+            d.budget_mib,
+            d.source.as_str(),
+            budget.runs_mib,
+        );
         let sandbox = Sandbox {
             slots: Arc::new(Semaphore::new(ctx.settings.slots)),
             queued: AtomicUsize::new(0),
             state: Mutex::new(HealthState::default()),
             ctx,
             pool,
+            budget,
         };
         sandbox.probe(true).await;
         sandbox
+    }
+
+    /// The memory budget, as detected and measured at start-up.
+    pub fn memory_budget(&self) -> &MemoryBudget {
+        &self.budget
     }
 
     /// Runs a trivial script through the full path once, to learn the Python version and to find
@@ -256,9 +346,11 @@ impl Sandbox {
     async fn probe(&self, wait: bool) {
         self.lock_state().last_probe = Some(Instant::now());
         let probe = "import sys\ndef main():\n    return sys.version.split()[0]\n";
+        // A small budget may leave runs less than the usual 256 MiB (start-up then refuses
+        // the configuration, see `Settings::fit_memory`).
         let limits = Limits {
             timeout: Duration::from_secs(30),
-            memory_mib: 256,
+            memory_mib: 256.min(self.budget.runs_mib),
         };
         let script = match PythonScript::parse(probe.to_string(), usize::MAX) {
             Ok(script) => script,
@@ -267,17 +359,23 @@ impl Sandbox {
         let outcome = if wait {
             self.run(&script, &RunInput::default(), limits).await
         } else {
-            match self.slots.clone().try_acquire_owned() {
-                Ok(permit) => {
+            let slot = self.slots.clone().try_acquire_owned();
+            let memory = self.budget.try_reserve(limits.memory_mib);
+            match (slot, memory) {
+                (Ok(permit), Ok(memory)) => {
                     self.run_admitted(
-                        Admission { _slot: permit },
+                        Admission {
+                            _slot: permit,
+                            queued_at: Instant::now(),
+                            memory: Some(memory),
+                        },
                         &script,
                         &RunInput::default(),
                         limits,
                     )
                     .await
                 }
-                Err(_) => return,
+                _ => return,
             }
         };
         match outcome {
@@ -382,6 +480,16 @@ impl Sandbox {
             pool_size: self.pool.target(),
             pool_mode: self.pool.mode().as_str(),
             pool_ready: self.pool.ready_count(),
+            memory_budget: BudgetHealth {
+                mib: self.budget.detected.budget_mib,
+                source: self.budget.detected.source,
+                detected_mib: self.budget.detected.detected_mib,
+                enforced: self.budget.enforced,
+                warm_sandbox_mib: self.budget.warm_mib,
+                pool_mib: self.budget.pool_mib,
+                runs_mib: self.budget.runs_mib,
+                reserved_mib: self.budget.reserved_mib(),
+            },
         };
         (health, detail)
     }
@@ -431,15 +539,19 @@ impl Sandbox {
     }
 
     /// `run_admitted`, also copying stdout and stderr to `output` as they are read. The outcome
-    /// still holds all of both. Dropping the future kills the run and frees the slot.
+    /// still holds all of both. Dropping the future kills the run and frees the slot and the
+    /// run's memory reservation (taken here if the caller has not taken it yet).
     pub async fn run_observed(
         &self,
-        _admission: Admission,
+        admission: Admission,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
         output: Option<OutputSender>,
     ) -> Result<Outcome, SandboxError> {
+        // Held, with the slot, until the run is over (this future ends or is dropped).
+        let mut admission = admission;
+        self.reserve_memory(&mut admission, &limits).await?;
         // A spawned warm jail is worth its warm-up (a third of a second of CPU) only to a script
         // that imports what it preloaded; a cold jail starts a plain script in about 40 ms. A
         // forked one costs a fork, and starts any script faster than a cold jail.
@@ -490,10 +602,39 @@ impl Sandbox {
         result
     }
 
+    /// Reserves the run's `memory` from the budget for `admission` (if it does not hold enough
+    /// already), waiting for running runs to give theirs back until SANDBOX_QUEUE_WAIT_SECS
+    /// after the request began to wait for its slot. `MemoryOverBudget` for more than runs may
+    /// ever hold, `MemoryBusy` (a 429) when the wait ends first. Callers that know the limits
+    /// early call it before they parse; `run_observed` calls it in any case.
+    pub async fn reserve_memory(
+        &self,
+        admission: &mut Admission,
+        limits: &Limits,
+    ) -> Result<(), SandboxError> {
+        if admission
+            .memory
+            .as_ref()
+            .is_some_and(|m| m.mib >= limits.memory_mib)
+        {
+            return Ok(());
+        }
+        admission.memory = None;
+        let deadline = admission.queued_at + self.ctx.settings.queue_wait;
+        admission.memory = Some(self.budget.reserve(limits.memory_mib, deadline).await?);
+        Ok(())
+    }
+
     /// Waits (bounded) for a free slot; beyond the queue, or past the wait, `Overloaded`.
     pub async fn admit(&self) -> Result<Admission, SandboxError> {
+        let queued_at = Instant::now();
+        let admitted = |permit| Admission {
+            _slot: permit,
+            queued_at,
+            memory: None,
+        };
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(Admission { _slot: permit });
+            return Ok(admitted(permit));
         }
         let s = &self.ctx.settings;
         let overloaded = || SandboxError::Overloaded {
@@ -514,15 +655,19 @@ impl Sandbox {
         let _place = QueuePlace(&self.queued);
         let waited = tokio::time::timeout(s.queue_wait, self.slots.clone().acquire_owned()).await;
         match waited {
-            Ok(Ok(permit)) => Ok(Admission { _slot: permit }),
+            Ok(Ok(permit)) => Ok(admitted(permit)),
             _ => Err(overloaded()),
         }
     }
 }
 
-/// A sandbox slot, held from admission to the end of the run: dropping it frees the slot.
+/// A sandbox slot, held from admission to the end of the run, and the run's share of the memory
+/// budget once reserved: dropping it frees both.
 pub struct Admission {
     _slot: OwnedSemaphorePermit,
+    /// When the request began to wait: its waits for a slot and for memory end together.
+    queued_at: Instant,
+    memory: Option<MemoryReservation>,
 }
 
 struct RefillWhenDone<'a>(&'a Pool);
@@ -539,6 +684,26 @@ impl Drop for QueuePlace<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// What one warm sandbox holds: the largest peak among the first ready ones, waited for (as long
+/// as one may take to warm up) until one is ready or a warm-up failed. `None` without a pool or
+/// without a cgroup to measure it.
+async fn measure_warm(pool: &Pool) -> Option<u64> {
+    if pool.target() == 0 {
+        return None;
+    }
+    let deadline = Instant::now() + pool::READY_WITHIN;
+    while Instant::now() < deadline {
+        if let Some(bytes) = pool.largest_ready() {
+            return Some(bytes.div_ceil(1 << 20));
+        }
+        if pool.failures.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 fn is_executable(path: &Path) -> bool {

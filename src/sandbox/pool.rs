@@ -19,7 +19,7 @@ use super::zygote::Zygote;
 use super::Limits;
 
 /// A warm jail must become ready within this (its imports take about a third of a second).
-const READY_WITHIN: Duration = Duration::from_secs(60);
+pub const READY_WITHIN: Duration = Duration::from_secs(60);
 /// Memory a run needs beyond what the warm jail already uses, for the pool to be worth it.
 const MIN_HEADROOM: u64 = 16 << 20;
 /// How long a run waits for a forked sandbox when none is ready (see `Pool::take`).
@@ -63,6 +63,8 @@ pub struct Pool {
     pub misses: AtomicU64,
     /// Zygotes started (fork mode): one per slot at start-up, then one per zygote replaced.
     pub zygote_starts: AtomicU64,
+    /// Warm-ups that failed (a warm jail or a zygote that did not start, a fork that failed).
+    pub failures: AtomicU64,
 }
 
 impl Pool {
@@ -87,6 +89,7 @@ impl Pool {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             zygote_starts: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
         });
         if target > 0 && mode == PoolMode::Spawn {
             tokio::spawn(refill(
@@ -163,6 +166,16 @@ impl Pool {
 
     pub fn target(&self) -> usize {
         self.target
+    }
+
+    /// The most memory any ready sandbox has held (its cgroup's peak: a spawned jail's import
+    /// burst included), or `None` when none is ready or none is measured by a cgroup.
+    pub fn largest_ready(&self) -> Option<u64> {
+        self.lock().iter().filter_map(Jail::memory_peak).max()
+    }
+
+    fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A ready jail narrowed to `limits`, or `None` (the run then goes cold): none is ready, or
@@ -285,6 +298,7 @@ async fn refill(
             }
             Err(e) => {
                 log::warn!("warm sandbox failed to start (retrying in {backoff:?}): {e}");
+                p.failed();
                 drop(p);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -318,6 +332,9 @@ async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits:
                 }
                 Err(e) => {
                     log::warn!("zygote failed to start (retrying in {backoff:?}): {e}");
+                    if let Some(p) = pool.upgrade() {
+                        p.failed();
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
@@ -336,6 +353,9 @@ async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits:
             }
             Err(e) => {
                 log::warn!("zygote failed to fork (replacing it in {backoff:?}): {e}");
+                if let Some(p) = pool.upgrade() {
+                    p.failed();
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 continue;

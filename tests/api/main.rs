@@ -2,6 +2,7 @@
 //! talks to it over HTTP.
 
 mod bodies;
+mod budget;
 mod contract;
 mod disclosure;
 mod environment;
