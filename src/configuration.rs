@@ -519,7 +519,17 @@ fn uid_base(env: Env, s: &SandboxSettings) -> Result<u32, ConfigError> {
 
 /// Comma-separated module names (`numpy`, `scipy.stats`).
 fn preload(env: Env) -> Result<Vec<String>, ConfigError> {
-    let raw = env("SANDBOX_PRELOAD").unwrap_or_else(|| "numpy,pandas,scipy".to_string());
+    if env("SANDBOX_PRELOAD").is_none() {
+        return Ok(["numpy", "pandas", "scipy"].map(String::from).to_vec());
+    }
+    Ok(module_list(env, "SANDBOX_PRELOAD")?.unwrap_or_default())
+}
+
+/// A comma-separated list of module names; `None` when the variable is unset or lists nothing.
+fn module_list(env: Env, name: &'static str) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(raw) = env(name) else {
+        return Ok(None);
+    };
     let modules: Vec<String> = raw
         .split(',')
         .map(str::trim)
@@ -528,12 +538,12 @@ fn preload(env: Env) -> Result<Vec<String>, ConfigError> {
         .collect();
     if let Some(bad) = modules.iter().find(|m| !is_module_name(m)) {
         return Err(ConfigError {
-            name: "SANDBOX_PRELOAD",
+            name,
             value: raw.clone(),
             reason: format!("{bad:?} is not a module name"),
         });
     }
-    Ok(modules)
+    Ok((!modules.is_empty()).then_some(modules))
 }
 
 /// A dotted name of ASCII identifiers (`numpy`, `scipy.stats`).
@@ -550,25 +560,7 @@ fn is_module_name(m: &str) -> bool {
 /// the same as none.
 fn import_policy(env: Env) -> Result<Option<crate::policy::ImportPolicy>, ConfigError> {
     use crate::policy::{ImportPolicy, PolicyKind};
-    let list = |name: &'static str| -> Result<Option<Vec<String>>, ConfigError> {
-        let Some(raw) = env(name) else {
-            return Ok(None);
-        };
-        let modules: Vec<String> = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if let Some(bad) = modules.iter().find(|m| !is_module_name(m)) {
-            return Err(ConfigError {
-                name,
-                value: raw.clone(),
-                reason: format!("{bad:?} is not a module name"),
-            });
-        }
-        Ok((!modules.is_empty()).then_some(modules))
-    };
+    let list = |name| module_list(env, name);
     match (list("IMPORT_ALLOW")?, list("IMPORT_DENY")?) {
         (Some(_), Some(_)) => Err(ConfigError {
             name: "IMPORT_ALLOW",

@@ -192,11 +192,9 @@ async fn stalled_bodies_hold_no_more_memory_than_the_bodies_budget() {
     for client in &mut clients {
         client.send(MIB, false).await;
     }
+    // A client whose head the server reads only once others have sent their first MiB may already
+    // be refused on its declared length (429, checked with the rest below): how many is timing.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        clients.iter().all(|c| !c.answered()),
-        "a body within the budget was answered before its end"
-    );
     let sending = clients.iter_mut().map(|c| c.send(SENT - MIB, false));
     futures_util::future::join_all(sending).await;
     // They stall now; the server has read what it was going to read.
