@@ -95,11 +95,11 @@ assert len(services) == 1, "expected exactly one service"
 assert not svc.get("privileged"), "privileged must not be set: use the capabilities the README lists"
 assert [c.upper() for c in svc.get("cap_drop", [])] == ["ALL"], "cap_drop must be [ALL]"
 caps = {c.upper() for c in svc.get("cap_add", [])}
-assert caps == {"SYS_ADMIN", "SETUID", "SETGID"}, "cap_add must be SYS_ADMIN, SETUID, SETGID, not %s" % sorted(caps)
+want = {"SYS_ADMIN", "SETUID", "SETGID", "SETPCAP", "KILL"}
+assert caps == want, "cap_add must be %s, not %s" % (sorted(want), sorted(caps))
 opts = set(svc.get("security_opt", []))
-assert "systempaths=unconfined" in opts, "the standard profile needs security_opt systempaths=unconfined"
-assert not any(o.startswith("seccomp") for o in opts), "keep the default seccomp profile"
-assert str((svc.get("environment") or {}).get("SANDBOX_PROFILE")) == "standard", "the grant above is the standard profile's"
+assert not any(o.startswith(("seccomp", "systempaths")) for o in opts), "keep the default seccomp and masked paths"
+assert str((svc.get("environment") or {}).get("SANDBOX_PROFILE")) == "container", "the grant above is the container profile's"
 assert any("8080" in str(p) for p in svc.get("ports", [])), "port 8080 is not published"
 assert "/health" in str(svc.get("healthcheck", {}).get("test")), "no healthcheck on /health"
 EOF
@@ -107,7 +107,7 @@ EOF
     log "PyYAML not importable: checking $f with grep only"
     if grep -Eq '^[[:space:]]+privileged:[[:space:]]*true' "$f" ||
       ! grep -Eq '^[[:space:]]+- ALL[[:space:]]*$' "$f" ||
-      ! grep -q 'systempaths=unconfined' "$f" ||
+      grep -Eq '^[[:space:]]+- (seccomp|systempaths)[=:]' "$f" ||
       ! grep -q '8080' "$f" || ! grep -q '/health' "$f"; then
       ok=1
     fi
