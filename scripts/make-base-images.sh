@@ -22,13 +22,15 @@
 #   be downloaded into the image here; the script refuses a toolchain whose rustc is not version V.
 #
 # Needs: root, podman, mmdebstrap (apt-get install -y podman runc mmdebstrap), and rustup with
-# toolchain V. Took 3 minutes here (2 shared cores; mostly the toolchain copy and import). Then
+# toolchain V. Took 3 minutes here (2 cores shared with other jobs). Then
 # build and run as the README's Docker section says, e.g.:
 #   podman --runtime runc build --network=host \
 #     -v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro \
 #     -v /etc/pip.conf:/etc/pip.conf:ro -f Dockerfile.prod -t python-script-api:prod .
 # (--runtime runc: crun 1.8 refuses this host's hybrid cgroup layout. Do not mount /etc/ssl/certs
-# itself: it breaks the ca-certificates package's postinst.)
+# itself: it breaks the ca-certificates package's postinst. Where the shell lacks
+# CAP_SYS_RESOURCE, podman's default rlimits cannot be set: put `[containers]` and
+# `default_ulimits = []` in /etc/containers/containers.conf.)
 #
 # Usage: scripts/make-base-images.sh          FORCE=1 scripts/make-base-images.sh to rebuild
 set -euo pipefail
