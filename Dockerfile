@@ -2,7 +2,7 @@
 # sandbox (nsjail + the Python venv) installed by scripts/setup-sandbox.sh, the same recipe as
 # `make run`. For a small production image see Dockerfile.prod.
 #
-#   docker compose up --build        (docker-compose.yml runs it privileged: nsjail needs namespaces)
+#   docker compose up --build        (not privileged: docker-compose.yml grants only what nsjail needs)
 #
 # The tag pins the toolchain to the one the project is built and tested with.
 FROM rust:1.95.0-bookworm

@@ -91,13 +91,23 @@ doc = yaml.safe_load(open(sys.argv[1]))
 services = doc.get("services") or {}
 assert len(services) == 1, "expected exactly one service"
 (svc,) = services.values()
-assert svc.get("privileged") is True, "privileged: true is required (nsjail creates namespaces)"
+# The grant measured in README's "Docker: capabilities and security options", nothing more.
+assert not svc.get("privileged"), "privileged must not be set: use the capabilities the README lists"
+assert [c.upper() for c in svc.get("cap_drop", [])] == ["ALL"], "cap_drop must be [ALL]"
+caps = {c.upper() for c in svc.get("cap_add", [])}
+want = {"SYS_ADMIN", "SETUID", "SETGID", "SETPCAP", "KILL"}
+assert caps == want, "cap_add must be %s, not %s" % (sorted(want), sorted(caps))
+opts = set(svc.get("security_opt", []))
+assert not any(o.startswith(("seccomp", "systempaths")) for o in opts), "keep the default seccomp and masked paths"
+assert str((svc.get("environment") or {}).get("SANDBOX_PROFILE")) == "container", "the grant above is the container profile's"
 assert any("8080" in str(p) for p in svc.get("ports", [])), "port 8080 is not published"
 assert "/health" in str(svc.get("healthcheck", {}).get("test")), "no healthcheck on /health"
 EOF
   else
     log "PyYAML not importable: checking $f with grep only"
-    if ! grep -Eq '^[[:space:]]+privileged:[[:space:]]*true' "$f" ||
+    if grep -Eq '^[[:space:]]+privileged:[[:space:]]*true' "$f" ||
+      ! grep -Eq '^[[:space:]]+- ALL[[:space:]]*$' "$f" ||
+      grep -Eq '^[[:space:]]+- (seccomp|systempaths)[=:]' "$f" ||
       ! grep -q '8080' "$f" || ! grep -q '/health' "$f"; then
       ok=1
     fi
