@@ -165,6 +165,9 @@ def jail_argv(venv, code):
     return [
         os.environ["NSJAIL_PATH"], "--config", os.environ["NSJAIL_CONFIG"],
         "--time_limit", "30", "--rlimit_cpu", "30", "--rlimit_as", "inf", "--max_cpus", "1",
+        # The config has no uid map: nsjail.rs always gives one (the jail's own outside uid).
+        # Without it nsjail would map the caller's uid, root. nobody stands in for the jail's uid.
+        "--user", "65534:65534:1",
         # The policy's per-mode tail, as nsjail.rs gives a run (RUN_POLICY_TAIL).
         "--seccomp_string", "ERRNO(1) { mount, unshare } DEFAULT ALLOW",
         "--mount", "none:/tmp:tmpfs:size=64m,mode=1777",

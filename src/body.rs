@@ -23,8 +23,9 @@
 //! length is still checked before reading: over `MAX_BODY_BYTES` it is a 413, and when it does
 //! not fit in what is left of the budget right now it is a 429, before the client uploads it.
 //! The price: uploads that race past the budget together may all be refused, where reservations
-//! would have served the first ones; at the default budget (a full body for every slot and queue
-//! place) that takes more large uploads at once than the sandbox could admit anyway.
+//! would have served the first ones; at the default budget (two full-size bodies per slot, sized
+//! to stay within the server's share of the memory budget) that takes more large uploads at once
+//! than the sandbox could run anyway.
 //!
 //! A full budget is a 429 (`overloaded`, with `Retry-After`), not a 413: the body itself is within
 //! `MAX_BODY_BYTES` and the same request succeeds once other bodies are done, as with a full queue.

@@ -279,8 +279,10 @@ impl Settings {
             uid_base: uid_base(env, &sandbox)?,
             ..sandbox
         };
-        // Room for a full-size body in every request the sandbox can hold (running or queued).
-        let bodies = max_body_bytes.saturating_mul(sandbox.slots + sandbox.queue);
+        // Two full-size bodies per slot: one running, one ready to follow. Not one for every queue
+        // place: bodies live outside the memory budget's runs, in the server's reserve (256 MiB by
+        // default), which a queue of full-size bodies would overrun.
+        let bodies = max_body_bytes.saturating_mul(sandbox.slots.saturating_mul(2));
         let max_bodies_in_flight_bytes = num(
             env,
             "MAX_BODIES_IN_FLIGHT_BYTES",
@@ -713,7 +715,7 @@ mod tests {
     #[test]
     fn the_body_budget_follows_the_body_limit_and_the_admission() {
         let s = settings(&[("SANDBOX_SLOTS", "2"), ("SANDBOX_QUEUE", "3")]).unwrap();
-        assert_eq!(s.max_bodies_in_flight_bytes, 5 * s.max_body_bytes);
+        assert_eq!(s.max_bodies_in_flight_bytes, 4 * s.max_body_bytes);
         assert_eq!(s.body_read_timeout, Duration::from_secs(30));
         let s = settings(&[("BODY_READ_TIMEOUT_SECS", "5")]).unwrap();
         assert_eq!(s.body_read_timeout, Duration::from_secs(5));

@@ -493,7 +493,8 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue
 fn frame_len(bytes: &[u8]) -> Option<usize> {
     let newline = bytes.iter().take(20).position(|&b| b == b'\n')?;
     let len: usize = std::str::from_utf8(&bytes[..newline]).ok()?.parse().ok()?;
-    let total = newline + 1 + len;
+    // The length is the jail's to forge: a huge one must not overflow.
+    let total = newline.checked_add(1)?.checked_add(len)?;
     (bytes.len() >= total).then_some(total)
 }
 
@@ -522,6 +523,14 @@ fn frame_status(frame: Frame, s: &SandboxSettings) -> RunStatus {
                 None => None,
                 Some(Ok(files)) => Some(files),
                 Some(Err(FilesError::Malformed(what))) => return forged(&what),
+                Some(Err(FilesError::BadName(message))) => {
+                    return RunStatus::Failed(Failure {
+                        kind: FailureKind::InvalidResult,
+                        message,
+                        traceback: None,
+                        exit_code: None,
+                    })
+                }
                 Some(Err(FilesError::OverLimit(message))) => {
                     return RunStatus::Failed(Failure {
                         kind: FailureKind::OutputLimit,

@@ -170,6 +170,22 @@ mod tests {
     }
 
     #[test]
+    fn the_config_leaves_the_uid_to_the_argv_and_maps_the_jail_gid() {
+        let config = include_str!("../../configs/python.cfg");
+        let live = |l: &&str| !l.trim_start().starts_with('#');
+        assert!(
+            !config.lines().filter(live).any(|l| l.contains("uidmap")),
+            "python.cfg must not map uids: --user gives each jail its own"
+        );
+        let gidmap =
+            format!("gidmap {{ inside_id: \"{JAIL_ID}\" outside_id: \"{JAIL_ID}\" count: 1 }}");
+        assert!(
+            config.lines().filter(live).any(|l| l.trim() == gidmap),
+            "{gidmap}"
+        );
+    }
+
+    #[test]
     fn per_request_limits_reach_nsjail() {
         let a = argv(Profile::Standard, true);
         assert!(has_pair(&a, "--time_limit", "9"));

@@ -36,6 +36,9 @@ struct ResponseFile<'a> {
 pub(super) enum FilesError {
     /// Not what the runner sends: the result channel was written to by the script.
     Malformed(String),
+    /// A name no client may be given. The runner passes on whatever the script named its files,
+    /// so this can be the script's honest doing (`output/a\b.csv`), not only a forgery.
+    BadName(String),
     /// Over the output files' caps.
     OverLimit(String),
 }
@@ -60,8 +63,9 @@ pub(super) fn response_files(
     let mut sizes = Vec::with_capacity(entries.len());
     for entry in &entries {
         if let Some(reason) = output_path_problem(&entry.name) {
-            return Err(FilesError::Malformed(format!(
-                "an output file named {} ({reason})",
+            return Err(FilesError::BadName(format!(
+                "output/ holds a file whose name cannot be returned: {} ({reason}); a client \
+                 saves files by these names, so each part of the path must be a plain file name",
                 shown(&entry.name)
             )));
         }
@@ -204,8 +208,6 @@ mod tests {
     #[test]
     fn forged_entries_are_refused() {
         for bad in [
-            r#"[{"name":"../../../home/user/.bashrc","content_base64":""}]"#,
-            r#"[{"name":"/etc/cron.d/evil","content_base64":""}]"#,
             r#"[{"name":"a","content_base64":"not base64!"}]"#,
             r#"[{"name":"a","content_base64":"AAE"}]"#,
             r#"[{"name":"a","size":1,"mime_type":"text/html","content_base64":""}]"#,
@@ -213,6 +215,13 @@ mod tests {
             r#"{"a":1}"#,
         ] {
             assert!(matches!(check(bad), Err(FilesError::Malformed(_))), "{bad}");
+        }
+        for bad in [
+            r#"[{"name":"../../../home/user/.bashrc","content_base64":""}]"#,
+            r#"[{"name":"/etc/cron.d/evil","content_base64":""}]"#,
+            r#"[{"name":"a\\b.csv","content_base64":""}]"#,
+        ] {
+            assert!(matches!(check(bad), Err(FilesError::BadName(_))), "{bad}");
         }
     }
 

@@ -9,6 +9,7 @@
 //! A uid goes back to the range only when the jail's processes are gone (the lease is dropped
 //! after nsjail is reaped and the run's cgroup killed), so two live jails never share one.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// How many uids a sandbox needs: every slot's run and every warm sandbox (or zygote) at once,
@@ -21,58 +22,60 @@ pub fn capacity(slots: usize, pool_size: usize) -> u32 {
 #[derive(Debug)]
 pub struct JailUids {
     base: u32,
-    /// `in_use[i]`: whether `base + i` is lent out.
-    in_use: Arc<Mutex<Vec<bool>>>,
+    capacity: usize,
+    /// The offsets from `base` not lent out, least recently given back first: a uid whose jail
+    /// was dropped on an error path (SIGKILL sent, not yet reaped) is the last to be lent again.
+    free: Arc<Mutex<VecDeque<u32>>>,
 }
 
 /// One jail's uid, returned to the range when dropped.
 #[derive(Debug)]
 pub struct UidLease {
-    uid: u32,
-    index: usize,
-    in_use: Arc<Mutex<Vec<bool>>>,
+    base: u32,
+    offset: u32,
+    free: Arc<Mutex<VecDeque<u32>>>,
 }
 
 impl JailUids {
     pub fn new(base: u32, capacity: u32) -> JailUids {
         JailUids {
             base,
-            in_use: Arc::new(Mutex::new(vec![false; capacity as usize])),
+            capacity: capacity as usize,
+            free: Arc::new(Mutex::new((0..capacity).collect())),
         }
     }
 
-    /// The lowest free uid, or None when every one is lent (more live jails than the range was
-    /// sized for: a bug, reported as a sandbox error rather than by sharing a uid).
+    /// The uid given back longest ago, or None when every one is lent (more live jails than the
+    /// range was sized for: a bug, reported as a sandbox error rather than by sharing a uid).
     pub fn lease(&self) -> Option<UidLease> {
-        let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
-        let index = in_use.iter().position(|used| !used)?;
-        let uid = self.base.checked_add(u32::try_from(index).ok()?)?;
-        in_use[index] = true;
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        // Configuration keeps base + capacity below u32::MAX; an offset past it stays free.
+        let offset = *free.front()?;
+        self.base.checked_add(offset)?;
+        free.pop_front();
         Some(UidLease {
-            uid,
-            index,
-            in_use: self.in_use.clone(),
+            base: self.base,
+            offset,
+            free: self.free.clone(),
         })
     }
 
     pub fn leased(&self) -> usize {
-        let in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
-        in_use.iter().filter(|used| **used).count()
+        let free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        self.capacity - free.len()
     }
 }
 
 impl UidLease {
     pub fn uid(&self) -> u32 {
-        self.uid
+        self.base.saturating_add(self.offset)
     }
 }
 
 impl Drop for UidLease {
     fn drop(&mut self) {
-        let mut in_use = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(used) = in_use.get_mut(self.index) {
-            *used = false;
-        }
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        free.push_back(self.offset);
     }
 }
 
@@ -93,6 +96,12 @@ mod tests {
         assert_eq!(uids.lease().unwrap().uid(), 60001);
         drop((a, c));
         assert_eq!(uids.leased(), 0);
+        // Least recently given back first: 60001 (dropped first), then 60000, then 60002.
+        let order: Vec<u32> = (0..3)
+            .map(|_| uids.lease().unwrap())
+            .map(|l| l.uid())
+            .collect();
+        assert_eq!(order, [60001, 60000, 60002]);
     }
 
     #[test]

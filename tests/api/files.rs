@@ -619,6 +619,16 @@ async fn forged_output_files_cannot_name_paths_outside_the_folder_or_lie_about_c
         assert_eq!(body["error_type"], "invalid_result", "{body}");
         assert!(body.get("files").is_none(), "{body}");
     }
+    // An honest script can name a file so too: it is told which, not that it forged the channel.
+    let script = "def main():\n    open('output/a\\\\b.csv', 'w').close()\n";
+    let (status, body) = app.run(script).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error_type"], "invalid_result", "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("a\\\\b.csv") && !error.contains("fd 3"),
+        "{error}"
+    );
     // A size and a type in the frame are not the runner's fields: a forgery.
     let extras =
         r#""files":[{"name":"a.txt","size":99,"mime_type":"text/html","content_base64":"eA=="}]"#;

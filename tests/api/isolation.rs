@@ -170,6 +170,7 @@ async fn server_env_is_not_visible() {
             "HOME",
             "LANG",
             "LC_ALL",
+            "LOGNAME",
             "MKL_NUM_THREADS",
             "MPLBACKEND",
             "MPLCONFIGDIR",
@@ -179,7 +180,8 @@ async fn server_env_is_not_visible() {
             "PATH",
             "PYTHONDONTWRITEBYTECODE",
             "PYTHONIOENCODING",
-            "TMPDIR"
+            "TMPDIR",
+            "USER"
         ],
         "{env:?}"
     );
@@ -307,4 +309,16 @@ fn jail_uid(seen: Option<u64>) -> u64 {
         Some(uid) if container && (60000..65534).contains(&uid) => uid,
         _ => 65534,
     }
+}
+
+/// Under the container profile a run's uid is its jail's own, which /etc/passwd does not list;
+/// a script that asks who it is still gets an answer.
+#[tokio::test]
+async fn a_script_can_ask_its_user_name_under_either_profile() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .run("import getpass\ndef main():\n    return getpass.getuser()\n")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "nobody");
 }

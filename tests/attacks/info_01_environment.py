@@ -5,7 +5,7 @@ import os
 
 CANARY = "@@CANARY@@"
 EXPECTED = {
-    "PATH": "/venv/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+    "PATH": "/venv/bin:/usr/bin:/bin", "HOME": "/tmp", "USER": "nobody", "LOGNAME": "nobody", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
     "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/.matplotlib",
 }
