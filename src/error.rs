@@ -253,7 +253,7 @@ impl ResponseError for ApiError {
 /// Logs the detail of a server-side failure with the current request's id, and returns what the
 /// caller may see instead: a generic message that names that id.
 fn internal_error(detail: &str) -> String {
-    match crate::telemetry::current_request_id() {
+    match crate::request_id::current_request_id() {
         Some(id) => {
             log::error!(request_id = id.as_str(); "sandbox error (request {id}): {detail}");
             format!(

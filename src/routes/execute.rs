@@ -156,9 +156,8 @@ impl Admitted {
         let limits = request.limits(settings)?;
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
-        let mut admission = sandbox.admit().await?;
-        // The run's memory, from the service's budget (it may wait, bounded, like the slot).
-        sandbox.reserve_memory(&mut admission, &limits).await?;
+        // The run's memory comes with it, from the service's budget (it may wait, bounded, too).
+        let admission = sandbox.admit(&limits).await?;
         // Parsing and decoding are CPU work: not on the async executor. The slot travels with
         // them, so that a client that hangs up mid-parse does not free its slot while the parse
         // still runs.

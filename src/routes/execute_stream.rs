@@ -28,8 +28,8 @@ use crate::configuration::Settings;
 use crate::disconnect::client_gone;
 use crate::error::ErrorType;
 use crate::metrics::Metrics;
+use crate::request_id::{with_request_id, RequestId};
 use crate::sandbox::{OutputChunk, OutputStream, Sandbox};
-use crate::telemetry::{with_request_id, RequestId};
 
 /// A partial line (no newline yet) is sent once it is this old.
 const PARTIAL_LINE_AFTER: Duration = Duration::from_millis(50);

@@ -366,8 +366,7 @@ impl Sandbox {
                     self.run_admitted(
                         Admission {
                             _slot: permit,
-                            queued_at: Instant::now(),
-                            memory: Some(memory),
+                            _memory: memory,
                         },
                         &script,
                         &RunInput::default(),
@@ -520,7 +519,7 @@ impl Sandbox {
         input: &RunInput,
         limits: Limits,
     ) -> Result<Outcome, SandboxError> {
-        let admission = self.admit().await?;
+        let admission = self.admit(&limits).await?;
         self.run_admitted(admission, script, input, limits).await
     }
 
@@ -540,18 +539,15 @@ impl Sandbox {
 
     /// `run_admitted`, also copying stdout and stderr to `output` as they are read. The outcome
     /// still holds all of both. Dropping the future kills the run and frees the slot and the
-    /// run's memory reservation (taken here if the caller has not taken it yet).
+    /// run's memory reservation.
     pub async fn run_observed(
         &self,
-        admission: Admission,
+        _admission: Admission,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
         output: Option<OutputSender>,
     ) -> Result<Outcome, SandboxError> {
-        // Held, with the slot, until the run is over (this future ends or is dropped).
-        let mut admission = admission;
-        self.reserve_memory(&mut admission, &limits).await?;
         // A spawned warm jail is worth its warm-up (a third of a second of CPU) only to a script
         // that imports what it preloaded; a cold jail starts a plain script in about 40 ms. A
         // forked one costs a fork, and starts any script faster than a cold jail.
@@ -602,39 +598,23 @@ impl Sandbox {
         result
     }
 
-    /// Reserves the run's `memory` from the budget for `admission` (if it does not hold enough
-    /// already), waiting for running runs to give theirs back until SANDBOX_QUEUE_WAIT_SECS
-    /// after the request began to wait for its slot. `MemoryOverBudget` for more than runs may
-    /// ever hold, `MemoryBusy` (a 429) when the wait ends first. Callers that know the limits
-    /// early call it before they parse; `run_observed` calls it in any case.
-    pub async fn reserve_memory(
-        &self,
-        admission: &mut Admission,
-        limits: &Limits,
-    ) -> Result<(), SandboxError> {
-        if admission
-            .memory
-            .as_ref()
-            .is_some_and(|m| m.mib >= limits.memory_mib)
-        {
-            return Ok(());
-        }
-        admission.memory = None;
-        let deadline = admission.queued_at + self.ctx.settings.queue_wait;
-        admission.memory = Some(self.budget.reserve(limits.memory_mib, deadline).await?);
-        Ok(())
+    /// Waits (bounded) for a free slot, then for the run's `memory` in the budget: both waits
+    /// end together, SANDBOX_QUEUE_WAIT_SECS after this call. Beyond the queue, or past the wait
+    /// for a slot, `Overloaded`; past the wait for memory, `MemoryBusy` (both 429); more memory
+    /// than runs may ever hold, `MemoryOverBudget`.
+    pub async fn admit(&self, limits: &Limits) -> Result<Admission, SandboxError> {
+        let deadline = Instant::now() + self.ctx.settings.queue_wait;
+        let slot = self.slot().await?;
+        Ok(Admission {
+            _slot: slot,
+            _memory: self.budget.reserve(limits.memory_mib, deadline).await?,
+        })
     }
 
     /// Waits (bounded) for a free slot; beyond the queue, or past the wait, `Overloaded`.
-    pub async fn admit(&self) -> Result<Admission, SandboxError> {
-        let queued_at = Instant::now();
-        let admitted = |permit| Admission {
-            _slot: permit,
-            queued_at,
-            memory: None,
-        };
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, SandboxError> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(admitted(permit));
+            return Ok(permit);
         }
         let s = &self.ctx.settings;
         let overloaded = || SandboxError::Overloaded {
@@ -655,19 +635,17 @@ impl Sandbox {
         let _place = QueuePlace(&self.queued);
         let waited = tokio::time::timeout(s.queue_wait, self.slots.clone().acquire_owned()).await;
         match waited {
-            Ok(Ok(permit)) => Ok(admitted(permit)),
+            Ok(Ok(permit)) => Ok(permit),
             _ => Err(overloaded()),
         }
     }
 }
 
-/// A sandbox slot, held from admission to the end of the run, and the run's share of the memory
-/// budget once reserved: dropping it frees both.
+/// A sandbox slot and the run's share of the memory budget, held from admission to the end of
+/// the run: dropping it frees both.
 pub struct Admission {
     _slot: OwnedSemaphorePermit,
-    /// When the request began to wait: its waits for a slot and for memory end together.
-    queued_at: Instant,
-    memory: Option<MemoryReservation>,
+    _memory: MemoryReservation,
 }
 
 struct RefillWhenDone<'a>(&'a Pool);

@@ -2,7 +2,7 @@
 //!
 //! The frame is written inside the jail, so the script can forge it: the runner's word is taken
 //! for nothing but a name and base64 content. Here each name must pass the input names' rule for
-//! every component of its path (`crate::files::output_path_problem`), each content must decode,
+//! every component of its path (`crate::file_names::output_path_problem`), each content must decode,
 //! and the sizes, the caps and the MIME types come from the decoded bytes and the server's own
 //! table. What does not belong here: reading output/ (runner.py does that inside the jail) and
 //! the frame's other fields (jail.rs).
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::configuration::SandboxSettings;
-use crate::files::output_path_problem;
+use crate::file_names::output_path_problem;
 
 /// One entry of the frame's `files`, as the runner sends it.
 #[derive(Deserialize)]
