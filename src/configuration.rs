@@ -4,33 +4,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::sandbox::{PoolMode, Profile, SandboxSettings};
+
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is invalid: {reason}")]
 pub struct ConfigError {
     pub name: &'static str,
     pub value: String,
     pub reason: String,
-}
-
-/// Which isolation the sandbox applies. Chosen by `SANDBOX_PROFILE`, reported by /health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// nsjail creates a user namespace and maps uid/gid 65534 inside to the jail's own uid
-    /// (sandbox/uids.rs) and gid 65534 outside.
-    Standard,
-    /// Root inside a container that refuses user namespaces (Cloud Run): no new user namespace,
-    /// nsjail drops to the jail's own uid and gid 65534 itself. Every other namespace, rlimit and
-    /// seccomp stays.
-    Container,
-}
-
-impl Profile {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Profile::Standard => "standard",
-            Profile::Container => "container",
-        }
-    }
 }
 
 /// How log lines look: JSON for Cloud Logging (the default), or text for a terminal.
@@ -74,44 +55,6 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     pub max_bodies_in_flight_bytes: usize,
     pub sandbox: SandboxSettings,
-}
-
-/// What the sandbox needs, and nothing of HTTP.
-#[derive(Debug, Clone)]
-pub struct SandboxSettings {
-    pub nsjail_path: PathBuf,
-    pub config_path: PathBuf,
-    pub venv_path: PathBuf,
-    pub profile: Profile,
-    /// Sandboxes that run at once.
-    pub slots: usize,
-    /// Requests that may wait for a slot; beyond them the answer is 429.
-    pub queue: usize,
-    /// How long a queued request waits for a slot before it gets 429.
-    pub queue_wait: Duration,
-    pub max_output_bytes: usize,
-    pub max_result_bytes: usize,
-    /// Files a run may return from ./output/ (figures included), and their total size.
-    pub max_output_files: usize,
-    pub max_output_files_bytes: usize,
-    pub tmp_size_mib: u64,
-    pub max_pids: u64,
-    pub max_cpus: u32,
-    /// Name of the parent cgroup under each controller's mount.
-    pub cgroup_parent: String,
-    /// Warm sandboxes kept ready (0: every run starts cold).
-    pub pool_size: usize,
-    /// How warm sandboxes are made: forked from a zygote, or each spawned afresh.
-    pub pool_mode: crate::sandbox::PoolMode,
-    /// Modules a warm sandbox imports before it waits for its script.
-    pub preload: Vec<String>,
-    /// The operator's import policy (`IMPORT_ALLOW` or `IMPORT_DENY`), enforced in the jail.
-    pub import_policy: Option<crate::policy::ImportPolicy>,
-    /// The first of the outside uids lent to jails, one per live jail (see sandbox/uids.rs).
-    pub uid_base: u32,
-    /// MiB that all sandboxes together may use (SANDBOX_MEMORY_BUDGET_MB); `None`: detected from
-    /// the container's limit or the host's RAM.
-    pub memory_budget_mib: Option<u64>,
 }
 
 /// Where `scripts/setup-sandbox.sh` and the Makefile install the sandbox by default.
@@ -471,32 +414,23 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// `fork` (the default where it is possible) or `spawn`. Fork mode's zygote keeps capabilities
-/// inside the jail's user namespace; without one (the container profile) they would be real root
-/// capabilities, so it requires the standard profile. Its children's seccomp filter is x86_64's.
-fn pool_mode(env: Env, profile: Profile) -> Result<crate::sandbox::PoolMode, ConfigError> {
-    use crate::sandbox::PoolMode;
-    let possible = profile == Profile::Standard && cfg!(target_arch = "x86_64");
+/// `fork` or `spawn`; unset, the default for the profile. Which modes a profile allows is the
+/// sandbox's rule (`PoolMode::check`).
+fn pool_mode(env: Env, profile: Profile) -> Result<PoolMode, ConfigError> {
     let Some(value) = env("SANDBOX_POOL_MODE") else {
-        return Ok(if possible {
-            PoolMode::Fork
-        } else {
-            PoolMode::Spawn
-        });
+        return Ok(PoolMode::default_for(profile));
     };
     let invalid = |reason: &str| ConfigError {
         name: "SANDBOX_POOL_MODE",
         value: value.clone(),
         reason: reason.to_string(),
     };
-    match value.as_str() {
-        "spawn" => Ok(PoolMode::Spawn),
-        "fork" if possible => Ok(PoolMode::Fork),
-        "fork" => Err(invalid(
-            "fork mode needs the standard profile (a user namespace) on x86_64",
-        )),
-        _ => Err(invalid("expected fork or spawn")),
-    }
+    let mode = match value.as_str() {
+        "spawn" => PoolMode::Spawn,
+        "fork" => PoolMode::Fork,
+        _ => return Err(invalid("expected fork or spawn")),
+    };
+    mode.check(profile).map_err(invalid)
 }
 
 /// Jails get the outside uids `base .. base + capacity` (sandbox/uids.rs). They must be nobody

@@ -334,7 +334,7 @@ mod tests {
     #[test]
     fn a_sandbox_error_body_keeps_the_detail_for_the_log() {
         let err = ApiError::Sandbox(SandboxError::JailSetup {
-            status: "exit status: 255".into(),
+            status: std::os::unix::process::ExitStatusExt::from_raw(255 << 8),
             log: "[E][2026][1] mount('/work/main/.sandbox/venv'): failed".into(),
         });
         let response = err.error_response();

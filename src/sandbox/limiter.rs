@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -157,13 +158,16 @@ impl Limiter {
         })
     }
 
-    /// Makes the run's cgroup with its limits set. `None` when limits are rlimits only.
+    /// Makes a cgroup for one jail, named after `kind` ("run" or "warm", so that an idle pool is
+    /// not mistaken for leftovers) and this server, with its limits set. `None` when limits are
+    /// rlimits only.
     pub fn create_run(
         &self,
-        id: &str,
+        kind: &str,
         memory_bytes: u64,
         max_pids: u64,
     ) -> Result<Option<RunCgroup>, SandboxError> {
+        let id = &run_name(kind);
         let mut run = RunCgroup {
             dirs: Vec::new(),
             attach: Vec::new(),
@@ -204,7 +208,7 @@ impl Limiter {
             let file = OpenOptions::new()
                 .write(true)
                 .open(&procs)
-                .map_err(|source| SandboxError::CreateCgroup {
+                .map_err(|source| SandboxError::OpenCgroupProcs {
                     path: procs.clone(),
                     source,
                 })?;
@@ -298,7 +302,7 @@ impl RunCgroup {
         let Some(dir) = self.memory_dir() else {
             return Ok(());
         };
-        set_limit(dir, bytes, self.v2).map_err(|e| SandboxError::CreateCgroup {
+        set_limit(dir, bytes, self.v2).map_err(|e| SandboxError::SetCgroupLimit {
             path: dir.clone(),
             source: io::Error::other(e),
         })
@@ -368,8 +372,59 @@ impl Drop for RunCgroup {
     }
 }
 
-/// Removes the run cgroups of server processes that no longer exist (killed without cleaning
-/// up), with whatever still runs in them. Runs are named `run-<server pid>-<n>`.
+/// Names runs uniquely within the process, across all `Sandbox` instances.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+/// This server's start time (see `run_name`), read once.
+static SERVER_START: std::sync::LazyLock<u64> =
+    std::sync::LazyLock::new(|| start_time(std::process::id()).unwrap_or(0));
+
+/// A unique cgroup name: `<kind>-<server pid>-t<server start>-<n>`. The pid and the server's start
+/// time (in clock ticks since boot, from /proc) say whose run it is: a later server can tell the
+/// groups of one that is gone even when it got the same pid, as a container's server always does.
+fn run_name(kind: &str) -> String {
+    format!(
+        "{kind}-{}-t{}-{}",
+        std::process::id(),
+        *SERVER_START,
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A process's start time, in clock ticks since boot (field 22 of /proc/<pid>/stat).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid ...": comm may contain spaces or parentheses.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Whether a group named by `run_name` (or by a server from before the start time was in the
+/// name: `<kind>-<pid>-<hex>-<n>`) belongs to a server that is gone. Other names are not ours.
+fn is_stale(name: &str, start_of: impl Fn(u32) -> Option<u64>) -> bool {
+    let Some(rest) = name
+        .strip_prefix("run-")
+        .or_else(|| name.strip_prefix("warm-"))
+    else {
+        return false;
+    };
+    let mut parts = rest.split('-');
+    let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    let started = parts
+        .next()
+        .and_then(|t| t.strip_prefix('t'))
+        .and_then(|t| t.parse::<u64>().ok());
+    match (start_of(pid), started) {
+        (None, _) => true,
+        (Some(now), Some(then)) => now != then,
+        // An older name: only a pid that is gone says the server is.
+        (Some(_), None) => false,
+    }
+}
+
+/// Removes the run cgroups of servers that no longer exist (killed without cleaning up), with
+/// whatever still runs in them.
 fn sweep_stale_runs(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
@@ -377,15 +432,9 @@ fn sweep_stale_runs(parent: &Path) {
     let stale: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .filter(|e| {
-            let name = e.file_name();
-            let Some(pid) = name
+            e.file_name()
                 .to_str()
-                .and_then(|n| n.strip_prefix("run-").or_else(|| n.strip_prefix("warm-")))
-                .and_then(|n| n.split('-').next())
-            else {
-                return false;
-            };
-            !Path::new("/proc").join(pid).exists()
+                .is_some_and(|n| is_stale(n, start_time))
         })
         .map(|e| e.path())
         .collect();
@@ -472,12 +521,12 @@ fn write_file(path: &Path, value: &str) -> Result<(), SandboxError> {
     let mut f = OpenOptions::new()
         .write(true)
         .open(path)
-        .map_err(|source| SandboxError::CreateCgroup {
+        .map_err(|source| SandboxError::SetCgroupLimit {
             path: path.to_path_buf(),
             source,
         })?;
     f.write_all(value.as_bytes())
-        .map_err(|source| SandboxError::CreateCgroup {
+        .map_err(|source| SandboxError::SetCgroupLimit {
             path: path.to_path_buf(),
             source,
         })
@@ -494,6 +543,31 @@ fn counter(path: &Path, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_is_stale_when_its_server_is_gone_even_if_its_pid_is_reused() {
+        let alive = |pid: u32| (pid == 1).then_some(500);
+        assert!(!is_stale("run-1-t500-3", alive), "this server's own");
+        assert!(
+            is_stale("run-1-t400-3", alive),
+            "PID 1 again, but another start"
+        );
+        assert!(is_stale("warm-77-t500-0", alive), "a pid that is gone");
+        assert!(
+            is_stale("run-77-6756a3b1-0", alive),
+            "an older name, pid gone"
+        );
+        assert!(
+            !is_stale("run-1-6756a3b1-0", alive),
+            "an older name, pid alive"
+        );
+        assert!(!is_stale("server", alive));
+        assert!(!is_stale("runs", alive));
+        assert!(!is_stale("run-x-t1-0", alive));
+        let own = run_name("run");
+        assert!(!is_stale(&own, start_time), "{own}");
+        assert!(start_time(std::process::id()).is_some());
+    }
 
     #[test]
     fn counters_are_read_by_key() {

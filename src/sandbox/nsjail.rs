@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use crate::configuration::{Profile, SandboxSettings};
+use super::{Profile, SandboxSettings};
 
 use super::Limits;
 

@@ -14,9 +14,10 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use super::jail::{Jail, JailContext};
+use super::jail::Jail;
+use super::process::JailContext;
 use super::zygote::Zygote;
-use super::Limits;
+use super::{Limits, PoolMode, SandboxError};
 
 /// A warm jail must become ready within this (its imports take about a third of a second).
 pub const READY_WITHIN: Duration = Duration::from_secs(60);
@@ -28,21 +29,28 @@ const FORK_WAIT: Duration = Duration::from_secs(1);
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
-/// How the pool makes its warm sandboxes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolMode {
-    /// A new nsjail per sandbox, which imports the preload modules itself.
-    Spawn,
-    /// A fork of a zygote that has imported them (one zygote per slot).
-    Fork,
-}
+/// The wait between failed warm-ups: it doubles with each failure, up to `BACKOFF_MAX`, so that a
+/// broken host is not hammered, and starts again after a success.
+struct Backoff(Duration);
 
-impl PoolMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PoolMode::Spawn => "spawn",
-            PoolMode::Fork => "fork",
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(BACKOFF_START)
+    }
+
+    fn reset(&mut self) {
+        self.0 = BACKOFF_START;
+    }
+
+    /// Logs the failure, counts it in the pool (if it is still there) and waits.
+    async fn failed(&mut self, pool: &std::sync::Weak<Pool>, what: &str, e: &SandboxError) {
+        let wait = self.0;
+        log::warn!("{what} (retrying in {wait:?}): {e}");
+        if let Some(p) = pool.upgrade() {
+            p.failed();
         }
+        tokio::time::sleep(wait).await;
+        self.0 = (wait * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -266,7 +274,7 @@ async fn refill(
     ctx: Arc<JailContext>,
     limits: Limits,
 ) {
-    let mut backoff = BACKOFF_START;
+    let mut backoff = Backoff::new();
     loop {
         let Some(p) = pool.upgrade() else { return };
         if p.closed.load(Ordering::Acquire) {
@@ -278,13 +286,7 @@ async fn refill(
             continue;
         }
         drop(p); // not held across the warm-up, so that dropping the Sandbox ends this task
-        let warmed = match Jail::spawn(&ctx, &limits, &ctx.settings.preload, false).await {
-            Ok(mut jail) => jail
-                .wait_ready(READY_WITHIN, ctx.settings.profile)
-                .await
-                .map(|()| jail),
-            Err(e) => Err(e),
-        };
+        let warmed = Jail::spawn_warm(&ctx, &limits, &ctx.settings.preload, READY_WITHIN).await;
         let Some(p) = pool.upgrade() else { return };
         match warmed {
             Ok(jail) if p.closed.load(Ordering::Acquire) => {
@@ -294,14 +296,13 @@ async fn refill(
             }
             Ok(jail) => {
                 p.push(jail);
-                backoff = BACKOFF_START;
+                backoff.reset();
             }
             Err(e) => {
-                log::warn!("warm sandbox failed to start (retrying in {backoff:?}): {e}");
-                p.failed();
                 drop(p);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                backoff
+                    .failed(&pool, "warm sandbox failed to start", &e)
+                    .await;
             }
         }
     }
@@ -311,7 +312,7 @@ async fn refill(
 /// (the zygote comes back through a oneshot) has it fork the next child. A zygote that does not
 /// come back (its jail was dropped, or its run did not end cleanly) is replaced by a new one.
 async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits: Limits) {
-    let mut backoff = BACKOFF_START;
+    let mut backoff = Backoff::new();
     let mut zygote: Option<Zygote> = None;
     loop {
         let closed = pool.upgrade().is_none_or(|p| p.is_closed());
@@ -331,33 +332,25 @@ async fn keep_zygote(pool: std::sync::Weak<Pool>, ctx: Arc<JailContext>, limits:
                     zygote
                 }
                 Err(e) => {
-                    log::warn!("zygote failed to start (retrying in {backoff:?}): {e}");
-                    if let Some(p) = pool.upgrade() {
-                        p.failed();
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    backoff.failed(&pool, "zygote failed to start", &e).await;
                     continue;
                 }
             },
         };
         let (back, returned) = oneshot::channel();
         match current.fork(back).await {
-            Ok(jail) => {
+            Ok((run, pipes)) => {
+                let jail = Jail::forked(run, pipes);
                 let Some(p) = pool.upgrade().filter(|p| !p.is_closed()) else {
                     jail.discard().await;
                     return;
                 };
                 p.push(jail);
-                backoff = BACKOFF_START;
+                backoff.reset();
             }
             Err(e) => {
-                log::warn!("zygote failed to fork (replacing it in {backoff:?}): {e}");
-                if let Some(p) = pool.upgrade() {
-                    p.failed();
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                // The zygote was destroyed: the next turn starts a new one.
+                backoff.failed(&pool, "zygote failed to fork", &e).await;
                 continue;
             }
         }

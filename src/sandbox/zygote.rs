@@ -23,13 +23,12 @@ use tokio::net::unix::pipe;
 use tokio::process::Child;
 use tokio::sync::oneshot;
 
-use super::jail::{
-    cgroup_id, pipe_pair, read_log, receiver, runner_head, spawn_nsjail, Ended, Jail, JailContext,
-    Watch, MAX_LOG_BYTES, READY_MARK, RUNNER_COMMAND,
-};
+use super::capture::{self, DRAIN_TIMEOUT, MAX_LOG_BYTES};
 use super::limiter::RunCgroup;
+use super::process::{pipe_pair, Ended, JailContext, Launch, Nsjail, RunPipes, Watched};
+use super::protocol::{self, Setup, ZygoteSetup};
 use super::uids::UidLease;
-use super::{nsjail, Limits, SandboxError};
+use super::{Limits, SandboxError};
 
 /// Processes in a zygote's cgroup besides those a cold jail has (nsjail and the runner): the
 /// zygote. The pids limit is raised by as many.
@@ -37,6 +36,8 @@ const OVERHEAD_PIDS: u64 = 1;
 /// The zygote's imports take about a third of a second; a child's isolation a few milliseconds.
 const ZYGOTE_READY_WITHIN: Duration = Duration::from_secs(60);
 const CHILD_READY_WITHIN: Duration = Duration::from_secs(10);
+/// How long a failed child's last words (its stderr) are read for.
+const CHILD_WORDS_WITHIN: Duration = Duration::from_secs(1);
 /// How long a killed run may take to be reported and to leave the cgroup before the zygote is
 /// given up on (and replaced) instead of being reused.
 const SETTLE_WITHIN: Duration = Duration::from_secs(5);
@@ -61,26 +62,9 @@ impl Zygote {
     /// Starts a zygote in its own cgroup and waits until it has imported the preload modules.
     pub async fn spawn(ctx: &JailContext, limits: &Limits) -> Result<Zygote, SandboxError> {
         let s = &ctx.settings;
-        let max_memory = limits.memory_mib.saturating_mul(1 << 20);
-        let cgroup = ctx
-            .limiter
-            .create_run(
-                &cgroup_id("warm"),
-                max_memory,
-                s.max_pids.saturating_add(OVERHEAD_PIDS),
-            )?
-            .ok_or_else(|| SandboxError::StartZygote("fork mode needs a cgroup".into()))?;
-        let uid = ctx.lease_uid()?;
-        let argv = nsjail::args(&nsjail::JailSpec {
-            settings: s,
-            venv: &ctx.venv,
-            limits,
-            cgroup_limits: true,
-            wall_limit: false,
-            command: &RUNNER_COMMAND,
-            zygote: true,
-            uid: uid.uid(),
-        });
+        if !ctx.limiter.uses_cgroups() {
+            return Err(SandboxError::ZygoteNeedsCgroup);
+        }
         // Not non-blocking at creation: the zygote's end must stay blocking.
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -88,7 +72,7 @@ impl Zygote {
             None,
             SockFlag::SOCK_CLOEXEC,
         )
-        .map_err(|e| SandboxError::CreatePipe(e.into()))?;
+        .map_err(|e| SandboxError::CreateControlSocket(e.into()))?;
         set_nonblocking(&ours)?;
         let (stdin_r, stdin_w) = pipe_pair()?;
         // The zygote prints nothing; its failures come over the control socket or nsjail's log.
@@ -97,47 +81,68 @@ impl Zygote {
                 .write(true)
                 .open("/dev/null")
                 .map(OwnedFd::from)
-                .map_err(SandboxError::CreatePipe)
+                .map_err(|source| SandboxError::OpenDevNull {
+                    path: "/dev/null".into(),
+                    source,
+                })
         };
-        let (nsjail_child, mut log) =
-            spawn_nsjail(s, argv, Some(&cgroup), [stdin_r, null()?, null()?], theirs)?;
-        let nsjail_pid = nsjail_child.id().map_or(0, |p| p as i32);
+        let (Nsjail { child, cgroup, uid }, mut log) = ctx.launch(
+            Launch {
+                limits,
+                kind: "warm",
+                wall_limit: false,
+                zygote: true,
+                extra_pids: OVERHEAD_PIDS,
+            },
+            [stdin_r, null()?, null()?],
+            theirs,
+        )?;
+        // Dropping `child` kills nsjail (kill_on_drop), and the cgroup removes itself.
+        let cgroup = cgroup.ok_or(SandboxError::ZygoteNeedsCgroup)?;
+        let nsjail_pid = child.id().map_or(0, |p| p as i32);
         // SAFETY: an OwnedFd's fd is open and is the same fd for as long as the AsyncFd owns it.
         let control =
-            unsafe { AsyncFd::register(ours) }.map_err(|e| SandboxError::CreatePipe(e.into()))?;
+            unsafe { AsyncFd::register(ours) }.map_err(|e| SandboxError::RegisterFd(e.into()))?;
         let mut zygote = Zygote {
-            nsjail: nsjail_child,
+            nsjail: child,
             cgroup,
             control,
             keep: [nsjail_pid, 0],
-            max_memory,
+            max_memory: limits.memory_mib.saturating_mul(1 << 20),
             _uid: uid,
         };
-        let setup = serde_json::json!({
-            "preload": s.preload,
-            "zygote": { "tmp_mib": s.tmp_size_mib, "shm_mib": SHM_MIB },
+        let head = protocol::runner_head(&Setup {
+            preload: &s.preload,
+            zygote: Some(ZygoteSetup {
+                tmp_mib: s.tmp_size_mib,
+                shm_mib: SHM_MIB,
+            }),
         });
         {
             // Dropped after the write: the zygote reads nothing more from its stdin.
             let mut stdin =
-                pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::CreatePipe)?;
-            let _ = stdin.write_all(runner_head(&setup).as_bytes()).await;
+                pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::RegisterFd)?;
+            let _ = stdin.write_all(head.as_bytes()).await;
         }
         let ready = tokio::time::timeout(ZYGOTE_READY_WITHIN, zygote.recv()).await;
         if !matches!(&ready, Ok(Ok(m)) if m == b"ready") {
             let _ = zygote.nsjail.start_kill();
-            let status = zygote.nsjail.wait().await.ok();
-            let log = String::from_utf8_lossy(&read_log(&mut log).await).into_owned();
+            let nsjail = match zygote.nsjail.wait().await {
+                Ok(status) => status.to_string(),
+                Err(e) => format!("cannot wait for it: {e}"),
+            };
+            let log = capture::read_head(&mut log, MAX_LOG_BYTES, DRAIN_TIMEOUT).await;
             let said = match ready {
                 Ok(Ok(m)) => String::from_utf8_lossy(&m).into_owned(),
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => format!("not ready within {ZYGOTE_READY_WITHIN:?}"),
             };
             zygote.destroy().await;
-            return Err(SandboxError::StartZygote(format!(
-                "{said} (nsjail exit: {status:?}) {}",
-                log.trim()
-            )));
+            return Err(SandboxError::ZygoteNotReady {
+                said,
+                nsjail,
+                log: String::from_utf8_lossy(&log).trim().to_string(),
+            });
         }
         let others: Vec<i32> = zygote
             .cgroup
@@ -147,9 +152,7 @@ impl Zygote {
             .collect();
         let [pid] = others[..] else {
             zygote.destroy().await;
-            return Err(SandboxError::StartZygote(format!(
-                "expected one process besides nsjail in the zygote's cgroup, found {others:?}"
-            )));
+            return Err(SandboxError::ZygoteProcesses { found: others });
         };
         // The OOM killer must take the run, not the zygote: each child raises its own score to
         // the maximum (runner.py). Lowering the zygote's instead would need CAP_SYS_RESOURCE,
@@ -159,72 +162,80 @@ impl Zygote {
         Ok(zygote)
     }
 
-    pub fn cgroup(&self) -> &RunCgroup {
-        &self.cgroup
-    }
-
     pub fn is_alive(&mut self) -> bool {
         matches!(self.nsjail.try_wait(), Ok(None))
     }
 
-    /// Has the zygote fork its next child and waits until the child is isolated and ready. On
-    /// failure the zygote is destroyed (its slot starts a new one).
-    pub async fn fork(self, back: oneshot::Sender<Zygote>) -> Result<Jail, SandboxError> {
-        let (stdin_r, stdin_w) = pipe_pair()?;
-        let (stdout_r, stdout_w) = pipe_pair()?;
-        let (stderr_r, stderr_w) = pipe_pair()?;
-        let (result_r, result_w) = pipe_pair()?;
-        let theirs = [&stdin_r, &stdout_w, &stderr_w, &result_w].map(|fd| fd.as_raw_fd());
-        let sent = self.send_fork(&theirs);
+    /// Has the zygote fork its next child and waits until the child is isolated and ready. The
+    /// zygote goes back through `back` once the child's run is over (see `ForkedRun`). On failure
+    /// the zygote is destroyed (its slot starts a new one).
+    pub async fn fork(
+        self,
+        back: oneshot::Sender<Zygote>,
+    ) -> Result<(ForkedRun, RunPipes), SandboxError> {
+        let (mut pipes, theirs) = match RunPipes::create() {
+            Ok(pipes) => pipes,
+            Err(e) => {
+                self.destroy().await;
+                return Err(e);
+            }
+        };
+        let fds = [
+            &theirs.stdin,
+            &theirs.stdout,
+            &theirs.stderr,
+            &theirs.result,
+        ]
+        .map(|fd| fd.as_raw_fd());
+        let sent = self.send_fork(&fds);
         // The zygote has its own copies now (or never will); ours would keep the pipes open.
-        drop((stdin_r, stdout_w, stderr_w, result_w));
+        drop(theirs);
         let answer = match sent {
             Ok(()) => tokio::time::timeout(CHILD_READY_WITHIN, self.recv()).await,
-            Err(e) => Ok(Err(e)),
+            Err(e) => {
+                self.destroy().await;
+                return Err(SandboxError::SendFork(e));
+            }
         };
-        if !matches!(&answer, Ok(Ok(m)) if m.starts_with(b"forked ")) {
-            let said = match answer {
-                Ok(Ok(m)) => String::from_utf8_lossy(&m).into_owned(),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "no answer".into(),
-            };
+        let refused = match answer {
+            Ok(Ok(m)) if m.starts_with(b"forked ") => None,
+            Ok(Ok(m)) => Some(SandboxError::ForkRefused {
+                said: String::from_utf8_lossy(&m).into_owned(),
+            }),
+            Ok(Err(e)) => Some(SandboxError::ForkRefused {
+                said: e.to_string(),
+            }),
+            Err(_) => Some(SandboxError::ForkNoAnswer {
+                within: CHILD_READY_WITHIN,
+            }),
+        };
+        if let Some(refused) = refused {
             self.destroy().await;
-            return Err(SandboxError::ForkSandbox(format!(
-                "the zygote did not fork: {said}"
-            )));
+            return Err(refused);
         }
-        let mut result = receiver(result_r)?;
-        let mut stderr = receiver(stderr_r)?;
-        let mut mark = [0u8; 1];
-        let ready = tokio::time::timeout(CHILD_READY_WITHIN, result.read_exact(&mut mark)).await;
-        if !matches!(ready, Ok(Ok(_)) if mark[0] == READY_MARK) {
+        if !pipes.read_ready_mark(CHILD_READY_WITHIN).await {
             // The child failed to isolate itself and said why on its stderr (runner.py).
             self.cgroup.kill_all_except(&self.keep);
-            let mut said = Vec::new();
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                (&mut stderr)
-                    .take(MAX_LOG_BYTES as u64)
-                    .read_to_end(&mut said),
-            )
-            .await;
+            let said =
+                capture::read_head(&mut pipes.stderr, MAX_LOG_BYTES, CHILD_WORDS_WITHIN).await;
             self.destroy().await;
             let said = String::from_utf8_lossy(&said).trim().to_string();
-            return Err(SandboxError::ForkSandbox(if said.is_empty() {
-                "the child ended before it was ready, without a word".into()
-            } else {
-                said
-            }));
+            return Err(SandboxError::ChildNotReady {
+                said: if said.is_empty() {
+                    "the child ended before it was ready, without a word".into()
+                } else {
+                    said
+                },
+            });
         }
-        let stdin = pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::CreatePipe)?;
-        Ok(Jail::forked(
-            self,
+        let oom_before = self.cgroup.oom_kills();
+        let run = ForkedRun {
+            zygote: self,
             back,
-            stdin,
-            receiver(stdout_r)?,
-            stderr,
-            result,
-        ))
+            oom_before,
+            reported: None,
+        };
+        Ok((run, pipes))
     }
 
     /// Kills nsjail (the zygote and any run die with it) and removes the cgroup.
@@ -304,39 +315,77 @@ impl Zygote {
     }
 }
 
-/// Watches a forked run on its home runtime, like `watch_exit` does for nsjail: dropping (or
-/// sending on) the returned sender kills the run; the receiver gets how it ended, after every
-/// process of the run has been sent SIGKILL. The zygote then goes back to its slot, once nothing
-/// of the run is left and its memory limit is reset; or it is destroyed if anything went wrong.
-pub fn watch_run(
-    home: &tokio::runtime::Handle,
+/// A run in a child the zygote forked. Its watcher (process::watch) sees it end through the
+/// zygote's report, kills what is left of it (all of the cgroup but nsjail and the zygote), then
+/// gives the zygote back to its pool slot once nothing of the run is left and its memory limit is
+/// reset; or destroys it, if anything went wrong.
+pub struct ForkedRun {
     zygote: Zygote,
     back: oneshot::Sender<Zygote>,
-) -> Watch {
-    let (kill_tx, kill_rx) = oneshot::channel::<()>();
-    let (exit_tx, exit_rx) = oneshot::channel();
-    home.spawn(async move {
-        let mut zygote = zygote;
-        let oom_before = zygote.cgroup.oom_kills();
+    /// The cgroup's OOM kills before the run: the cgroup outlives runs, so a run compares counts.
+    oom_before: u64,
+    /// The zygote's report on the child, once the watcher has it: the exit code, or `None` when
+    /// the zygote is gone.
+    reported: Option<Option<i32>>,
+}
+
+impl ForkedRun {
+    pub fn cgroup(&self) -> &RunCgroup {
+        &self.zygote.cgroup
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        self.zygote.is_alive()
+    }
+
+    /// Kills the zygote, its child with it, and removes their cgroup.
+    pub async fn destroy(self) {
+        self.zygote.destroy().await;
+    }
+
+    fn memory_hit(&self) -> bool {
+        self.zygote.cgroup.oom_kills() > self.oom_before
+    }
+}
+
+impl Watched for ForkedRun {
+    async fn ended(&mut self) -> std::io::Result<Ended> {
+        let code = self.zygote.recv_exit().await;
+        // Whatever of the run outlived its first process (a fork of the script's) goes now,
+        // before the response.
+        self.zygote.kill_run();
+        self.reported = Some(code);
         let killed = ExitStatus::from_raw(nix::libc::SIGKILL);
-        let reported = tokio::select! {
-            code = zygote.recv_exit() => {
-                // Whatever of the run outlived its first process (a fork of the script's) goes
-                // now, before the response.
-                zygote.kill_run();
-                let status = code.map_or(killed, |c| ExitStatus::from_raw((c & 0xff) << 8));
-                let memory_hit = zygote.cgroup.oom_kills() > oom_before;
-                let _ = exit_tx.send(Ok(Ended { status, memory_hit }));
-                code
-            }
-            _ = kill_rx => {
-                // The run is over (its frame is complete, or its deadline or a cap was hit): its
-                // exit status decides nothing now, so the response need not wait for the report.
-                zygote.kill_run();
-                let memory_hit = zygote.cgroup.oom_kills() > oom_before;
-                let _ = exit_tx.send(Ok(Ended { status: killed, memory_hit }));
-                tokio::time::timeout(SETTLE_WITHIN, zygote.recv_exit()).await.ok().flatten()
-            }
+        let status = code.map_or(killed, |c| ExitStatus::from_raw((c & 0xff) << 8));
+        Ok(Ended {
+            status,
+            memory_hit: self.memory_hit(),
+        })
+    }
+
+    /// The run is over (its frame is complete, or its deadline or a cap was hit): its exit
+    /// status decides nothing now, so the response does not wait for the zygote's report.
+    async fn kill(&mut self) -> std::io::Result<Ended> {
+        self.zygote.kill_run();
+        Ok(Ended {
+            status: ExitStatus::from_raw(nix::libc::SIGKILL),
+            memory_hit: self.memory_hit(),
+        })
+    }
+
+    async fn release(self) {
+        let ForkedRun {
+            mut zygote,
+            back,
+            reported,
+            ..
+        } = self;
+        let reported = match reported {
+            Some(code) => code,
+            None => tokio::time::timeout(SETTLE_WITHIN, zygote.recv_exit())
+                .await
+                .ok()
+                .flatten(),
         };
         let reusable = reported.is_some()
             && zygote.settle().await
@@ -349,19 +398,18 @@ pub fn watch_run(
         if let Err(zygote) = back.send(zygote) {
             zygote.destroy().await; // its slot is gone: the pool closed
         }
-    });
-    (kill_tx, exit_rx)
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), SandboxError> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| SandboxError::CreatePipe(e.into()))?;
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| SandboxError::SetNonBlocking(e.into()))?;
     fcntl(
         fd,
         FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
     )
     .map(|_| ())
-    .map_err(|e| SandboxError::CreatePipe(e.into()))
+    .map_err(|e| SandboxError::SetNonBlocking(e.into()))
 }
 
 /// nsjail's log for a zygote's whole life, to the server's log (it rarely says anything).

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use python_script_api::configuration::Profile;
 use python_script_api::sandbox::PoolMode;
+use python_script_api::sandbox::Profile;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with, TestApp};

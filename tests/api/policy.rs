@@ -2,9 +2,10 @@
 //! the jail when an import runs, on every way a run gets its sandbox (forked from a zygote, a
 //! spawned warm jail, a cold jail), and reported by /validate before anything runs.
 
-use python_script_api::configuration::{Profile, Settings};
+use python_script_api::configuration::Settings;
 use python_script_api::policy::{ImportPolicy, PolicyKind};
 use python_script_api::sandbox::PoolMode;
+use python_script_api::sandbox::Profile;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, spawn_app_with, TestApp};
