@@ -10,7 +10,9 @@ use std::time::Instant;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::budget::MemoryReservation;
-use super::{Limits, Sandbox, SandboxError};
+use super::error::SandboxError;
+use super::input::Limits;
+use super::Sandbox;
 
 impl Sandbox {
     /// Waits (bounded) for a free slot, then for the run's `memory` in the budget: both waits

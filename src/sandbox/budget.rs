@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::SandboxError;
+use super::error::SandboxError;
 
 const MIB: u64 = 1 << 20;
 

@@ -11,8 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
 
+use super::outcome::{OutputChunk, OutputSender, OutputStream};
 use super::protocol::{frame_len, READY_MARK};
-use super::{OutputChunk, OutputSender, OutputStream};
 
 /// nsjail's own log is for operators; only its head is kept.
 pub const MAX_LOG_BYTES: usize = 64 * 1024;

@@ -10,7 +10,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::budget::BudgetSource;
-use super::{Limiter, Limits, Outcome, RunInput, RunStatus, Sandbox, SandboxError};
+use super::error::SandboxError;
+use super::input::{Limits, RunInput};
+use super::limiter::Limiter;
+use super::outcome::{Outcome, RunStatus};
+use super::Sandbox;
 use crate::script::PythonScript;
 
 /// What /health reports about the sandbox. Anyone may ask, so it names no host path and quotes

@@ -1,10 +1,20 @@
-//! What a run takes in besides its script: its input, parameters and files, already checked.
+//! What a run takes in besides its script: its limits, and its input, parameters and files,
+//! already checked.
 //!
 //! Not here: how they travel to the runner (protocol.rs's request line), and what a run gives back
 //! (outcome.rs; the output files are checked in outputs.rs).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+/// A run's limits: the request's, within the settings' range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub memory_mib: u64,
+}
 
 /// The request's data for one run, already checked (see `crate::files`).
 #[derive(Debug, Default)]

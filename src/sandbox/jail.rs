@@ -16,12 +16,15 @@ use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
 use super::capture::{self, Forward, DRAIN_TIMEOUT, MAX_LOG_BYTES};
+use super::error::SandboxError;
+use super::input::{Limits, RunInput};
 use super::limiter::RunCgroup;
+use super::outcome::{Outcome, OutputSender, OutputStream};
 use super::process::{self, JailContext, Launch, Nsjail, RunPipes};
 use super::protocol::{self, Setup};
+use super::settings::SandboxSettings;
 use super::verdict::{self, Observed};
 use super::zygote::ForkedRun;
-use super::{Limits, Outcome, OutputSender, OutputStream, SandboxError, SandboxSettings};
 use crate::script::PythonScript;
 
 /// A cold run's deadline allows for nsjail's and Python's start, which a warm run has behind it.
@@ -163,7 +166,7 @@ impl Jail {
         self,
         s: &SandboxSettings,
         script: &PythonScript,
-        input: &super::RunInput,
+        input: &RunInput,
         limits: Limits,
         output: Option<OutputSender>,
     ) -> Result<Outcome, SandboxError> {

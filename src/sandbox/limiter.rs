@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::SandboxError;
+use super::error::SandboxError;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 

@@ -51,7 +51,7 @@ pub use budget::{BudgetSource, MemoryBudget};
 pub use error::SandboxError;
 use health::HealthState;
 pub use health::{BudgetHealth, SandboxHealth};
-pub use input::{Encoding, InputFile, RunInput};
+pub use input::{Encoding, InputFile, Limits, RunInput};
 use jail::Jail;
 pub use limiter::Limiter;
 pub use outcome::{
@@ -60,12 +60,6 @@ pub use outcome::{
 use pool::Pool;
 use process::JailContext;
 pub use settings::{PoolMode, PoolPlan, Profile, SandboxSettings};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub timeout: Duration,
-    pub memory_mib: u64,
-}
 
 pub struct Sandbox {
     ctx: Arc<JailContext>,

@@ -5,9 +5,8 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{Profile, SandboxSettings};
-
-use super::Limits;
+use super::input::Limits;
+use super::settings::{Profile, SandboxSettings};
 
 /// Inside the jail, the result channel (a zygote's control socket) and nsjail's own log use these
 /// fds (see runner.py).

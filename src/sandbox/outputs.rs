@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::SandboxSettings;
+use super::settings::SandboxSettings;
 use crate::file_names::output_path_problem;
 
 /// One entry of the frame's `files`, as the runner sends it.

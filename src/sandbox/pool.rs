@@ -14,10 +14,12 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use super::error::SandboxError;
+use super::input::Limits;
 use super::jail::Jail;
 use super::process::JailContext;
+use super::settings::PoolMode;
 use super::zygote::Zygote;
-use super::{Limits, PoolMode, SandboxError};
 
 /// A warm jail must become ready within this (its imports take about a third of a second).
 pub const READY_WITHIN: Duration = Duration::from_secs(60);

@@ -15,10 +15,13 @@ use tokio::net::unix::pipe;
 use tokio::process::Child;
 use tokio::sync::oneshot;
 
+use super::error::SandboxError;
+use super::input::Limits;
 use super::limiter::{Limiter, RunCgroup};
+use super::nsjail;
 use super::protocol::RUNNER_COMMAND;
+use super::settings::SandboxSettings;
 use super::uids::{self, JailUids, UidLease};
-use super::{nsjail, Limits, SandboxError, SandboxSettings};
 
 /// What starting a jail needs, shared by the cold path, the pool and the zygotes.
 #[derive(Debug)]

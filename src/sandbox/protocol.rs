@@ -8,8 +8,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::input::{InputFile, RunInput};
-use super::{Limits, SandboxSettings, Usage};
+use super::input::{InputFile, Limits, RunInput};
+use super::outcome::Usage;
+use super::settings::SandboxSettings;
 use crate::script::PythonScript;
 
 /// The wrapper that runs inside the jail: it executes the script, calls main() and sends the

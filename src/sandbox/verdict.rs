@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use super::error::SandboxError;
+use super::input::Limits;
+use super::outcome::{Failure, FailureKind, RunStatus, Usage};
 use super::outputs::{response_files, FilesError};
 use super::process::Ended;
 use super::protocol::{frame_cap, parse_frame, Frame, READY_MARK};
-use super::{
-    Failure, FailureKind, Limits, Profile, RunStatus, SandboxError, SandboxSettings, Usage,
-};
+use super::settings::{Profile, SandboxSettings};
 
 /// Everything seen of a run, once its processes are gone and its pipes drained.
 pub struct Observed<'a> {

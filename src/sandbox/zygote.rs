@@ -24,11 +24,12 @@ use tokio::process::Child;
 use tokio::sync::oneshot;
 
 use super::capture::{self, DRAIN_TIMEOUT, MAX_LOG_BYTES};
+use super::error::SandboxError;
+use super::input::Limits;
 use super::limiter::RunCgroup;
 use super::process::{pipe_pair, Ended, JailContext, Launch, Nsjail, RunPipes, Watched};
 use super::protocol::{self, Setup, ZygoteSetup};
 use super::uids::UidLease;
-use super::{Limits, SandboxError};
 
 /// Processes in a zygote's cgroup besides those a cold jail has (nsjail and the runner): the
 /// zygote. The pids limit is raised by as many.
