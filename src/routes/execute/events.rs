@@ -26,6 +26,9 @@ use crate::sandbox::{OutputChunk, OutputStream};
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 /// Chunks taken from the channel per poll, so that a flood of output cannot hog the worker.
 const CHUNKS_PER_POLL: usize = 64;
+/// The target of /execute/stream's log lines: its module's path before it had a directory, kept
+/// so that the lines (whose JSON carries it) and `RUST_LOG` filters on it stay as they were.
+pub(super) const LOG_TARGET: &str = "python_script_api::routes::execute_stream";
 
 /// The two wire formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +65,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The streams in the order of `EventStream::pending`; `index` is the other way round.
+const STREAMS: [OutputStream; 2] = [OutputStream::Stdout, OutputStream::Stderr];
+
 /// Where a stream's pending output is kept.
 fn index(stream: OutputStream) -> usize {
     match stream {
@@ -79,7 +85,7 @@ pub(super) struct EventStream {
     done: Option<oneshot::Receiver<Rendered>>,
     finale: Option<Rendered>,
     gone: Pin<Box<dyn Future<Output = ()>>>,
-    /// stdout, stderr.
+    /// stdout, stderr (see `STREAMS`).
     pending: [Pending; 2],
     flush: Pin<Box<Sleep>>,
     keep_alive: Pin<Box<Sleep>>,
@@ -180,6 +186,7 @@ impl EventStream {
             "the client went away before the final event; its run was killed"
         };
         log::info!(
+            target: LOG_TARGET,
             request_id = self.request_id.as_str(), path = "/execute/stream", status = status,
             duration_ms = duration_ms, error_type = error_type;
             "execute/stream: {how} ({duration_ms} ms){}{error_type}",
@@ -226,10 +233,7 @@ impl EventStream {
                 Poll::Pending => break,
             }
         }
-        for (i, stream) in [OutputStream::Stdout, OutputStream::Stderr]
-            .into_iter()
-            .enumerate()
-        {
+        for (i, stream) in STREAMS.into_iter().enumerate() {
             if self.pending[i].due().is_some_and(|due| due <= now) {
                 if let Some(text) = self.pending[i].take_partial() {
                     self.event(&mut out, stream, &text);
@@ -240,10 +244,7 @@ impl EventStream {
         if !self.output_open {
             if let Some(finale) = self.finale.as_ref() {
                 let body = finale.body.clone();
-                for (i, stream) in [OutputStream::Stdout, OutputStream::Stderr]
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, stream) in STREAMS.into_iter().enumerate() {
                     if let Some(text) = self.pending[i].take_all() {
                         self.event(&mut out, stream, &text);
                     }

@@ -38,7 +38,11 @@ pub async fn execute(
     let result = tokio::select! {
         result = check_and_run => result,
         () = client_gone(&req) => {
-            log::info!("execute: the client disconnected; its run was killed");
+            // The target this line had before /execute's module became a directory.
+            log::info!(
+                target: "python_script_api::routes::execute",
+                "execute: the client disconnected; its run was killed"
+            );
             return Ok(client_gone_response());
         }
     };

@@ -18,7 +18,7 @@ use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use tokio::sync::{mpsc, oneshot};
 
 use super::admission::Admitted;
-use super::events::{EventStream, Format};
+use super::events::{EventStream, Format, LOG_TARGET};
 use super::render::{client_gone_response, render};
 use super::request::ExecuteRequest;
 use crate::body::BodyGate;
@@ -49,7 +49,10 @@ pub async fn execute_stream(
     let admitted = tokio::select! {
         admitted = Admitted::prepare(request, &settings, &sandbox) => admitted?,
         () = client_gone(&req) => {
-            log::info!("execute/stream: the client disconnected before its run started");
+            log::info!(
+                target: LOG_TARGET,
+                "execute/stream: the client disconnected before its run started"
+            );
             return Ok(client_gone_response());
         }
     };
