@@ -1,7 +1,7 @@
 //! The one place where failures become HTTP statuses and JSON error bodies.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use serde::Serialize;
 
 use crate::files::FileError;
@@ -192,6 +192,10 @@ pub enum ApiError {
     /// A browser request from a web origin the operator did not allow (see src/origin.rs).
     #[error("{0}")]
     ForbiddenOrigin(String),
+    /// Work handed to a blocking thread (decoding the input, parsing the script) panicked or was
+    /// cancelled. The server's fault whatever the request held, so never a 4xx.
+    #[error("{task} did not finish: {cause}")]
+    TaskFailed { task: &'static str, cause: String },
 }
 
 /// Seconds a client should wait after a 429.
@@ -204,6 +208,9 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ErrorType::PayloadTooLarge,
             ApiError::Script(ScriptError::TooLarge { .. }) => ErrorType::PayloadTooLarge,
             ApiError::Script(ScriptError::Empty) => ErrorType::InvalidRequest,
+            // The parser's thread could not start or panicked, or the parser broke its own
+            // contract: nothing the script can be blamed for.
+            ApiError::Script(ScriptError::CheckFailed(_)) => ErrorType::SandboxError,
             ApiError::Script(_) => ErrorType::ValidationError,
             ApiError::Files(FileError::TooMany { .. } | FileError::TooLarge { .. }) => {
                 ErrorType::PayloadTooLarge
@@ -216,7 +223,7 @@ impl ApiError {
             | ApiError::BodiesOverloaded { .. } => ErrorType::Overloaded,
             // A request for more memory than the budget can ever give: the client's to change.
             ApiError::Sandbox(SandboxError::MemoryOverBudget { .. }) => ErrorType::InvalidRequest,
-            ApiError::Sandbox(_) => ErrorType::SandboxError,
+            ApiError::Sandbox(_) | ApiError::TaskFailed { .. } => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
             ApiError::Unauthorized => ErrorType::Unauthorized,
@@ -225,14 +232,19 @@ impl ApiError {
             ApiError::ForbiddenOrigin(_) => ErrorType::ForbiddenOrigin,
         }
     }
-}
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.error_type().status()
+    /// For a blocking task's failure: `task` says what it was doing, for the log.
+    pub fn task_failed(task: &'static str, cause: impl std::fmt::Display) -> ApiError {
+        ApiError::TaskFailed {
+            task,
+            cause: cause.to_string(),
+        }
     }
 
-    fn error_response(&self) -> HttpResponse {
+    /// The body this error is answered with (its status is `body.kind.status()`). A server-side
+    /// failure's detail is logged here, under the request's id, and left out of the body: call
+    /// this once per answer.
+    pub fn body(&self) -> ErrorBody {
         let error_type = self.error_type();
         let message = if error_type == ErrorType::SandboxError {
             // nsjail's log lines, host paths and cgroup paths are for the operator: they go to
@@ -246,7 +258,17 @@ impl ResponseError for ApiError {
             body.line = Some(*line);
             body.column = Some(*column);
         }
-        error_response(&body)
+        body
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.error_type().status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_response(&self.body())
     }
 }
 
@@ -273,7 +295,13 @@ fn internal_error(detail: &str) -> String {
 /// Builds every error response: the status and headers that go with the error type, the JSON
 /// body, and the error type in the response's extensions for the request log and metrics.
 pub fn error_response(body: &ErrorBody) -> HttpResponse {
-    let error_type = body.kind;
+    error_response_builder(body.kind).json(body)
+}
+
+/// An error response, but for its body: the status and headers that go with `error_type`, and
+/// `error_type` in the response's extensions. For a body serialized already (see
+/// `routes::execute::render`); `error_response` is the rest of the time.
+pub fn error_response_builder(error_type: ErrorType) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(error_type.status());
     match error_type {
         ErrorType::Overloaded => {
@@ -284,9 +312,8 @@ pub fn error_response(body: &ErrorBody) -> HttpResponse {
         }
         _ => {}
     }
-    let mut response = builder.json(body);
-    response.extensions_mut().insert(error_type);
-    response
+    builder.extensions_mut().insert(error_type);
+    builder
 }
 
 #[cfg(test)]
@@ -339,11 +366,85 @@ mod tests {
         });
         let response = err.error_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = actix_web::body::MessageBody::try_into_bytes(response.into_body())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+        let body = body_text(response);
         assert!(body.contains("sandbox_error"), "{body}");
         assert!(!body.contains("/work") && !body.contains("[E]"), "{body}");
+    }
+
+    /// The body's text, for the checks below.
+    fn body_text(response: HttpResponse) -> String {
+        actix_web::body::MessageBody::try_into_bytes(response.into_body())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    #[actix_web::test]
+    async fn a_blocking_task_that_panics_is_the_servers_fault() {
+        // What /execute and /validate do with the task that decodes the input and parses the
+        // script, when it panics (the panic's message is printed: it is expected).
+        let failed = actix_web::web::block(|| -> u8 { panic!("a checker's bug") })
+            .await
+            .map_err(|e| ApiError::task_failed("checking the script", e));
+        let Err(err) = failed else {
+            panic!("a task that panicked returned a value")
+        };
+        assert_eq!(err.error_type(), ErrorType::SandboxError);
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.extensions().get::<ErrorType>(),
+            Some(&ErrorType::SandboxError),
+            "the request log reads it"
+        );
+        let body = body_text(response);
+        assert!(body.contains(r#""error_type":"sandbox_error""#), "{body}");
+        assert!(
+            !body.contains("checking the script"),
+            "the detail is for the log: {body}"
+        );
+        // So does tokio's own JoinError (/validate's parser pool).
+        let failed = tokio::task::spawn_blocking(|| -> u8 { panic!("a parser's bug") })
+            .await
+            .map_err(|e| ApiError::task_failed("checking the script", e));
+        assert!(
+            matches!(&failed, Err(e) if e.error_type() == ErrorType::SandboxError),
+            "{failed:?}"
+        );
+    }
+
+    #[test]
+    fn a_parser_that_fails_is_not_the_scripts_fault() {
+        let err = ApiError::Script(ScriptError::CheckFailed("the parser panicked".into()));
+        assert_eq!(err.error_type(), ErrorType::SandboxError);
+        let body = err.body();
+        assert_eq!(body.kind.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.error.contains("panicked"), "{}", body.error);
+        // The script's own faults stay the script's.
+        let err = ApiError::Script(ScriptError::NoMain);
+        assert_eq!(err.error_type(), ErrorType::ValidationError);
+    }
+
+    #[test]
+    fn the_body_is_the_responses() {
+        let err = ApiError::Script(ScriptError::Syntax {
+            line: 3,
+            column: 7,
+            message: "invalid syntax".into(),
+        });
+        let body = err.body();
+        assert_eq!(
+            (body.kind, body.line, body.column),
+            (ErrorType::ValidationError, Some(3), Some(7))
+        );
+        let response = err.error_response();
+        assert_eq!(response.status(), body.kind.status());
+        let text = body_text(response);
+        let mut ours = serde_json::to_value(&body).unwrap();
+        let mut theirs: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The timestamps are taken apart, a moment from each other.
+        ours["timestamp"].take();
+        theirs["timestamp"].take();
+        assert_eq!(ours, theirs);
     }
 
     #[test]

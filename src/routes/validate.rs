@@ -7,12 +7,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use super::execute::ExecuteRequest;
 use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::environment::Environment;
 use crate::error::ApiError;
 use crate::policy::RefusedImport;
-use crate::routes::ExecuteRequest;
 use crate::script::{MainSignature, Problem, Report};
 
 /// Bounds the parsing /validate does. It runs nothing, so it takes no sandbox slot and never
@@ -58,17 +58,14 @@ impl ValidateGate {
             .acquire_owned()
             .await
             .map_err(|_| busy())?;
-        let report = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let _permits = (admitted, parsing);
             Report::inspect(&script, max_bytes)
         })
         .await
-        .unwrap_or_else(|e| {
-            Report::unchecked(Problem::general(format!(
-                "the script could not be checked: {e}"
-            )))
-        });
-        Ok(report)
+        // The parse panicked (or was cancelled): the server's fault, not a finding about the
+        // script, so not a report.
+        .map_err(|e| ApiError::task_failed("checking the script", e))
     }
 }
 
@@ -106,7 +103,8 @@ pub async fn validate(
         (request, input)
     })
     .await
-    .map_err(|e| ApiError::InvalidRequest(format!("the input could not be checked: {e}")))?;
+    // The task panicked (or was cancelled): the server's fault, whatever the request held.
+    .map_err(|e| ApiError::task_failed("checking the input", e))?;
     let report = gate
         .inspect(request.script, settings.max_script_bytes)
         .await?;

@@ -1,0 +1,86 @@
+//! `Admitted`: a request that passed every check that comes before its run, and holds a sandbox
+//! slot, its memory and its parsed script; then its run, counted in the metrics. Shared by
+//! /execute and /execute/stream, so that both refuse the same requests the same way. What the
+//! run's result becomes on the wire is `render.rs`'s.
+
+use std::time::Duration;
+
+use actix_web::web;
+
+use super::request::ExecuteRequest;
+use crate::configuration::Settings;
+use crate::error::{ApiError, ErrorType};
+use crate::metrics::Metrics;
+use crate::sandbox::{Admission, Limits, Outcome, OutputSender, RunInput, RunStatus, Sandbox};
+use crate::script::PythonScript;
+
+pub(super) struct Admitted {
+    admission: Admission,
+    script: PythonScript,
+    input: RunInput,
+    limits: Limits,
+}
+
+impl Admitted {
+    /// Checks the limits, waits (bounded) for a slot, then parses the script in it.
+    pub(super) async fn prepare(
+        mut request: ExecuteRequest,
+        settings: &Settings,
+        sandbox: &Sandbox,
+    ) -> Result<Admitted, ApiError> {
+        let limits = request.limits(settings)?;
+        // The slot comes first: it also bounds how many scripts are parsed at once (a
+        // pathological one takes half a second of CPU and a large AST).
+        // The run's memory comes with it, from the service's budget (it may wait, bounded, too).
+        let admission = sandbox.admit(&limits).await?;
+        // Parsing and decoding are CPU work: not on the async executor. The slot travels with
+        // them, so that a client that hangs up mid-parse does not free its slot while the parse
+        // still runs.
+        let checker = settings.clone();
+        let (checked, admission) = web::block(move || {
+            let checked = request.take_input(&checker).and_then(|input| {
+                let script = PythonScript::parse(request.script, checker.max_script_bytes)?;
+                Ok::<_, ApiError>((script, input))
+            });
+            (checked, admission)
+        })
+        .await
+        // The task panicked (or was cancelled): the server's fault, whatever the request held.
+        .map_err(|e| ApiError::task_failed("checking the script and its input", e))?;
+        let (script, input) = checked?;
+        Ok(Admitted {
+            admission,
+            script,
+            input,
+            limits,
+        })
+    }
+
+    /// Runs the script (copying its output to `output`, if given) and counts the run in the
+    /// metrics. Dropping the future kills the run and frees the slot.
+    pub(super) async fn run(
+        self,
+        sandbox: &Sandbox,
+        metrics: &Metrics,
+        output: Option<OutputSender>,
+    ) -> Result<Outcome, ApiError> {
+        let outcome = sandbox
+            .run_observed(
+                self.admission,
+                &self.script,
+                &self.input,
+                self.limits,
+                output,
+            )
+            .await
+            .inspect_err(|_| {
+                metrics.record_execution(ErrorType::SandboxError.as_str(), Duration::ZERO)
+            })?;
+        let label = match &outcome.status {
+            RunStatus::Completed { .. } => "success",
+            RunStatus::Failed(f) => ErrorType::from(f.kind).as_str(),
+        };
+        metrics.record_execution(label, outcome.duration);
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,50 @@
+//! POST /execute: read the body, admit the request, run it, and answer with its rendering. The
+//! checks are `admission.rs`'s and the answer's shape is `render.rs`'s; this is only the order
+//! in which they happen, and what a client that hangs up gets.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::admission::Admitted;
+use super::render::{client_gone_response, render};
+use super::request::ExecuteRequest;
+use crate::body::BodyGate;
+use crate::configuration::Settings;
+use crate::disconnect::client_gone;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::sandbox::Sandbox;
+
+pub async fn execute(
+    req: HttpRequest,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
+    settings: web::Data<Settings>,
+    sandbox: web::Data<Arc<Sandbox>>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    // The body first, under its own budget and deadline; the slot only once it is complete. The
+    // lease is held to the end: the request holds what its body became until then.
+    let (request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
+    let check_and_run = async {
+        Admitted::prepare(request, &settings, &sandbox)
+            .await?
+            .run(&sandbox, &metrics, None)
+            .await
+    };
+    // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
+    // its timeout.
+    let result = tokio::select! {
+        result = check_and_run => result,
+        () = client_gone(&req) => {
+            // The target this line had before /execute's module became a directory.
+            log::info!(
+                target: "python_script_api::routes::execute",
+                "execute: the client disconnected; its run was killed"
+            );
+            return Ok(client_gone_response());
+        }
+    };
+    Ok(render(result).into_response())
+}
