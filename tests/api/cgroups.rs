@@ -192,7 +192,12 @@ impl ServerCgroups {
         for dir in &parents.dirs {
             let entries = std::fs::read_dir(dir)
                 .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-            let label = dir.file_name().unwrap_or_default().to_string_lossy();
+            // v1: the hierarchy's name (`memory`, `pids`); v2: `runs`.
+            let named = match parents.layout {
+                Layout::V1 => dir.parent().and_then(|p| p.file_name()),
+                Layout::V2 => dir.file_name(),
+            };
+            let label = named.unwrap_or_default().to_string_lossy();
             let mut warm = 0;
             for entry in entries.filter_map(Result::ok) {
                 if !entry.path().is_dir() {
