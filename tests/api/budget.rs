@@ -78,6 +78,8 @@ async fn a_parent_cgroup_made_again_gets_the_budget_back() {
     // Without a pool the parent holds no warm sandbox, so it can be removed between runs.
     let app = budget_app(|s| s.sandbox.pool_size = 0).await;
     assert_eq!(parent_memory_limit(&app).await, BUDGET_MIB << 20);
+    // Nor a run's: the start-up probe's goes a moment after it ends.
+    app.assert_no_leftovers().await;
     for parent in app.run_parents().await.dirs {
         std::fs::remove_dir(&parent)
             .unwrap_or_else(|e| panic!("cannot remove {}: {e}", parent.display()));

@@ -94,6 +94,8 @@ async fn a_removed_cgroup_parent_is_recreated() {
     // Without a pool: a warm sandbox's cgroup would keep its parent busy, and it could not be
     // removed.
     let app = spawn_app_with(|s| s.sandbox.pool_size = 0).await;
+    // Nor may a run's cgroup be in it: the start-up probe's goes a moment after it ends.
+    app.assert_no_leftovers().await;
     for parent in app.run_parents().await.dirs {
         std::fs::remove_dir(&parent)
             .unwrap_or_else(|e| panic!("cannot remove {}: {e}", parent.display()));

@@ -145,6 +145,7 @@ async fn a_cgroup_limiter_without_its_directories_fails_the_check() {
 
     // A real server: found where it is, not found elsewhere.
     let app = spawn_app_with(|s| s.sandbox.pool_size = 0).await;
+    app.assert_no_leftovers().await; // the start-up probe's run is gone
     let (_, health) = app.health().await;
     assert_eq!(
         app.cgroups.check(&CgroupRoots::host(), &health),
