@@ -230,7 +230,9 @@ async fn a_max_memory_set_above_the_budget_stops_start_up_and_names_the_variable
     let cgroups = ServerCgroups::new(&cgroup, before, own_v2_cgroup("self"));
     let roots = CgroupRoots::host();
     let layout = cgroups.found_layout(&roots).unwrap_or_else(|why| {
-        panic!("this test checks that the pool's cgroups went with the server, and needs them: {why}")
+        panic!(
+            "this test checks that the pool's cgroups went with the server, and needs them: {why}"
+        )
     });
     let groups = || -> Listing { cgroups.listing(&roots, layout).expect("the parent stays") };
     let deadline = Instant::now() + Duration::from_secs(10);

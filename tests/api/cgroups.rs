@@ -58,7 +58,9 @@ pub fn layout(health: &Value) -> Result<Layout, String> {
              and pids hierarchies, or cgroup v2 with those controllers)",
             health["limiter_note"]
         )),
-        _ => Err(format!("/health names no limiter this test knows: {health}")),
+        _ => Err(format!(
+            "/health names no limiter this test knows: {health}"
+        )),
     }
 }
 

@@ -49,7 +49,11 @@ fn a_v2_tree_is_listed_where_the_server_puts_it() {
         Some("/system.slice/x.scope/psa-test-1/server".into()),
     );
     assert_eq!(cgroups.v2_bases, ["/system.slice/x.scope"]);
-    let parent = roots.v2.as_ref().unwrap().join("system.slice/x.scope/psa-test-1");
+    let parent = roots
+        .v2
+        .as_ref()
+        .unwrap()
+        .join("system.slice/x.scope/psa-test-1");
     mkdirs(&parent, &["server", "runs/run-1-2", "runs/warm-3-4"]);
     std::fs::write(parent.join("runs/memory.max"), "734003200\n").unwrap();
 
@@ -107,11 +111,17 @@ fn a_v1_tree_is_listed_per_hierarchy() {
         v2: None,
     };
     let cgroups = ServerCgroups::new("psa-test-3", Some("/".into()), Some("/".into()));
-    mkdirs(tmp.path(), &["memory/psa-test-3/run-1", "memory/psa-test-3/warm-2"]);
+    mkdirs(
+        tmp.path(),
+        &["memory/psa-test-3/run-1", "memory/psa-test-3/warm-2"],
+    );
     // Only the memory hierarchy: the pids one is missing, and that is an error.
     let missing = cgroups.listing(&roots, Layout::V1);
     assert!(missing.is_err_and(|e| e.contains("pids/psa-test-3")));
-    mkdirs(tmp.path(), &["pids/psa-test-3/run-1", "pids/psa-test-3/warm-2"]);
+    mkdirs(
+        tmp.path(),
+        &["pids/psa-test-3/run-1", "pids/psa-test-3/warm-2"],
+    );
     assert_eq!(
         cgroups.listing(&roots, Layout::V1),
         Ok(Listing {
@@ -159,7 +169,11 @@ async fn a_cgroup_limiter_without_its_directories_fails_the_check() {
 async fn a_left_over_run_cgroup_fails_the_check() {
     let app = spawn_app_with(|s| s.sandbox.pool_size = 0).await;
     let parents = app.run_parents().await;
-    let fakes: Vec<_> = parents.dirs.iter().map(|d| d.join("run-left-over")).collect();
+    let fakes: Vec<_> = parents
+        .dirs
+        .iter()
+        .map(|d| d.join("run-left-over"))
+        .collect();
     for fake in &fakes {
         std::fs::create_dir(fake).expect("a cgroup made by hand");
     }

@@ -354,7 +354,10 @@ async fn policy_answers_fit_the_openapi_description() {
     assert_eq!(body["refused_imports"][0]["module"], "ctypes", "{body}");
     // The venv's environment.json is made by `make setup` (scripts/setup-sandbox.sh).
     let (status, body) = app.environment().await;
-    assert_eq!(status, 200, "/environment's import_policy cannot be checked: {body}");
+    assert_eq!(
+        status, 200,
+        "/environment's import_policy cannot be checked: {body}"
+    );
     assert_eq!(
         body["import_policy"],
         json!({"deny": ["ctypes", "socket", "subprocess"]})

@@ -189,7 +189,7 @@ async fn fork_mode_is_refused_without_the_standard_profile() {
         ("SANDBOX_PROFILE", "container"),
         ("SANDBOX_POOL_MODE", "fork"),
     ]);
-    let error = refused.err().expect("fork mode under the container profile is refused");
+    let error = refused.expect_err("fork mode under the container profile is refused");
     assert_eq!(error.name, "SANDBOX_POOL_MODE", "{error}");
     let default = lookup(&[("SANDBOX_PROFILE", "container")]).expect("valid settings");
     assert_eq!(default.sandbox.pool_mode, PoolMode::Spawn);
