@@ -534,4 +534,12 @@ async fn every_attack_is_contained() {
         files.len(),
         failures.join("\n\n")
     );
+    // With a pool, the warm path must have been attacked too, not only the cold one.
+    if health["pool_size"].as_u64().unwrap_or(0) > 0 {
+        assert!(
+            warm_runs > 0,
+            "no attack ran in a warm sandbox, though the pool has {}: {health}",
+            health["pool_size"]
+        );
+    }
 }

@@ -2,12 +2,12 @@
 //! that can never fit is refused before it runs, and runs that do not fit together take turns
 //! (or get 429) instead of pushing each other into the OOM killer.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{remove_parent_cgroups, spawn_app_with, TestApp};
+use crate::helpers::cgroups::{own_v2_cgroup, CgroupRoots, Listing, ServerCgroups};
+use crate::helpers::{spawn_app_with, test_settings, TestApp};
 
 /// A budget small enough that two runs of `SHARE_MIB` cannot hold it together, with or without a
 /// warm pool (two warm sandboxes hold about 90 MiB).
@@ -33,34 +33,11 @@ async fn budget_health(app: &TestApp) -> Value {
 
 /// The memory limit of the app's parent cgroup, where the runs' cgroups are made. Fails loudly
 /// where there is none: this test is about the cgroup.
-fn parent_memory_limit(app: &TestApp) -> u64 {
-    let v1 = PathBuf::from("/sys/fs/cgroup/memory")
-        .join(&app.cgroup)
-        .join("memory.limit_in_bytes");
-    let v2 = std::fs::read_to_string("/proc/self/cgroup")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
-        .and_then(|own| {
-            // The server moved itself into <its group>/<SANDBOX_CGROUP>/server.
-            let base = PathBuf::from(own.trim_start_matches('/'));
-            let base = base.parent()?.parent()?.to_path_buf();
-            Some(
-                PathBuf::from("/sys/fs/cgroup")
-                    .join(base)
-                    .join(&app.cgroup)
-                    .join("runs/memory.max"),
-            )
-        });
-    for file in std::iter::once(v1).chain(v2) {
-        if let Ok(value) = std::fs::read_to_string(&file) {
-            return value.trim().parse().unwrap_or(u64::MAX);
-        }
-    }
-    panic!(
-        "no parent cgroup found for {}: these tests need a cgroup limiter",
-        app.cgroup
-    );
+async fn parent_memory_limit(app: &TestApp) -> u64 {
+    let file = app.run_parents().await.memory_limit_file();
+    let value = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    value.trim().parse().unwrap_or(u64::MAX)
 }
 
 async fn executions(app: &TestApp) -> u64 {
@@ -91,7 +68,7 @@ async fn the_parent_cgroup_is_limited_to_the_memory_budget() {
         !budget.to_string().contains('/'),
         "a path in /health: {budget}"
     );
-    assert_eq!(parent_memory_limit(&app), BUDGET_MIB << 20);
+    assert_eq!(parent_memory_limit(&app).await, BUDGET_MIB << 20);
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
 }
@@ -100,11 +77,16 @@ async fn the_parent_cgroup_is_limited_to_the_memory_budget() {
 async fn a_parent_cgroup_made_again_gets_the_budget_back() {
     // Without a pool the parent holds no warm sandbox, so it can be removed between runs.
     let app = budget_app(|s| s.sandbox.pool_size = 0).await;
-    assert_eq!(parent_memory_limit(&app), BUDGET_MIB << 20);
-    remove_parent_cgroups(&app.cgroup);
+    assert_eq!(parent_memory_limit(&app).await, BUDGET_MIB << 20);
+    // Nor a run's: the start-up probe's goes a moment after it ends.
+    app.assert_no_leftovers().await;
+    for parent in app.run_parents().await.dirs {
+        std::fs::remove_dir(&parent)
+            .unwrap_or_else(|e| panic!("cannot remove {}: {e}", parent.display()));
+    }
     let (status, body) = app.run("def main():\n    return 1\n").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(parent_memory_limit(&app), BUDGET_MIB << 20);
+    assert_eq!(parent_memory_limit(&app).await, BUDGET_MIB << 20);
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
 }
@@ -219,9 +201,8 @@ async fn a_run_whose_memory_does_not_free_up_in_time_gets_429() {
 
 #[tokio::test]
 async fn a_max_memory_set_above_the_budget_stops_start_up_and_names_the_variables() {
-    use python_script_api::configuration::Settings;
     use python_script_api::startup::Application;
-    let mut settings = Settings::from_env().expect("valid settings");
+    let mut settings = test_settings();
     settings.host = "127.0.0.1".into();
     settings.port = 0;
     let cgroup = crate::helpers::unique("psa-test-budget");
@@ -229,6 +210,7 @@ async fn a_max_memory_set_above_the_budget_stops_start_up_and_names_the_variable
     settings.sandbox.memory_budget_mib = Some(BUDGET_MIB);
     settings.max_memory_mib = 4096;
     settings.max_memory_set = true;
+    let before = own_v2_cgroup("self");
     let error = match Application::build(settings).await {
         Ok(_) => panic!("a server started with MAX_MEMORY_MB=4096 in a {BUDGET_MIB} MiB budget"),
         Err(e) => e,
@@ -244,22 +226,20 @@ async fn a_max_memory_set_above_the_budget_stops_start_up_and_names_the_variable
         assert!(text.contains(named), "{text}");
     }
     // The pool it had started goes with it (a spawned warm-up in progress ends within seconds).
-    let parent = PathBuf::from("/sys/fs/cgroup/memory").join(&cgroup);
-    let groups = || -> Vec<PathBuf> {
-        std::fs::read_dir(&parent)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    // It had made its parent cgroups, under whichever version the host offers, before it failed.
+    let cgroups = ServerCgroups::new(&cgroup, before, own_v2_cgroup("self"));
+    let roots = CgroupRoots::host();
+    let layout = cgroups.found_layout(&roots).unwrap_or_else(|why| {
+        panic!(
+            "this test checks that the pool's cgroups went with the server, and needs them: {why}"
+        )
+    });
+    let groups = || -> Listing { cgroups.listing(&roots, layout).expect("the parent stays") };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !groups().is_empty() && Instant::now() < deadline {
+    while groups() != Listing::default() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let left = groups();
-    remove_parent_cgroups(&cgroup);
-    assert!(left.is_empty(), "left behind: {left:?}");
+    cgroups.remove_all(&roots);
+    assert_eq!(left, Listing::default(), "left behind");
 }

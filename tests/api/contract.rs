@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, test_settings};
 
 #[tokio::test]
 async fn hello_world_returns_result_and_stdout() {
@@ -227,8 +227,21 @@ async fn health_reports_the_sandbox() {
     assert_eq!(body["status"], "healthy");
     assert_eq!(body["nsjail_config_exists"], true);
     assert!(body["python_version"].as_str().unwrap().starts_with("3."));
-    assert!(["cgroup_v1", "cgroup_v2", "rlimits"].contains(&body["limiter"].as_str().unwrap()));
     assert!(chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
+    // What the pass chose, reported as chosen.
+    let chosen = test_settings().sandbox;
+    assert_eq!(body["profile"], chosen.profile.as_str(), "{body}");
+    // The limiter is what the host offers. A cgroup limiter's parents are where it makes them,
+    // and the pool is the one chosen; without cgroups the note says why, and there is no pool.
+    if body["limiter"] == "rlimits" {
+        let note = body["limiter_note"].as_str().unwrap_or_default();
+        assert!(!note.is_empty(), "rlimits without a reason: {body}");
+        assert_eq!(body["pool_size"], 0, "{body}");
+    } else {
+        app.run_parents().await;
+        assert_eq!(body["pool_size"], chosen.pool_size, "{body}");
+        assert_eq!(body["pool_mode"], chosen.pool_mode.as_str(), "{body}");
+    }
 }
 
 #[tokio::test]

@@ -5,10 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use python_script_api::configuration::Settings;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, unique};
+use crate::helpers::{spawn_app, spawn_app_with, test_settings, unique};
 use crate::operability::start_binary;
 
 /// A path and, when it is a link or relative, what it resolves to.
@@ -31,7 +30,7 @@ fn assert_mentions_none(text: &str, paths: &[String], what: &str) {
 
 #[tokio::test]
 async fn health_names_no_host_path() {
-    let s = Settings::from_env().unwrap().sandbox;
+    let s = test_settings().sandbox;
     let mut paths = vec![env!("CARGO_MANIFEST_DIR").to_string()];
     for path in [&s.nsjail_path, &s.config_path, &s.venv_path] {
         paths.extend(forms(path));
@@ -158,7 +157,7 @@ async fn a_sandbox_error_gives_the_caller_its_request_id_and_the_log_the_detail(
 #[tokio::test]
 async fn a_run_cannot_see_where_the_checkout_is() {
     let checkout = env!("CARGO_MANIFEST_DIR");
-    let venv = Settings::from_env().unwrap().sandbox.venv_path;
+    let venv = test_settings().sandbox.venv_path;
     let venv: PathBuf = std::fs::canonicalize(&venv).unwrap_or(venv);
     // The venv is bind-mounted into every run, and a bind mount shows its source path in
     // /proc/self/mountinfo; the venv's own files (pyvenv.cfg, .pyc) hold it too. So it must not

@@ -1,7 +1,9 @@
 //! Fork mode (issue 6, part 3): every run is a fresh fork of a zygote, isolated before user code
 //! runs. These tests pin what must hold between runs of the same zygote and between concurrent
-//! runs of different zygotes. Fork mode needs the standard profile: under the container profile
-//! these tests have nothing to test and pass trivially.
+//! runs of different zygotes. Fork mode needs the standard profile: under another profile these
+//! tests cannot run, and fail saying so; `make test`'s container pass skips them by name
+//! (`--skip fork::`). What holds there instead (fork mode refused, warm sandboxes spawned) is
+//! `pool::fork_mode_is_refused_without_the_standard_profile`'s to check.
 
 use std::time::{Duration, Instant};
 
@@ -9,23 +11,28 @@ use python_script_api::sandbox::PoolMode;
 use python_script_api::sandbox::Profile;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, test_settings, TestApp};
 use crate::pool::{pool_counter, wait_ready};
 
-async fn fork_app(size: usize) -> Option<TestApp> {
-    let mut standard = true;
+async fn fork_app(size: usize) -> TestApp {
+    let profile = test_settings().sandbox.profile;
+    assert_eq!(
+        profile,
+        Profile::Standard,
+        "fork mode needs the standard profile, and SANDBOX_PROFILE={} chooses another: this test \
+         cannot run here. Run the fork tests under the standard profile (`cargo test --test api \
+         fork::`); `make test`'s container pass skips them with `--skip fork::`",
+        profile.as_str()
+    );
     let app = spawn_app_with(|s| {
-        standard = s.sandbox.profile == Profile::Standard;
         s.sandbox.pool_size = size;
         s.sandbox.pool_mode = PoolMode::Fork;
     })
     .await;
-    if !standard {
-        return None;
-    }
-    assert_eq!(app.health().await.1["pool_mode"], "fork");
+    let (_, health) = app.health().await;
+    assert_eq!(health["pool_mode"], "fork", "{health}");
     wait_ready(&app, size).await;
-    Some(app)
+    app
 }
 
 /// Runs `script` (which must return a value) on a forked sandbox, and checks that it was one.
@@ -44,7 +51,7 @@ async fn run_forked(app: &TestApp, body: Value) -> Value {
 
 #[tokio::test]
 async fn forked_runs_hold_no_privilege() {
-    let Some(app) = fork_app(1).await else { return };
+    let app = fork_app(1).await;
     let script = r#"
 import ctypes, os
 def main():
@@ -87,7 +94,7 @@ def main():
 
 #[tokio::test]
 async fn nothing_of_one_forked_run_reaches_the_next() {
-    let Some(app) = fork_app(1).await else { return };
+    let app = fork_app(1).await;
     // Files, shared memory, a SysV segment, an abstract socket and a background process: each
     // would outlive its run if the next one shared the first one's namespaces or tmpfs.
     let leave = r#"
@@ -147,7 +154,7 @@ def main():
 
 #[tokio::test]
 async fn concurrent_forked_runs_cannot_reach_each_other() {
-    let Some(app) = fork_app(2).await else { return };
+    let app = fork_app(2).await;
     let listen = r#"
 import socket, time
 def main():
@@ -184,7 +191,7 @@ def main():
 
 #[tokio::test]
 async fn killed_forked_runs_leave_the_zygote_serving() {
-    let Some(app) = fork_app(1).await else { return };
+    let app = fork_app(1).await;
     // At the deadline, at the memory limit, and after a fork bomb: each time the run (and all it
     // started) is killed, and the same zygote forks the next sandbox.
     let cases = [
@@ -225,11 +232,12 @@ async fn killed_forked_runs_leave_the_zygote_serving() {
 
 #[tokio::test]
 async fn a_dead_zygote_is_replaced() {
-    let Some(app) = fork_app(1).await else { return };
+    let app = fork_app(1).await;
     // A run cannot reach its zygote (another pid namespace); an operator's kill -9 can.
     // The zygote: the member of a warm cgroup that is pid 1 of its jail (NSpid: <host> 1); the
     // forked runs are a level deeper.
-    let parent = format!("/sys/fs/cgroup/pids/{}", app.cgroup);
+    // Each process is in one cgroup of each hierarchy: the first run parent is enough.
+    let parent = app.run_parents().await.dirs[0].clone();
     let mut zygotes = Vec::new();
     for dir in std::fs::read_dir(&parent).unwrap().filter_map(Result::ok) {
         let procs = std::fs::read_to_string(dir.path().join("cgroup.procs")).unwrap_or_default();

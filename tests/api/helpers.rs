@@ -1,4 +1,8 @@
-use std::path::PathBuf;
+//! The test server and what tests ask of it: `spawn_app`/`spawn_app_with` start the real server
+//! in-process (port 0, real nsjail), `TestApp` talks to it over HTTP and checks that no run left a
+//! cgroup behind, under cgroup v1 or v2. Process look-ups (`processes_with`) live here too. The
+//! tests themselves do not: each file of tests/api/ holds one subject's.
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -6,12 +10,58 @@ use python_script_api::configuration::Settings;
 use python_script_api::startup::Application;
 use serde_json::{json, Value};
 
+#[path = "cgroups.rs"]
+pub mod cgroups;
+
+use cgroups::{CgroupRoots, Listing, RunParents, ServerCgroups};
+
+/// The environment variables that choose the sandbox under test, and the only ones the test
+/// servers read: the Makefile's test target sets them for its passes. Every other setting takes
+/// its default whatever the shell exports (an exported API_KEYS would turn every request into a
+/// 401, an ALLOWED_ORIGINS or IMPORT_DENY would change what the tests check); a test that needs
+/// another value sets it in its tweak.
+pub const SANDBOX_UNDER_TEST: [&str; 6] = [
+    "NSJAIL_PATH",
+    "SANDBOX_VENV",
+    "NSJAIL_CONFIG",
+    "SANDBOX_PROFILE",
+    "SANDBOX_POOL_MODE",
+    "SANDBOX_POOL_SIZE",
+];
+
+/// The settings a test server starts from: `SANDBOX_UNDER_TEST` from the environment, defaults
+/// for everything else.
+pub fn test_settings() -> Settings {
+    settings_from(&|name| std::env::var(name).ok())
+}
+
+/// `test_settings` over any lookup: only the `SANDBOX_UNDER_TEST` names are looked up.
+pub fn settings_from(env: &dyn Fn(&str) -> Option<String>) -> Settings {
+    Settings::from_lookup(&|name| {
+        if SANDBOX_UNDER_TEST.contains(&name) {
+            env(name)
+        } else {
+            None
+        }
+    })
+    .unwrap_or_else(|e| panic!("the sandbox under test is misconfigured: {e}"))
+}
+
+/// The sandbox-choosing variables that are set, for a server started as a process of its own.
+pub fn sandbox_env() -> Vec<(&'static str, String)> {
+    SANDBOX_UNDER_TEST
+        .iter()
+        .filter_map(|&name| Some((name, std::env::var(name).ok()?)))
+        .collect()
+}
+
 pub struct TestApp {
     pub address: String,
     pub port: u16,
     pub client: reqwest::Client,
-    /// This app's own parent cgroup name, so that leftovers can be checked per app.
-    pub cgroup: String,
+    /// This app's own parent cgroup (its name, and where it is under either cgroup version), so
+    /// that leftovers can be checked per app.
+    pub cgroups: ServerCgroups,
 }
 
 static APPS: AtomicU32 = AtomicU32::new(0);
@@ -20,20 +70,24 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts a server with the environment's settings (see the Makefile), port 0, and `tweak` applied.
+/// Starts a server with `test_settings()` (the sandbox the Makefile's pass chose), port 0, and
+/// `tweak` applied.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
-    let mut settings = Settings::from_env().expect("valid settings");
+    let mut settings = test_settings();
     settings.host = "127.0.0.1".into();
     settings.port = 0;
-    let cgroup = format!(
+    settings.sandbox.cgroup_parent = format!(
         "psa-test-{}-{}",
         std::process::id(),
         APPS.fetch_add(1, Ordering::Relaxed)
     );
-    settings.sandbox.cgroup_parent = cgroup.clone();
     tweak(&mut settings);
+    let cgroup = settings.sandbox.cgroup_parent.clone();
+    // Under cgroup v2 the server makes its cgroups below the one it starts in.
+    let before = cgroups::own_v2_cgroup("self");
     let app = Application::build(settings).await.expect("app builds");
+    let cgroups = ServerCgroups::new(&cgroup, before, cgroups::own_v2_cgroup("self"));
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -43,7 +97,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap(),
-        cgroup,
+        cgroups,
     }
 }
 
@@ -137,47 +191,50 @@ impl TestApp {
     /// pool (`warm-*`) are not runs; at most the pool's size of them may exist.
     /// The server sends SIGKILL to every process of a run before it responds, and removes the
     /// run's cgroup right after (the kernel takes a few ms to tear the processes down), so this
-    /// waits up to 5 s for that.
+    /// waits up to 5 s for that. It fails when it cannot look: when the server has no cgroup
+    /// limiter, or when /health names one and this app's cgroups are not where it puts them.
     pub async fn assert_no_leftovers(&self) {
+        let (_, health) = self.health().await;
+        let pool_size = health["pool_size"].as_u64().unwrap_or(0) as usize;
+        let roots = CgroupRoots::host();
+        let check = || -> Listing {
+            self.cgroups
+                .check(&roots, &health)
+                .unwrap_or_else(|why| panic!("cannot check for left-over runs: {why}"))
+        };
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !self.leftover_runs().is_empty() && std::time::Instant::now() < deadline {
+        let mut listing = check();
+        while (!listing.runs.is_empty() || listing.warm > pool_size)
+            && std::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            listing = check();
         }
-        let left = self.leftover_runs();
-        assert!(left.is_empty(), "left-over run cgroups: {left:?}");
+        assert!(
+            listing.runs.is_empty(),
+            "left-over run cgroups: {:?}",
+            listing.runs
+        );
+        assert!(
+            listing.warm <= pool_size,
+            "{} warm sandboxes' cgroups, for a pool of {pool_size}",
+            listing.warm
+        );
     }
 
-    fn leftover_runs(&self) -> Vec<String> {
-        let mut left = Vec::new();
-        for controller in ["memory", "pids"] {
-            let parent = PathBuf::from("/sys/fs/cgroup")
-                .join(controller)
-                .join(&self.cgroup);
-            let Ok(entries) = std::fs::read_dir(&parent) else {
-                continue; // not a cgroup v1 host
-            };
-            left.extend(
-                entries
-                    .filter_map(|e| e.ok())
-                    .filter(|e| e.path().is_dir())
-                    .filter(|e| !e.file_name().to_string_lossy().starts_with("warm-"))
-                    .map(|e| format!("{controller}/{}", e.file_name().to_string_lossy())),
-            );
-        }
-        left
+    /// The directories this app makes its runs' cgroups in, under the layout /health names.
+    /// Fails when there are none: the caller's test is about them.
+    pub async fn run_parents(&self) -> RunParents {
+        let (_, health) = self.health().await;
+        let found = cgroups::layout(&health)
+            .and_then(|layout| self.cgroups.run_parents(&CgroupRoots::host(), layout));
+        found.unwrap_or_else(|why| panic!("this test needs the app's run cgroups: {why}"))
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        remove_parent_cgroups(&self.cgroup);
-    }
-}
-
-/// The (by then empty) parent cgroups a test server created.
-pub fn remove_parent_cgroups(name: &str) {
-    for controller in ["memory", "pids"] {
-        let _ = std::fs::remove_dir(PathBuf::from("/sys/fs/cgroup").join(controller).join(name));
+        self.cgroups.remove_all(&CgroupRoots::host());
     }
 }
 
@@ -216,6 +273,13 @@ pub fn processes_with(marker: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Says `text` on the test process's own stderr, which the test harness does not capture (it
+/// captures `eprintln!`): for a note that must be seen even when the test passes.
+pub fn loud(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "NOTE: {text}");
 }
 
 pub fn unique(prefix: &str) -> String {

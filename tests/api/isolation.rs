@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, test_settings, TestApp};
 
 #[tokio::test]
 async fn network_connections_are_disabled() {
@@ -92,7 +92,8 @@ def main():
         "the script is pid 1 of its own pid namespace"
     );
     assert_eq!(r["pids"], json!([1]));
-    let uid = jail_uid(r["uid"][0].as_u64());
+    let uid = r["uid"][0].as_u64();
+    assert_jail_uid(&app, uid, &r.to_string()).await;
     assert_eq!(r["uid"], json!([uid, uid, 65534]));
     assert_eq!(r["hostname"], "sandbox");
 }
@@ -265,7 +266,7 @@ def main():
     assert_eq!(status, 200, "{body}");
     let out = body["result"].as_str().unwrap();
     let uid = out.lines().next().and_then(|l| l.parse().ok());
-    assert_eq!(uid, Some(jail_uid(uid)), "{out}");
+    assert_jail_uid(&app, uid, out).await;
     assert!(!out.contains("root:"), "{out}");
     assert!(!out.contains("home"), "{out}");
 }
@@ -301,13 +302,21 @@ async fn the_result_channel_cannot_be_forged_into_a_server_error() {
     app.assert_healthy().await;
 }
 
-/// The uid a script sees: 65534 in the jail's user namespace, or under the container profile (no
-/// user namespace) the jail's own host uid, from SANDBOX_UID_BASE's default range.
-fn jail_uid(seen: Option<u64>) -> u64 {
-    let container = std::env::var("SANDBOX_PROFILE").is_ok_and(|p| p.trim() == "container");
-    match seen {
-        Some(uid) if container && (60000..65534).contains(&uid) => uid,
-        _ => 65534,
+/// The uid a script must see, by the profile `app` reports: 65534 in the jail's user namespace
+/// (standard), or under the container profile (no user namespace) the jail's own host uid, lent
+/// from SANDBOX_UID_BASE up and never 65534 itself.
+async fn assert_jail_uid(app: &TestApp, seen: Option<u64>, context: &str) {
+    let (_, health) = app.health().await;
+    match health["profile"].as_str() {
+        Some("standard") => assert_eq!(seen, Some(65534), "{context}"),
+        Some("container") => {
+            let base = u64::from(test_settings().sandbox.uid_base);
+            assert!(
+                seen.is_some_and(|uid| (base..65534).contains(&uid)),
+                "a jail's own uid (from {base} up) expected, got {seen:?}: {context}"
+            );
+        }
+        _ => panic!("/health names no profile this test knows: {health}"),
     }
 }
 

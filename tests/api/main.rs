@@ -9,6 +9,7 @@ mod environment;
 mod faults;
 mod files;
 mod fork;
+mod harness;
 mod helpers;
 mod isolation;
 mod limits;

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{
-    processes_with_async, remove_parent_cgroups, spawn_app, spawn_app_with, unique,
-};
+use crate::helpers::cgroups::{self, own_v2_cgroup, CgroupRoots, ServerCgroups};
+use crate::helpers::{processes_with_async, sandbox_env, spawn_app, spawn_app_with, unique};
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
@@ -115,7 +114,7 @@ async fn api_keys_guard_execute_but_not_health() {
 pub(crate) struct Binary {
     child: std::process::Child,
     pub(crate) port: u16,
-    cgroup: String,
+    cgroups: ServerCgroups,
     /// Every line the server has logged so far.
     pub(crate) log: Arc<Mutex<Vec<String>>>,
 }
@@ -124,11 +123,13 @@ impl Drop for Binary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        remove_parent_cgroups(&self.cgroup);
+        self.cgroups.remove_all(&CgroupRoots::host());
     }
 }
 
-/// Starts the real binary; its port is read from its log.
+/// Starts the real binary; its port is read from its log. Like `spawn_app`, it sees only the
+/// variables that choose the sandbox under test, `PATH`, and `envs`: nothing else the shell
+/// exports.
 pub(crate) fn start_binary(envs: &[(&str, &str)]) -> Binary {
     start_binary_under(&[], envs)
 }
@@ -145,6 +146,12 @@ fn start_binary_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Binary {
         }
         None => Command::new(binary),
     };
+    // The binary's cgroup v2 base is the one it inherits from this process.
+    let before = own_v2_cgroup("self");
+    command.env_clear().envs(sandbox_env());
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
     let mut child = command
         .env("PORT", "0")
         .env("HOST", "127.0.0.1")
@@ -174,10 +181,13 @@ fn start_binary_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Binary {
     let port = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the server logs its port");
+    // Listening, it has made its cgroups (and, under v2, moved itself; under `wrapper` it is a
+    // child of the wrapper, whose cgroup it moved along with its own).
+    let after = own_v2_cgroup(&child.id().to_string());
     Binary {
         child,
         port,
-        cgroup,
+        cgroups: ServerCgroups::new(&cgroup, before, after),
         log,
     }
 }
@@ -213,6 +223,13 @@ async fn sigterm_under_load_drains_and_exits_0() {
         ("SANDBOX_QUEUE", "2"),
     ]);
     let port = server.port;
+    let health: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .expect("/health answers")
+        .json()
+        .await
+        .expect("/health is JSON");
+    let layout = cgroups::layout(&health).unwrap_or_else(|why| panic!("{why}"));
     let running: Vec<_> = (0..4)
         .map(|i| {
             let client = reqwest::Client::new();
@@ -237,21 +254,12 @@ async fn sigterm_under_load_drains_and_exits_0() {
     }
     let status = wait_exit(&mut server.child, Duration::from_secs(15)).expect("the server exits");
     assert!(status.success(), "{status:?}");
-    for controller in ["memory", "pids"] {
-        let parent = std::path::Path::new("/sys/fs/cgroup")
-            .join(controller)
-            .join(&server.cgroup);
-        let runs: Vec<_> = std::fs::read_dir(&parent)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| e.path().is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let names: Vec<_> = runs.iter().map(|e| e.file_name()).collect();
-        // Runs, and the warm sandboxes that were still waiting, are all gone.
-        assert!(names.is_empty(), "{names:?}");
-    }
+    // Runs, and the warm sandboxes that were still waiting, are all gone; their parents stay.
+    let left = server
+        .cgroups
+        .listing(&CgroupRoots::host(), layout)
+        .unwrap_or_else(|why| panic!("the server's run cgroups are not there: {why}"));
+    assert_eq!(left, cgroups::Listing::default(), "left behind");
 }
 
 #[tokio::test]
