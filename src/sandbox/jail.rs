@@ -35,6 +35,8 @@ use crate::script::PythonScript;
 /// result on its own fd. It arrives as the first line of stdin (a JSON string), read by BOOTSTRAP,
 /// which keeps the jail's command line short and readable in `ps`.
 pub const RUNNER: &str = include_str!("runner.py");
+/// The zygote and its children's isolation: sent only to a zygote, in its set-up line (zygote.rs).
+pub const ZYGOTE: &str = include_str!("zygote.py");
 const BOOTSTRAP: &str =
     "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'<runner>','exec'))";
 /// The jail's command: the runner arrives on stdin, read by BOOTSTRAP.

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::jail::{
     cgroup_id, pipe_pair, read_log, receiver, runner_head, spawn_nsjail, Ended, Jail, JailContext,
-    Watch, MAX_LOG_BYTES, READY_MARK, RUNNER_COMMAND,
+    Watch, MAX_LOG_BYTES, READY_MARK, RUNNER_COMMAND, ZYGOTE,
 };
 use super::limiter::RunCgroup;
 use super::uids::UidLease;
@@ -115,7 +115,7 @@ impl Zygote {
         };
         let setup = serde_json::json!({
             "preload": s.preload,
-            "zygote": { "tmp_mib": s.tmp_size_mib, "shm_mib": SHM_MIB },
+            "zygote": { "tmp_mib": s.tmp_size_mib, "shm_mib": SHM_MIB, "source": ZYGOTE },
         });
         {
             // Dropped after the write: the zygote reads nothing more from its stdin.
