@@ -1,6 +1,6 @@
 //! Fork mode: one long-lived jailed Python per pool slot (the zygote) that has imported the preload
 //! modules and never runs user code. For each run it forks a child, which isolates itself (fresh
-//! namespaces and tmpfs, no capabilities, one more seccomp filter: see runner.py) and then speaks
+//! namespaces and tmpfs, no capabilities, one more seccomp filter: see zygote.py) and then speaks
 //! the ordinary runner protocol on four pipes the server created and passed over the control
 //! socket. The fork is made ahead of the request, so a request only sends its script.
 //!
@@ -152,7 +152,7 @@ impl Zygote {
             )));
         };
         // The OOM killer must take the run, not the zygote: each child raises its own score to
-        // the maximum (runner.py). Lowering the zygote's instead would need CAP_SYS_RESOURCE,
+        // the maximum (zygote.py). Lowering the zygote's instead would need CAP_SYS_RESOURCE,
         // which a container's root often lacks.
         zygote.keep[1] = pid;
         tokio::spawn(forward_log(log));
@@ -198,7 +198,7 @@ impl Zygote {
         let mut mark = [0u8; 1];
         let ready = tokio::time::timeout(CHILD_READY_WITHIN, result.read_exact(&mut mark)).await;
         if !matches!(ready, Ok(Ok(_)) if mark[0] == READY_MARK) {
-            // The child failed to isolate itself and said why on its stderr (runner.py).
+            // The child failed to isolate itself and said why on its stderr (zygote.py).
             self.cgroup.kill_all_except(&self.keep);
             let mut said = Vec::new();
             let _ = tokio::time::timeout(
