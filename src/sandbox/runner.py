@@ -282,7 +282,7 @@ def _from_pandas(v, path, depth):
         v = v.astype(object).where(v.notna(), None)
         columns = [_key(c, path) for c in v.columns]
         return [
-            {c: _to_json(x, ((path, i), c), depth + 2) for c, x in zip(columns, row)}
+            {c: _to_json(x, ((path, i), c), depth + 2) for c, x in zip(columns, row, strict=False)}
             for i, row in enumerate(v.itertuples(index=False, name=None))
         ]
     if isinstance(v, pd.Series):
@@ -575,7 +575,8 @@ def _read_output_files(max_files, max_bytes):
                         if not entry.is_file(follow_symlinks=False):
                             continue  # a symlink, a FIFO, a socket, a device
                         if len(found) == max_files:
-                            _fail("output_limit", "the script left more than %d files in output/, the limit" % max_files)
+                            message = "the script left more than %d files in output/, the limit" % max_files
+                            _fail("output_limit", message)
                         try:
                             fd = os.open(entry.name, flags | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=directory)
                         except OSError:
@@ -588,7 +589,8 @@ def _read_output_files(max_files, max_bytes):
                             os.close(fd)
                         total += len(data)
                         if total > max_bytes:
-                            _fail("output_limit", "the files in output/ come to more than %d bytes, the limit" % max_bytes)
+                            message = "the files in output/ come to more than %d bytes, the limit" % max_bytes
+                            _fail("output_limit", message)
                         found.append((path, data))
             finally:
                 if directory != root:
