@@ -17,12 +17,15 @@ build:
 run: setup build
 	./target/release/python-script-api
 
-# Integration tests start real servers with real nsjail. The first pass uses the defaults: the
-# standard profile with fork mode (runs forked from zygotes). The HTTP suite and the attack corpus
+# First the runner's unit tests (tests/python: JSON conversion, output files; a second or two), with
+# the sandbox venv's Python, outside the jail. Integration tests start real servers with real nsjail.
+# The first pass uses the defaults: the standard profile with fork mode (runs forked from zygotes).
+# The HTTP suite and the attack corpus
 # run again under the container profile (no user namespace, the one Cloud Run uses; spawned warm
 # sandboxes), and the HTTP suite with spawned warm sandboxes under the standard profile, and
 # without a pool, so that every run takes the cold path.
 test: setup
+	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks
 	SANDBOX_POOL_MODE=spawn cargo test --locked --test api
