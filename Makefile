@@ -20,10 +20,9 @@ run: setup build
 # First the runner's unit tests (tests/python: JSON conversion, output files; a second or two), with
 # the sandbox venv's Python, outside the jail. Integration tests start real servers with real nsjail.
 # The first pass uses the defaults: the standard profile with fork mode (runs forked from zygotes).
-# The HTTP suite and the attack corpus
-# run again under the container profile (no user namespace, the one Cloud Run uses; spawned warm
-# sandboxes), and the HTTP suite with spawned warm sandboxes under the standard profile, and
-# without a pool, so that every run takes the cold path.
+# The HTTP suite and the attack corpus run again under the container profile (no user namespace,
+# the one Cloud Run uses; spawned warm sandboxes), and the HTTP suite with spawned warm sandboxes
+# under the standard profile, and without a pool, so that every run takes the cold path.
 test: setup
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
