@@ -58,11 +58,13 @@ pub(super) struct RunRequest<'a> {
 /// (`MAX_RESULT_BYTES` together), the output files in base64 with their names and types, and
 /// room for the rest of the frame. Past it the run is stopped (`output_limit`).
 pub(super) fn frame_cap(s: &SandboxSettings) -> usize {
-    /// A name of at most 1024 bytes (the runner's limit), JSON-escaped, and the other fields.
-    const PER_FILE: usize = 8 * 1024;
     let base64 = s.max_output_files_bytes.div_ceil(3) * 4;
-    s.max_result_bytes + base64 + s.max_output_files * PER_FILE + 64 * 1024
+    s.max_result_bytes + base64 + s.max_output_files * FRAME_ROOM_PER_FILE + 64 * 1024
 }
+
+/// The frame's room for each output file besides its content: a name of at most 1024 bytes (the
+/// runner's MAX_OUTPUT_NAME_BYTES), JSON-escaped, and the other fields (agreement.rs checks).
+pub(super) const FRAME_ROOM_PER_FILE: usize = 8 * 1024;
 
 /// Checks a frame's `results`: what save_result() saved is an object. (Its files are checked by
 /// `outputs::response_files`.)

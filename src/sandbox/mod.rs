@@ -4,6 +4,8 @@
 //! read stdout/stderr/result up to their caps while enforcing the deadline, then kill and reap
 //! everything and classify what happened into an `Outcome` (see jail.rs).
 
+#[cfg(test)]
+mod agreement;
 mod budget;
 mod data;
 mod jail;

@@ -40,8 +40,8 @@ const CHILD_READY_WITHIN: Duration = Duration::from_secs(10);
 /// How long a killed run may take to be reported and to leave the cgroup before the zygote is
 /// given up on (and replaced) instead of being reused.
 const SETTLE_WITHIN: Duration = Duration::from_secs(5);
-/// Size of each child's private /dev/shm, as the config gives a cold jail.
-const SHM_MIB: u64 = 16;
+/// Size of each child's private /dev/shm, as the config gives a cold jail (agreement.rs checks).
+pub(super) const SHM_MIB: u64 = 16;
 
 pub struct Zygote {
     nsjail: Child,
