@@ -49,7 +49,6 @@ X32_SYSCALL_BIT = 0x40000000
 CHILD_DENIED_SYSCALLS = (165, 166, 272, 308, 155, 161)
 
 
-
 def serve(cfg, warm_up_to_json):
     """Serves "fork" requests on the control socket until the server closes it. It never runs user
     code and reads no request data: it only passes four fds to each child it forks. Returns only in
