@@ -17,17 +17,19 @@ build:
 run: setup build
 	./target/release/python-script-api
 
-# Integration tests start real servers with real nsjail. The first pass uses the defaults: the
-# standard profile with fork mode (runs forked from zygotes). The HTTP suite and the attack corpus
-# run again under the container profile (no user namespace, the one Cloud Run uses; spawned warm
-# sandboxes), and the HTTP suite with spawned warm sandboxes under the standard profile, and
-# without a pool, so that every run takes the cold path. The test servers read only the variables
-# that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV, NSJAIL_CONFIG, SANDBOX_PROFILE,
-# SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing else the shell exports.
-# A test that cannot run under a pass's settings fails and says why; the pass skips it by name:
-# the fork tests need the standard profile (under the container one,
+# First the runner's unit tests (tests/python: JSON conversion, output files; a second or two), with
+# the sandbox venv's Python, outside the jail. Integration tests start real servers with real nsjail.
+# The first pass uses the defaults: the standard profile with fork mode (runs forked from zygotes).
+# The HTTP suite and the attack corpus run again under the container profile (no user namespace,
+# the one Cloud Run uses; spawned warm sandboxes), and the HTTP suite with spawned warm sandboxes
+# under the standard profile, and without a pool, so that every run takes the cold path. The test
+# servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV, NSJAIL_CONFIG,
+# SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing else the
+# shell exports. A test that cannot run under a pass's settings fails and says why; the pass skips
+# it by name: the fork tests need the standard profile (under the container one,
 # pool::fork_mode_is_refused_without_the_standard_profile checks what holds instead).
 test: setup
+	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks -- --skip fork::
 	SANDBOX_POOL_MODE=spawn cargo test --locked --test api

@@ -195,9 +195,11 @@ def baselines():
     run("python_pass", "bare `python3.11 -c pass`", ["/usr/bin/python3.11", "-c", "pass"], n_floor)
     run("python_import_pandas", 'bare `python3 -c "import pandas"` (cold)', [vpy, "-c", "import pandas"], n_pandas)
     for w in WORKLOADS:
-        run(f"bare_{w['name']}", f"bare {w['title']}", [vpy, "-c", w["script"] + BARE_SUFFIX], w["seq"] // 2 if w["name"] == "pandas" else w["seq"])
+        repeat = w["seq"] // 2 if w["name"] == "pandas" else w["seq"]
+        run(f"bare_{w['name']}", f"bare {w['title']}", [vpy, "-c", w["script"] + BARE_SUFFIX], repeat)
     run("jail_pass", "jailed `python3 -c pass` (nsjail, cold)", jail_argv(venv, "pass"), n_floor // 2 + 10)
-    run("jail_import_pandas", 'jailed `python3 -c "import pandas"` (nsjail, cold)', jail_argv(venv, "import pandas"), n_pandas)
+    run("jail_import_pandas", 'jailed `python3 -c "import pandas"` (nsjail, cold)', jail_argv(venv, "import pandas"),
+        n_pandas)
     return out
 
 
@@ -309,7 +311,7 @@ def wrk(port, body_file, conns, secs):
     cmd = ["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", f"{secs}s", "--timeout", "60s",
            "-s", "bench/wrk/post.lua", f"http://127.0.0.1:{port}/execute", "--", str(body_file)]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    line = next((l for l in p.stdout.splitlines() if l.startswith("WRKJSON ")), None)
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if p.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({p.returncode}): {p.stdout[-1000:]} {p.stderr[-1000:]}")
     j = json.loads(line[len("WRKJSON "):])
@@ -431,7 +433,8 @@ def machine():
             return ""
     cpu = re.search(r"^model name\s*:\s*(.+)$", read("/proc/cpuinfo"), re.M)
     mem = re.search(r"^MemTotal:\s+(\d+)", read("/proc/meminfo"), re.M)
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    git = git.stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "configs", "Cargo.lock"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     return {

@@ -211,7 +211,7 @@ def report(a):
     before = json.loads(Path(a.before).read_text())
     after = json.loads(Path(a.after).read_text())
     stopped = json.loads(Path(a.after_stop).read_text())
-    wrk_line = next((l for l in Path(a.wrk).read_text().splitlines() if l.startswith("WRKJSON ")), None)
+    wrk_line = next((ln for ln in Path(a.wrk).read_text().splitlines() if ln.startswith("WRKJSON ")), None)
     if wrk_line is None:
         print("soak: FAIL: wrk printed no result (see its output above)")
         return 1
@@ -229,7 +229,6 @@ def report(a):
     fivexx_metrics = sum(v for k, v in metrics["http"].items() if k.startswith("5"))
     unexpected = {k: v for k, v in statuses.items() if k not in ("200", "422", "429") and not k.startswith("5")}
     e = wrk["errors"]
-    socket_errors = e["connect"] + e["read"] + e["write"] + e["timeout"]
     lat = {k: v / 1000 for k, v in wrk["latency_us"].items()}
     exec_q = {f"p{int(q * 100)}": bucket_quantile(metrics["buckets"], q) for q in (0.5, 0.95, 0.99)}
 
@@ -274,27 +273,29 @@ def report(a):
     P("")
     P(f"soak report: {secs:.0f} s of mixed traffic, {a.conns} connections (slots {before['health'].get('slots')}, "
       f"queue {4 * before['health'].get('slots', 0)} by default), against pid {a.pid}")
-    P(f"  mix (weights): " + ", ".join(f"{n} {w}" for w, n, _ in MIX))
+    P("  mix (weights): " + ", ".join(f"{n} {w}" for w, n, _ in MIX))
     P(f"  requests answered: {wrk['requests']} ({wrk['requests'] / secs:.1f}/s); status mix: "
       + ", ".join(f"{k}×{v}" for k, v in statuses.items()))
-    P(f"  status + error_type (from bodies): "
+    P("  status + error_type (from bodies): "
       + ", ".join(f"{k}×{v}" for k, v in sorted(wrk["kinds"].items(), key=lambda kv: -kv[1])))
-    P(f"  executions by outcome (GET /metrics): "
+    P("  executions by outcome (GET /metrics): "
       + ", ".join(f"{k}×{v}" for k, v in sorted(metrics["executions"].items(), key=lambda kv: -kv[1])))
-    P(f"  /execute by status (GET /metrics, incl. 499 = client gone): "
+    P("  /execute by status (GET /metrics, incl. 499 = client gone): "
       + ", ".join(f"{k}×{v}" for k, v in sorted(metrics["http"].items())))
     P(f"  wrk socket errors: connect {e['connect']}, read {e['read']}, write {e['write']}, timeout {e['timeout']}")
     if unexpected:
         P(f"  unexpected non-5xx statuses: {unexpected}")
     P(f"  latency of every answer (wrk, incl. 429s): p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, "
       f"p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms")
-    P(f"  latency of executions (server histogram, bucket upper bounds): "
+    P("  latency of executions (server histogram, bucket upper bounds): "
       + ", ".join(f"{k} ≤ {v} s" for k, v in exec_q.items()))
     P(f"  server RSS: {rss_before / 1024:.1f} MiB before, max {rss_during_max / 1024:.1f} MiB during "
       f"({len(samples)} samples), {rss_after / 1024 if rss_after else float('nan'):.1f} MiB after "
-      f"(growth {growth_mib:+.1f} MiB, limit {RSS_GROWTH_LIMIT_MIB}); peak VmHWM {after.get('hwm_kib', 0) / 1024:.1f} MiB")
+      f"(growth {growth_mib:+.1f} MiB, limit {RSS_GROWTH_LIMIT_MIB}); "
+      f"peak VmHWM {after.get('hwm_kib', 0) / 1024:.1f} MiB")
     P(f"  server fds: {before['fds']} before, {after.get('fds')} after, max "
-      f"{max([s[2] for s in samples] + [before['fds']])} during; threads {before.get('threads')} -> {after.get('threads')}")
+      f"{max([s[2] for s in samples] + [before['fds']])} during; "
+      f"threads {before.get('threads')} -> {after.get('threads')}")
     P(f"  warm sandboxes waiting after the load: {len(after['warm_procs'])} processes in "
       f"{len({Path(c).name for c in after['warm_cgroups']})} warm-* cgroups "
       f"(pool size {after.get('health', {}).get('pool_size', '?')})")
@@ -310,12 +311,12 @@ def report(a):
             if snap[key]:
                 P(f"    {name}, {key}: {snap[key][:10]}")
     # The server's errors, with the request ids that name the kind of request (wrk/mixed.lua).
-    errors = [l for l in Path(a.server_log).read_text(errors="replace").splitlines()
-              if '"severity":"ERROR"' in l or '"status":5' in l]
+    errors = [ln for ln in Path(a.server_log).read_text(errors="replace").splitlines()
+              if '"severity":"ERROR"' in ln or '"status":5' in ln]
     if errors:
         P(f"  server log, {len(errors)} error lines (first 10):")
-        for l in errors[:10]:
-            P("    " + l[:400])
+        for ln in errors[:10]:
+            P("    " + ln[:400])
     new_tmp = sorted(set(after["temp_entries"] + stopped["temp_entries"]) - set(before["temp_entries"]))
     if new_tmp:
         P(f"    new temp entries: {new_tmp[:10]}")
@@ -329,7 +330,8 @@ def report(a):
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "secs": secs, "conns": a.conns,
         "mix": [[w, n, b] for w, n, b in MIX], "wrk": wrk, "metrics": metrics, "exec_quantiles_s": exec_q,
         "rss_kib": {"before": rss_before, "after": rss_after, "max_during": rss_during_max},
-        "server_errors": errors[:50], "samples": samples, "leftovers": leftovers, "leaked_queue_places": leaked_queue, "failures": failures, "verdict": line,
+        "server_errors": errors[:50], "samples": samples, "leftovers": leftovers,
+        "leaked_queue_places": leaked_queue, "failures": failures, "verdict": line,
         "snapshots": {"before": before, "after": after, "after_stop": stopped},
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -212,7 +212,8 @@ def main(argv):
     base = args[0].rstrip("/")
     if files is None:
         files = args[1:] or QUICK
-        files = [f for pat in files for f in sorted(p.name for p in ATTACKS.glob(pat if pat.endswith(".py") else pat + "*.py"))]
+        files = [f for pat in files
+                 for f in sorted(p.name for p in ATTACKS.glob(pat if pat.endswith(".py") else pat + "*.py"))]
     port = urllib.parse.urlsplit(base).port or 80
     canary = canary or "psa-check-canary-" + secrets.token_hex(6)
     bait = Bait(canary)
@@ -247,7 +248,7 @@ def main(argv):
         "@@HOST_UNIX_SOCKET@@": bait.unix_path,
         "@@HOST_ABSTRACT_SOCKETS@@": json.dumps(abstract_sockets(bait.abstract_name)),
         "@@HOST_NAMESERVERS@@": json.dumps(
-            [l.split()[1] for l in resolv.splitlines() if l.startswith("nameserver") and len(l.split()) > 1]),
+            [ln.split()[1] for ln in resolv.splitlines() if ln.startswith("nameserver") and len(ln.split()) > 1]),
     }
     passed = failed = 0
     try:

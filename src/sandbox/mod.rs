@@ -20,6 +20,8 @@
 //! - runner.py: the Python half, run inside the jail.
 
 mod admission;
+#[cfg(test)]
+mod agreement;
 mod budget;
 mod capture;
 mod error;

@@ -29,12 +29,13 @@ pub const JAIL_VENV: &str = "/venv";
 
 /// The end of the seccomp policy (the rest is in the config), for a jail that runs a script: it
 /// may neither mount, nor unshare or enter a namespace.
-const RUN_POLICY_TAIL: &str = "ERRNO(1) { mount, unshare, setns } DEFAULT ALLOW";
+pub(super) const RUN_POLICY_TAIL: &str = "ERRNO(1) { mount, unshare, setns } DEFAULT ALLOW";
 /// For a fork-mode zygote, to isolate each child it forks: it may mount, unshare namespaces but
 /// never a user, cgroup or time namespace (0x12000080), and enter only a pid namespace (to reset
 /// the one its next child gets, 0x20000000). Each child drops every capability and adds a filter
-/// that refuses mount, unshare and setns before user code runs (runner.py).
-const ZYGOTE_POLICY_TAIL: &str = "ERRNO(1) { unshare { (unshare_flags & 0x12000080) != 0 }, \
+/// that refuses mount, unshare and setns before user code runs (zygote.py).
+pub(super) const ZYGOTE_POLICY_TAIL: &str =
+    "ERRNO(1) { unshare { (unshare_flags & 0x12000080) != 0 }, \
      setns { nstype != 0x20000000 } } DEFAULT ALLOW";
 
 pub struct JailSpec<'a> {
@@ -49,7 +50,7 @@ pub struct JailSpec<'a> {
     pub wall_limit: bool,
     /// The program to run inside: `python3 -I -B -c <runner>` or a probe.
     pub command: &'a [&'a str],
-    /// A fork-mode zygote (see runner.py): it keeps its capabilities inside the jail's user
+    /// A fork-mode zygote (see zygote.py): it keeps its capabilities inside the jail's user
     /// namespace to isolate its children, lives across runs (no wall or CPU limit of its own; each
     /// child sets its CPU limit), and its seccomp policy allows mount and unshare.
     pub zygote: bool,

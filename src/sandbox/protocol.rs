@@ -17,6 +17,8 @@ use crate::script::PythonScript;
 /// result on its own fd. It arrives as the first line of stdin (a JSON string), read by BOOTSTRAP,
 /// which keeps the jail's command line short and readable in `ps`.
 pub const RUNNER: &str = include_str!("runner.py");
+/// The zygote and its children's isolation: sent only to a zygote, in its set-up line.
+pub const ZYGOTE: &str = include_str!("zygote.py");
 const BOOTSTRAP: &str =
     "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'<runner>','exec'))";
 /// The jail's command: the runner arrives on stdin, read by BOOTSTRAP.
@@ -39,6 +41,8 @@ pub struct Setup<'a> {
 pub struct ZygoteSetup {
     pub tmp_mib: u64,
     pub shm_mib: u64,
+    /// zygote.py, which the runner compiles as a module of its own.
+    pub source: &'static str,
 }
 
 /// The first two lines of the jail's stdin: the runner's source and its set-up. They fit in a pipe
@@ -98,11 +102,13 @@ pub fn request_line(
 /// (`MAX_RESULT_BYTES` together), the output files in base64 with their names and types, and
 /// room for the rest of the frame. Past it the run is stopped (`output_limit`).
 pub fn frame_cap(s: &SandboxSettings) -> usize {
-    /// A name of at most 1024 bytes (the runner's limit), JSON-escaped, and the other fields.
-    const PER_FILE: usize = 8 * 1024;
     let base64 = s.max_output_files_bytes.div_ceil(3) * 4;
-    s.max_result_bytes + base64 + s.max_output_files * PER_FILE + 64 * 1024
+    s.max_result_bytes + base64 + s.max_output_files * FRAME_ROOM_PER_FILE + 64 * 1024
 }
+
+/// The frame's room for each output file besides its content: a name of at most 1024 bytes (the
+/// runner's MAX_OUTPUT_NAME_BYTES), JSON-escaped, and the other fields (agreement.rs checks).
+pub const FRAME_ROOM_PER_FILE: usize = 8 * 1024;
 
 /// What the runner sends on the result fd. Nothing else: a field the runner never writes means
 /// the script wrote the frame.
@@ -182,6 +188,7 @@ mod tests {
             zygote: Some(ZygoteSetup {
                 tmp_mib: 64,
                 shm_mib: 16,
+                source: "pass",
             }),
         });
         let mut lines = head.lines();
@@ -190,7 +197,7 @@ mod tests {
         let setup: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
         assert_eq!(
             setup,
-            serde_json::json!({"preload": ["numpy"], "zygote": {"tmp_mib": 64, "shm_mib": 16}})
+            serde_json::json!({"preload": ["numpy"], "zygote": {"tmp_mib": 64, "shm_mib": 16, "source": "pass"}})
         );
         assert_eq!(lines.next(), None);
     }

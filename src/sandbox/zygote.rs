@@ -1,6 +1,6 @@
 //! Fork mode: one long-lived jailed Python per pool slot (the zygote) that has imported the preload
 //! modules and never runs user code. For each run it forks a child, which isolates itself (fresh
-//! namespaces and tmpfs, no capabilities, one more seccomp filter: see runner.py) and then speaks
+//! namespaces and tmpfs, no capabilities, one more seccomp filter: see zygote.py) and then speaks
 //! the ordinary runner protocol on four pipes the server created and passed over the control
 //! socket. The fork is made ahead of the request, so a request only sends its script.
 //!
@@ -42,8 +42,8 @@ const CHILD_WORDS_WITHIN: Duration = Duration::from_secs(1);
 /// How long a killed run may take to be reported and to leave the cgroup before the zygote is
 /// given up on (and replaced) instead of being reused.
 const SETTLE_WITHIN: Duration = Duration::from_secs(5);
-/// Size of each child's private /dev/shm, as the config gives a cold jail.
-const SHM_MIB: u64 = 16;
+/// Size of each child's private /dev/shm, as the config gives a cold jail (agreement.rs checks).
+pub(super) const SHM_MIB: u64 = 16;
 
 pub struct Zygote {
     nsjail: Child,
@@ -117,6 +117,7 @@ impl Zygote {
             zygote: Some(ZygoteSetup {
                 tmp_mib: s.tmp_size_mib,
                 shm_mib: SHM_MIB,
+                source: protocol::ZYGOTE,
             }),
         });
         {
@@ -156,7 +157,7 @@ impl Zygote {
             return Err(SandboxError::ZygoteProcesses { found: others });
         };
         // The OOM killer must take the run, not the zygote: each child raises its own score to
-        // the maximum (runner.py). Lowering the zygote's instead would need CAP_SYS_RESOURCE,
+        // the maximum (zygote.py). Lowering the zygote's instead would need CAP_SYS_RESOURCE,
         // which a container's root often lacks.
         zygote.keep[1] = pid;
         tokio::spawn(forward_log(log));
@@ -215,7 +216,7 @@ impl Zygote {
             return Err(refused);
         }
         if !pipes.read_ready_mark(CHILD_READY_WITHIN).await {
-            // The child failed to isolate itself and said why on its stderr (runner.py).
+            // The child failed to isolate itself and said why on its stderr (zygote.py).
             self.cgroup.kill_all_except(&self.keep);
             let said =
                 capture::read_head(&mut pipes.stderr, MAX_LOG_BYTES, CHILD_WORDS_WITHIN).await;
