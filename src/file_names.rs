@@ -8,7 +8,7 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// Names the runner itself uses in the working directory.
 const RESERVED: [&str; 2] = ["output", ".matplotlib"];
 
-/// The longest path under output/ a run may return (runner.py's MAX_OUTPUT_NAME_BYTES, checked by
+/// The longest path under output/ a run may return (workdir.py's MAX_OUTPUT_NAME_BYTES, checked by
 /// a test): it bounds the frame's size per file.
 pub const MAX_OUTPUT_PATH_BYTES: usize = 1024;
 
@@ -91,8 +91,8 @@ mod tests {
     fn the_runner_caps_output_paths_like_the_server() {
         let line = format!("MAX_OUTPUT_NAME_BYTES = {MAX_OUTPUT_PATH_BYTES}\n");
         assert!(
-            include_str!("sandbox/runner.py").contains(&line),
-            "runner.py must say {line:?}"
+            include_str!("sandbox/workdir.py").contains(&line),
+            "workdir.py must say {line:?}"
         );
     }
 }

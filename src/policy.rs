@@ -1,6 +1,6 @@
 //! The operator's import policy (`IMPORT_ALLOW` or `IMPORT_DENY`): which modules a script may
-//! import. The runner enforces it inside the jail when an import runs (runner.py, "Import
-//! policy"); this file holds the rule, sends it to the runner, and finds the imports /validate
+//! import. The runner enforces it inside the jail when an import runs (src/sandbox/policy.py);
+//! this file holds the rule, sends it to the runner, and finds the imports /validate
 //! reports. It is a policy, not a security boundary: the sandbox is (see SECURITY.md).
 
 use serde::Serialize;
@@ -36,7 +36,7 @@ impl Serialize for ImportPolicy {
 }
 
 /// `from __future__ import ...` is a compiler directive, not a capability: never refused, so that
-/// an allow list need not name it. runner.py has the same exception.
+/// an allow list need not name it. policy.py has the same exception.
 const ALWAYS_ALLOWED: &str = "__future__";
 
 impl ImportPolicy {

@@ -1,15 +1,16 @@
 //! Tests that the isolation constants written twice, once on the Rust side (or in
-//! configs/python.cfg) and once in the Python that runs in the jail (runner.py, zygote.py), agree.
-//! Nothing at run time compares them: a change to one side alone would weaken a sandbox or break
-//! the protocol quietly. The Python is read as the binary embeds it (`protocol::RUNNER`, `protocol::ZYGOTE`)
-//! and its top-level `NAME = value` lines are parsed here by hand.
+//! configs/python.cfg) and once in the Python that runs in the jail (runner.py, its modules,
+//! zygote.py), agree. Nothing at run time compares them: a change to one side alone would weaken a
+//! sandbox or break the protocol quietly. The Python is read as the binary embeds it
+//! (`protocol::RUNNER`, `protocol::WORKDIR`, `protocol::ZYGOTE`...) and its top-level
+//! `NAME = value` lines are parsed here by hand.
 //!
 //! What does not live here: the behaviour behind the constants (tests/api/fork.rs and the attack
 //! corpus run real jails), and the output path limit's twin in file_names.rs (its own test there).
 
 use super::nsjail::{JAIL_VENV, RESULT_FD, RUN_POLICY_TAIL, ZYGOTE_POLICY_TAIL};
 use super::protocol::FRAME_ROOM_PER_FILE;
-use super::protocol::{READY_MARK, RUNNER, RUNNER_COMMAND, ZYGOTE};
+use super::protocol::{READY_MARK, RUNNER, RUNNER_COMMAND, RUNNER_MODULES, WORKDIR, ZYGOTE};
 use super::zygote::SHM_MIB;
 
 const CONFIG: &str = include_str!("../../configs/python.cfg");
@@ -237,14 +238,31 @@ fn the_queued_signal_limit_is_the_one_its_attack_expects() {
 
 #[test]
 fn the_longest_output_name_fits_the_frames_room_per_file() {
-    let name = usize::try_from(py_int(RUNNER, "MAX_OUTPUT_NAME_BYTES")).unwrap();
+    let name = usize::try_from(py_int(WORKDIR, "MAX_OUTPUT_NAME_BYTES")).unwrap();
     assert_eq!(name, crate::file_names::MAX_OUTPUT_PATH_BYTES);
     // json.dumps escapes a control byte as \u00XX: six bytes for one. What else a file's entry
-    // holds besides its content (runner.py's _files_json):
+    // holds besides its content (workdir.py's _files_json):
     let fields = r#"{"name":"","content_base64":""},"#.len();
     assert!(
         6 * name + fields <= FRAME_ROOM_PER_FILE,
         "a name of {name} bytes may take {} bytes of the frame; it has room for {FRAME_ROOM_PER_FILE}",
         6 * name + fields
     );
+}
+
+#[test]
+fn the_runner_loads_the_modules_the_server_sends() {
+    // runner.py's MODULES, a one-line tuple of strings, in its loading order: the runner fails on
+    // a name the set-up line lacks, and would never load one it does not list.
+    let value = py_value(RUNNER, "MODULES");
+    let listed: Vec<&str> = value
+        .strip_prefix('(')
+        .and_then(|v| v.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("MODULES is not a one-line tuple: {value}"))
+        .split(',')
+        .map(|name| name.trim().trim_matches('"'))
+        .filter(|name| !name.is_empty())
+        .collect();
+    let sent: Vec<&str> = RUNNER_MODULES.iter().map(|(name, _)| *name).collect();
+    assert_eq!(listed, sent);
 }

@@ -17,7 +17,8 @@
 //! - nsjail.rs (the argv), limiter.rs (cgroups or rlimits), uids.rs (each jail's uid), reaper.rs
 //!   (orphans when the server is PID 1);
 //! - outcome.rs, input.rs, error.rs: the types that cross the sandbox's border;
-//! - runner.py: the Python half, run inside the jail.
+//! - runner.py and its modules (convert.py, policy.py, workdir.py, script_api.py), zygote.py: the
+//!   Python half, run inside the jail.
 
 mod admission;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! for nothing but a name and base64 content. Here each name must pass the input names' rule for
 //! every component of its path (`crate::file_names::output_path_problem`), each content must decode,
 //! and the sizes, the caps and the MIME types come from the decoded bytes and the server's own
-//! table. What does not belong here: reading output/ (runner.py does that inside the jail) and
+//! table. What does not belong here: reading output/ (workdir.py does that inside the jail) and
 //! the frame's other fields (jail.rs).
 
 use base64::Engine;

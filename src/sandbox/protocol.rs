@@ -1,6 +1,7 @@
 //! The Rust half of the runner protocol (runner.py's header describes both halves): the runner's
-//! source and the command that starts it, the lines the server writes on a jail's stdin, the ready
-//! mark, and the wire format of the result frame with its size cap.
+//! source, its modules' and the zygote's, and the command that starts it, the lines the server
+//! writes on a jail's stdin, the ready mark, and the wire format of the result frame with its size
+//! cap.
 //!
 //! Not here: what a frame means for the run (verdict.rs), and the reading of bytes off the pipes
 //! (capture.rs).
@@ -19,6 +20,22 @@ use crate::script::PythonScript;
 pub const RUNNER: &str = include_str!("runner.py");
 /// The zygote and its children's isolation: sent only to a zygote, in its set-up line.
 pub const ZYGOTE: &str = include_str!("zygote.py");
+/// The conversion of values to JSON (a runner module).
+pub const CONVERT: &str = include_str!("convert.py");
+/// The import policy's hook (a runner module).
+pub const POLICY: &str = include_str!("policy.py");
+/// The working directory's files: input files, figures, output/ (a runner module).
+pub const WORKDIR: &str = include_str!("workdir.py");
+/// What the script finds defined, and main()'s arguments (a runner module).
+pub const SCRIPT_API: &str = include_str!("script_api.py");
+/// The runner's modules, by the names runner.py's MODULES loads them under: every jail gets them
+/// in its set-up line (`runner_head`), and a zygote's children inherit them.
+pub const RUNNER_MODULES: [(&str, &str); 4] = [
+    ("convert", CONVERT),
+    ("policy", POLICY),
+    ("workdir", WORKDIR),
+    ("script_api", SCRIPT_API),
+];
 const BOOTSTRAP: &str =
     "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'<runner>','exec'))";
 /// The jail's command: the runner arrives on stdin, read by BOOTSTRAP.
@@ -45,12 +62,34 @@ pub struct ZygoteSetup {
     pub source: &'static str,
 }
 
-/// The first two lines of the jail's stdin: the runner's source and its set-up. They fit in a pipe
-/// (well under 64 KiB), so writing them does not wait for the runner.
+/// The set-up line as sent: `Setup` and the runner's modules, which every jail gets.
+#[derive(Serialize)]
+struct SetupLine<'a> {
+    #[serde(flatten)]
+    setup: &'a Setup<'a>,
+    modules: Modules,
+}
+
+/// `RUNNER_MODULES` as a JSON object, name -> source.
+struct Modules;
+
+impl Serialize for Modules {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(RUNNER_MODULES)
+    }
+}
+
+/// The first two lines of the jail's stdin: the runner's source and its set-up, with the runner's
+/// modules. They fit in a pipe (under 64 KiB, a test checks), so writing them does not wait for
+/// the runner.
 pub fn runner_head(setup: &Setup) -> String {
     let mut head = serde_json::to_string(RUNNER).unwrap_or_default();
     head.push('\n');
-    head.push_str(&serde_json::to_string(setup).unwrap_or_default());
+    let line = SetupLine {
+        setup,
+        modules: Modules,
+    };
+    head.push_str(&serde_json::to_string(&line).unwrap_or_default());
     head.push('\n');
     head
 }
@@ -106,8 +145,8 @@ pub fn frame_cap(s: &SandboxSettings) -> usize {
     s.max_result_bytes + base64 + s.max_output_files * FRAME_ROOM_PER_FILE + 64 * 1024
 }
 
-/// The frame's room for each output file besides its content: a name of at most 1024 bytes (the
-/// runner's MAX_OUTPUT_NAME_BYTES), JSON-escaped, and the other fields (agreement.rs checks).
+/// The frame's room for each output file besides its content: a name of at most 1024 bytes
+/// (workdir.py's MAX_OUTPUT_NAME_BYTES), JSON-escaped, and the other fields (agreement.rs checks).
 pub const FRAME_ROOM_PER_FILE: usize = 8 * 1024;
 
 /// What the runner sends on the result fd. Nothing else: a field the runner never writes means
@@ -195,10 +234,46 @@ mod tests {
         let runner: String = serde_json::from_str(lines.next().unwrap()).unwrap();
         assert_eq!(runner, RUNNER);
         let setup: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+        let modules = serde_json::json!({
+            "convert": CONVERT,
+            "policy": POLICY,
+            "workdir": WORKDIR,
+            "script_api": SCRIPT_API,
+        });
         assert_eq!(
             setup,
-            serde_json::json!({"preload": ["numpy"], "zygote": {"tmp_mib": 64, "shm_mib": 16, "source": "pass"}})
+            serde_json::json!({
+                "preload": ["numpy"],
+                "zygote": {"tmp_mib": 64, "shm_mib": 16, "source": "pass"},
+                "modules": modules,
+            })
         );
         assert_eq!(lines.next(), None);
+    }
+
+    #[test]
+    fn every_jail_gets_the_runners_modules() {
+        let cold = runner_head(&Setup {
+            preload: &[],
+            zygote: None,
+        });
+        let setup: serde_json::Value = serde_json::from_str(cold.lines().nth(1).unwrap()).unwrap();
+        assert_eq!(setup["modules"]["convert"], CONVERT);
+        assert_eq!(setup["modules"].as_object().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_zygotes_head_fits_in_a_pipe() {
+        // Linux's default pipe capacity: a head that fits is written without waiting for the
+        // runner to read it.
+        let head = runner_head(&Setup {
+            preload: &["numpy".to_string(), "pandas".to_string()],
+            zygote: Some(ZygoteSetup {
+                tmp_mib: 64,
+                shm_mib: 16,
+                source: ZYGOTE,
+            }),
+        });
+        assert!(head.len() < 64 * 1024, "{} bytes", head.len());
     }
 }

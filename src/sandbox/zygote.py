@@ -16,8 +16,9 @@
 # A child that cannot isolate itself writes why on its stderr and exits 71 before the ready mark.
 #
 # What lives here: serve() and its loop, the warm-up, the child's isolation (_isolate and its steps,
-# _deny_syscalls) and the Linux constants they use. What does not: anything of a run (the protocol,
-# conversion to JSON, files, the import policy: runner.py), nor any size (the set-up carries them).
+# _deny_syscalls) and the Linux constants they use. What does not: anything of a run (the protocol:
+# runner.py; conversion to JSON, files, the import policy: its modules), nor any size (the set-up
+# carries them).
 # The constants below that the Rust side repeats are checked against it by src/sandbox/agreement.rs.
 import os
 import sys

@@ -1,6 +1,8 @@
-# Loads the sandbox's Python (src/sandbox/runner.py, src/sandbox/zygote.py) for unit tests outside the
-# jail: by path, as modules of their own, without running them (runner.py runs _run only as __main__).
-# Also the stand-in for the runner's _fail, which would otherwise write a frame on fd 3 and _exit.
+# Loads the sandbox's Python (src/sandbox/runner.py, its modules, src/sandbox/zygote.py) for unit
+# tests outside the jail: by path, as modules of their own, without running them (runner.py runs _run
+# only as __main__); the runner's modules (convert.py, policy.py, workdir.py, script_api.py) as the
+# runner loads them in the jail, from their sources (load_runner). Also the stand-in for the
+# runner's _fail, which would otherwise write a frame on fd 3 and _exit.
 # What does not live here: the tests themselves (test_*.py beside this file).
 # Run: $SANDBOX_VENV/bin/python3 -m unittest discover -s tests/python   (the venv has numpy, pandas,
 # matplotlib, as the jail has; the Makefile's `test` target runs it first).
@@ -30,6 +32,15 @@ def source(name):
         return f.read()
 
 
+def load_runner():
+    """runner.py by path, with its modules loaded by its own _load_modules, as the jail's set-up
+    line has them loaded: each compiled from src/sandbox/NAME.py as "<runner:NAME>", registered in
+    sys.modules as "_runner_NAME", and bound to the runner's global NAME (runner.convert...)."""
+    runner = load("runner")
+    runner._load_modules({name: source(name) for name in runner.MODULES})
+    return runner
+
+
 class RunEnded(Exception):
     """What the runner's _fail does in these tests instead of reporting and ending the process."""
 
@@ -40,20 +51,7 @@ class RunEnded(Exception):
         self.extra = extra
 
 
-def stub_fail(runner):
-    """Replaces the runner's _fail and _finish (both end the process through os._exit, after closing
-    fds 1 and 2) with RunEnded. Returns a function that undoes it."""
-    saved = runner._fail, runner._finish
-
-    def fail(error_type, message, **extra):
-        raise RunEnded(error_type, message, **extra)
-
-    def finish(frame, raw=()):
-        raise AssertionError("the runner would have ended the process: %r" % (frame,))
-
-    runner._fail, runner._finish = fail, finish
-
-    def restore():
-        runner._fail, runner._finish = saved
-
-    return restore
+def fail(error_type, message, **extra):
+    """The runner's _fail, as the `fail` argument the runner passes its modules (and as
+    script_api._Saved.fail): it raises RunEnded instead of reporting and ending the process."""
+    raise RunEnded(error_type, message, **extra)

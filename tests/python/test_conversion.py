@@ -1,4 +1,4 @@
-# The runner's conversion of main()'s value (and of save_result()'s values) into JSON, outside the
+# The runner's conversion (convert.py) of main()'s value (and of save_result()'s values) into JSON, outside the
 # jail: the rules README.md lists under "How return values become JSON", rule by rule, through
 # _encode (what the runner sends) and _to_json (the slow path). What does not live here: the output
 # files (test_output_files.py), and the run as a whole (tests/api/ drives it through the server).
@@ -14,21 +14,22 @@ import uuid
 
 import numpy as np
 import pandas as pd
-from sources import RunEnded, load, stub_fail
+from sources import RunEnded, fail, load_runner
 
-runner = load("runner")
+runner = load_runner()
+convert, script_api = runner.convert, runner.script_api
 
 
 def encode(value):
     """The JSON the runner would send for `value`, parsed back."""
-    return json.loads(runner._encode(value, "result"))
+    return json.loads(convert._encode(value, "result"))
 
 
 def refusal(value):
     """The message and the place of the NotJsonable that `value` raises."""
     try:
-        runner._encode(value, "result")
-    except runner.NotJsonable as exc:
+        convert._encode(value, "result")
+    except convert.NotJsonable as exc:
         return str(exc), exc.where()
     raise AssertionError("%r became JSON" % (value,))
 
@@ -38,7 +39,7 @@ class Plain(unittest.TestCase):
         value = {"s": "é", "t": True, "f": False, "n": None, "i": 2**70, "x": 1.5, "l": [1, [2]]}
         self.assertEqual(encode(value), value)
         # Compact and not ASCII-escaped: the server counts these bytes against MAX_RESULT_BYTES.
-        self.assertEqual(runner._encode({"a": ["é", 1]}, "result"), '{"a":["é",1]}')
+        self.assertEqual(convert._encode({"a": ["é", 1]}, "result"), '{"a":["é",1]}')
 
     def test_nan_and_infinity_become_null(self):
         self.assertEqual(encode([math.nan, math.inf, -math.inf, 1.0]), [None, None, None, 1.0])
@@ -57,8 +58,8 @@ class Plain(unittest.TestCase):
         class Level(enum.IntEnum):
             HIGH = 3
 
-        self.assertEqual(runner._to_json(Level.HIGH), 3)
-        self.assertIs(type(runner._to_json(Level.HIGH)), int)
+        self.assertEqual(convert._to_json(Level.HIGH), 3)
+        self.assertIs(type(convert._to_json(Level.HIGH)), int)
         self.assertEqual(encode([True, Level.HIGH]), [True, 3])
 
 
@@ -67,7 +68,7 @@ class Keys(unittest.TestCase):
         value = {2: "a", 1.5: "b", True: "c", None: "d", "s": "e"}  # not 1: 1 == True
         want = {"2": "a", "1.5": "b", "true": "c", "null": "d", "s": "e"}
         self.assertEqual(encode(value), want)  # json.dumps's fast path
-        self.assertEqual(runner._to_json(value), want)  # the runner's own _key, for the slow path
+        self.assertEqual(convert._to_json(value), want)  # the runner's own _key, for the slow path
 
     def test_date_and_numpy_keys(self):
         value = {datetime.date(2024, 1, 2): 1, np.int64(7): 2, np.float64(0.5): 3}
@@ -134,12 +135,12 @@ class Depth(unittest.TestCase):
 
     def test_two_hundred_levels_convert(self):
         # Through _to_json: json.dumps's fast path, in C, takes plain values of any depth it can.
-        self.assertEqual(runner._to_json(self.nested(runner.MAX_DEPTH)), self.nested(runner.MAX_DEPTH))
-        self.assertEqual(runner.MAX_DEPTH, 200)
+        self.assertEqual(convert._to_json(self.nested(convert.MAX_DEPTH)), self.nested(convert.MAX_DEPTH))
+        self.assertEqual(convert.MAX_DEPTH, 200)
 
     def test_deeper_is_refused(self):
-        with self.assertRaises(runner.NotJsonable) as caught:
-            runner._to_json(self.nested(runner.MAX_DEPTH + 1))
+        with self.assertRaises(convert.NotJsonable) as caught:
+            convert._to_json(self.nested(convert.MAX_DEPTH + 1))
         self.assertIn("nested more than 200 levels deep", str(caught.exception))
         self.assertTrue(caught.exception.where().startswith("result['k']['k']"))
 
@@ -206,32 +207,32 @@ class Pandas(unittest.TestCase):
 
 class SaveResult(unittest.TestCase):
     def setUp(self):
-        self.restore = stub_fail(runner)
-        runner._Saved.values, runner._Saved.size, runner._Saved.limit = {}, 0, 1000
+        saved = script_api._Saved
+        saved.values, saved.size, saved.limit, saved.fail = {}, 0, 1000, fail
 
     def tearDown(self):
-        self.restore()
-        runner._Saved.values, runner._Saved.size, runner._Saved.limit = {}, 0, 0
+        saved = script_api._Saved
+        saved.values, saved.size, saved.limit, saved.fail = {}, 0, 0, None
 
     def test_values_follow_the_same_rules_and_a_key_saved_again_replaces(self):
-        runner.save_result("a", np.float64(np.nan))
-        runner.save_result("b", {1: (2, 3)})
-        runner.save_result("a", 5)
-        self.assertEqual(json.loads(runner._saved_json()), {"a": 5, "b": {"1": [2, 3]}})
+        script_api.save_result("a", np.float64(np.nan))
+        script_api.save_result("b", {1: (2, 3)})
+        script_api.save_result("a", 5)
+        self.assertEqual(json.loads(script_api._saved_json()), {"a": 5, "b": {"1": [2, 3]}})
 
     def test_nothing_saved_is_no_results(self):
-        self.assertIsNone(runner._saved_json())
+        self.assertIsNone(script_api._saved_json())
 
     def test_a_value_without_json_form_is_a_type_error(self):
         with self.assertRaisesRegex(TypeError, r"save_result\('x', \.\.\.\): .* at results\['x'\]\[0\]"):
-            runner.save_result("x", [object()])
+            script_api.save_result("x", [object()])
         with self.assertRaisesRegex(TypeError, "needs a str key, not int"):
-            runner.save_result(1, 1)
+            script_api.save_result(1, 1)
 
     def test_the_saved_values_share_the_result_limit(self):
-        runner.save_result("a", "x" * 900)
+        script_api.save_result("a", "x" * 900)
         with self.assertRaises(RunEnded) as caught:
-            runner.save_result("b", "y" * 100)
+            script_api.save_result("b", "y" * 100)
         self.assertEqual(caught.exception.error_type, "output_limit")
         self.assertIn("more than 1000 bytes of JSON", caught.exception.message)
 

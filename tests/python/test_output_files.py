@@ -1,6 +1,6 @@
-# The runner's output files, outside the jail: how _read_output_files walks ./output/ (limits on
-# count, bytes, entries and path length; names and nested directories; symlinks and special files
-# neither followed nor returned), how _files_json puts them in the frame, and _collect_outputs
+# The runner's output files (workdir.py), outside the jail: how _read_output_files walks ./output/
+# (limits on count, bytes, entries and path length; names and nested directories; symlinks and
+# special files neither followed nor returned), how _files_json puts them in the frame, and _collect_outputs
 # (figures first, unless the request said no). Also the input files the runner writes before the
 # script (_write_input_file). Each test runs in a fresh temporary working directory, as the runner
 # runs in the jail's /tmp. What does not live here: the server's checks of what comes back
@@ -12,14 +12,14 @@ import socket
 import tempfile
 import unittest
 
-from sources import RunEnded, load, stub_fail
+from sources import RunEnded, fail, load_runner
 
-runner = load("runner")
+runner = load_runner()
+workdir = runner.workdir
 
 
 class InWorkdir(unittest.TestCase):
     def setUp(self):
-        self.restore_fail = stub_fail(runner)
         self.old_cwd = os.getcwd()
         self.tmp = tempfile.TemporaryDirectory()
         os.chdir(self.tmp.name)
@@ -27,7 +27,6 @@ class InWorkdir(unittest.TestCase):
     def tearDown(self):
         os.chdir(self.old_cwd)
         self.tmp.cleanup()
-        self.restore_fail()
 
     def write(self, path, data=b""):
         path = os.path.join("output", path)
@@ -36,7 +35,7 @@ class InWorkdir(unittest.TestCase):
             f.write(data)
 
     def read(self, max_files=64, max_bytes=1 << 20):
-        return runner._read_output_files(max_files, max_bytes)
+        return workdir._read_output_files(max_files, max_bytes, fail)
 
     def refused(self, max_files=64, max_bytes=1 << 20):
         with self.assertRaises(RunEnded) as caught:
@@ -126,7 +125,7 @@ class Limits(InWorkdir):
         self.assertEqual(self.refused(max_files=max_files), "output/ holds more than %d entries" % entries)
 
     def test_paths_up_to_the_name_limit(self):
-        limit = runner.MAX_OUTPUT_NAME_BYTES
+        limit = workdir.MAX_OUTPUT_NAME_BYTES
         self.assertEqual(limit, 1024)
         parts = ["d" * 200] * 5  # 5 * 201 bytes with their slashes: 1005
         path = "/".join(parts + ["f" * (limit - 1005)])
@@ -137,8 +136,11 @@ class Limits(InWorkdir):
 
 
 class Frame(InWorkdir):
+    def collect(self, request):
+        return workdir._collect_outputs(request, fail, runner._user_traceback)
+
     def pieces_json(self, found):
-        return json.loads(b"".join(runner._files_json(found)))
+        return json.loads(b"".join(workdir._files_json(found)))
 
     def test_files_become_names_and_base64(self):
         found = [("a/b.txt", b"hi"), ("c.bin", b"\x00\xff")]
@@ -159,9 +161,9 @@ class Frame(InWorkdir):
     def test_collect_outputs_returns_none_without_files(self):
         os.mkdir("output")
         request = {"capture_figures": False, "max_output_files": 4, "max_output_files_bytes": 100}
-        self.assertIsNone(runner._collect_outputs(request))
+        self.assertIsNone(self.collect(request))
         self.write("x.txt", b"x")
-        files = json.loads(b"".join(runner._collect_outputs(request)))
+        files = json.loads(b"".join(self.collect(request)))
         self.assertEqual(files, [{"name": "x.txt", "content_base64": "eA=="}])
 
     def test_collect_outputs_saves_open_figures_first_skipping_names_taken(self):
@@ -174,31 +176,31 @@ class Frame(InWorkdir):
         plt.figure()
         self.write("figure-1.png", b"mine")
         request = {"max_output_files": 4, "max_output_files_bytes": 1 << 20}
-        files = json.loads(b"".join(runner._collect_outputs(request)))
+        files = json.loads(b"".join(self.collect(request)))
         self.assertEqual([f["name"] for f in files], ["figure-1.png", "figure-2.png", "figure-3.png"])
         self.assertEqual(base64.b64decode(files[0]["content_base64"]), b"mine")
         self.assertTrue(base64.b64decode(files[1]["content_base64"]).startswith(b"\x89PNG"))
         plt.close("all")
         request["capture_figures"] = False  # no figures open, none asked for: the files as they are
-        self.assertEqual(len(json.loads(b"".join(runner._collect_outputs(request)))), 3)
+        self.assertEqual(len(json.loads(b"".join(self.collect(request)))), 3)
 
 
 class InputFiles(InWorkdir):
     def test_text_and_base64_content(self):
-        runner._write_input_file("a.txt", "é", "utf8")
-        runner._write_input_file("b.bin", base64.b64encode(b"\x00\xff").decode(), "base64")
+        workdir._write_input_file("a.txt", "é", "utf8")
+        workdir._write_input_file("b.bin", base64.b64encode(b"\x00\xff").decode(), "base64")
         with open("a.txt", "rb") as a, open("b.bin", "rb") as b:
             self.assertEqual((a.read(), b.read()), ("é".encode(), b"\x00\xff"))
 
     def test_names_the_server_refuses_are_refused_again(self):
         for name in ("", ".", "..", "a/b", "a\0b"):
             with self.assertRaises(ValueError, msg=repr(name)):
-                runner._write_input_file(name, "x", "utf8")
+                workdir._write_input_file(name, "x", "utf8")
 
     def test_an_existing_name_or_a_symlink_is_not_overwritten(self):
         os.symlink("target", "link")
         with self.assertRaises(FileExistsError):
-            runner._write_input_file("link", "x", "utf8")
+            workdir._write_input_file("link", "x", "utf8")
         self.assertFalse(os.path.exists("target"))
 
 
