@@ -252,8 +252,9 @@ fn the_longest_output_name_fits_the_frames_room_per_file() {
 
 #[test]
 fn the_runner_loads_the_modules_the_server_sends() {
-    // runner.py's MODULES, a one-line tuple of strings, in its loading order: the runner fails on
-    // a name the set-up line lacks, and would never load one it does not list.
+    // runner.py's MODULES, a one-line tuple of strings: the runner fails on a name the set-up line
+    // lacks, and would never load one it does not list. The same order too (the runner's loading
+    // order), so that the two lists read alike.
     let value = py_value(RUNNER, "MODULES");
     let listed: Vec<&str> = value
         .strip_prefix('(')

@@ -192,10 +192,12 @@ def _load_modules(sources):
     globals, and its frames say "<runner:NAME>". Registered in sys.modules in MODULES' order, so
     that each can import those before it by their registered names."""
     global convert, policy, workdir, script_api, ImportPolicyError
+    loaded = {}
     for name in MODULES:
         module = _module(MODULE_NAME % name, MODULE_FILE % name, sources[name])
-        sys.modules[module.__name__] = module
-    convert, policy, workdir, script_api = (sys.modules[MODULE_NAME % name] for name in MODULES)
+        loaded[name] = sys.modules[module.__name__] = module
+    convert, policy, workdir = loaded["convert"], loaded["policy"], loaded["workdir"]
+    script_api = loaded["script_api"]
     # Where its __module__ ("__main__", the runner's, in the jail) says it is, as when the runner
     # defined it: pickle finds it there.
     ImportPolicyError = policy.ImportPolicyError
