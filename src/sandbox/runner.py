@@ -57,7 +57,7 @@ ZYGOTE_FILE = "<zygote>"
 MODULES = ("convert", "policy", "workdir", "script_api")
 MODULE_NAME = "_runner_%s"  # in sys.modules
 MODULE_FILE = "<runner:%s>"  # in tracebacks
-# The files of our code, whose frames a user's traceback does not show.
+# The files of our code: a user's traceback starts after their frames (_user_traceback).
 OUR_FILES = frozenset([RUNNER_FILE] + [MODULE_FILE % name for name in MODULES])
 # The frame's own fields are written as convert.DUMPS_ARGS writes values; a copy, so that the runner
 # can report its own failure even when the modules did not load.
