@@ -43,7 +43,8 @@ pub const RUNNER_COMMAND: [&str; 5] = ["/venv/bin/python3", "-I", "-B", "-c", BO
 /// The first byte the runner writes on the result fd, once it is ready and before any user code.
 pub const READY_MARK: u8 = b'S';
 
-/// The runner's set-up line (line 2 of its stdin).
+/// The runner's set-up line (line 2 of its stdin), but for the runner's modules, which
+/// `runner_head` adds to every jail's.
 #[derive(Serialize)]
 pub struct Setup<'a> {
     /// Modules imported at once; a warm sandbox then waits for its request.
