@@ -6,7 +6,7 @@
 //! `Outcome` (verdict.rs).
 //!
 //! The rooms, from the top down:
-//! - this file: `Sandbox` (start-up, a run, shutdown) and `Limits`;
+//! - this file: `Sandbox` (start-up, a run, shutdown);
 //! - admission.rs (slots, queue, memory), health.rs (/health, the probe), budget.rs (the memory
 //!   budget), settings.rs (the settings and which modes combine);
 //! - pool.rs: warm jails, spawned or forked;
