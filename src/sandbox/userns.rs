@@ -128,7 +128,7 @@ async fn try_jail(
     let log = String::from_utf8_lossy(&log);
     let errors: Vec<&str> = log
         .lines()
-        .filter(|l| l.starts_with("[E]") || l.starts_with("[F]"))
+        .filter(|l| ["[W]", "[E]", "[F]"].iter().any(|p| l.starts_with(p)))
         .collect();
     Err(format!(
         "nsjail ended with {status}: {}",
