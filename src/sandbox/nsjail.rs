@@ -80,7 +80,7 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     // A zygote's children start their own count and set their own limit.
     if spec.zygote {
         a.push("--rlimit_cpu").push("inf");
-        // Only inside the jail's user namespace: the standard profile is required (configuration.rs).
+        // Only inside the jail's user namespace: the standard profile is required (`pool_plan`).
         a.push("--keep_caps");
         a.push("--seccomp_string").push(ZYGOTE_POLICY_TAIL);
     } else {
