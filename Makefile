@@ -19,9 +19,10 @@ run: setup build
 
 # First the runner's unit tests (tests/python: JSON conversion, output files; a second or two), with
 # the sandbox venv's Python, outside the jail. Integration tests start real servers with real nsjail.
-# The first pass uses the defaults: the standard profile with fork mode (runs forked from zygotes).
+# The first pass uses the defaults: SANDBOX_PROFILE=auto, which picks the standard profile on these
+# hosts (user namespaces work; tests/api/profile.rs checks it), with fork mode (runs forked from zygotes).
 # The HTTP suite and the attack corpus run again under the container profile (no user namespace,
-# the one Cloud Run uses; spawned warm sandboxes), and the HTTP suite with spawned warm sandboxes
+# as where Cloud Run refuses them; spawned warm sandboxes), and the HTTP suite with spawned warm sandboxes
 # under the standard profile, and without a pool, so that every run takes the cold path. The test
 # servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV, NSJAIL_CONFIG,
 # SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing else the

@@ -136,7 +136,7 @@ deploy=(gcloud run deploy "$service"
   --timeout 360
   --port 8080
   --startup-probe "httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=24"
-  --set-env-vars "HOST=0.0.0.0,SANDBOX_PROFILE=container,SANDBOX_SLOTS=$slots,SANDBOX_QUEUE=$queue,MAX_TIMEOUT_SECS=300,MAX_MEMORY_MB=$max_memory_mb")
+  --set-env-vars "HOST=0.0.0.0,SANDBOX_PROFILE=auto,SANDBOX_SLOTS=$slots,SANDBOX_QUEUE=$queue,MAX_TIMEOUT_SECS=300,MAX_MEMORY_MB=$max_memory_mb")
 if [ -n "$service_account" ]; then deploy+=(--service-account "$service_account"); fi
 if [ "$allow_unauth" = 1 ]; then deploy+=(--allow-unauthenticated); else deploy+=(--no-allow-unauthenticated); fi
 run "${deploy[@]}"

@@ -96,7 +96,7 @@ expect "dry run: the deploy command" 0 \
   "--startup-probe httpGet.path=/health," \
   "/health" \
   "HOST=0.0.0.0" \
-  "SANDBOX_PROFILE=container" \
+  "SANDBOX_PROFILE=auto" \
   "SANDBOX_SLOTS=2" \
   "SANDBOX_QUEUE=8"
 expect "dry run: builds Dockerfile.prod with Cloud Build" 0 \

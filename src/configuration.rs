@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::sandbox::{PoolMode, Profile, SandboxSettings};
+use crate::sandbox::{PoolMode, ProfileSetting, SandboxSettings};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is invalid: {reason}")]
@@ -309,14 +309,16 @@ fn path(env: Env, name: &str, default: &str) -> PathBuf {
     PathBuf::from(env(name).unwrap_or_else(|| default.to_string()))
 }
 
-fn profile(env: Env) -> Result<Profile, ConfigError> {
+/// What SANDBOX_PROFILE asks for. Auto (the default) is decided by the sandbox at start-up.
+fn profile(env: Env) -> Result<ProfileSetting, ConfigError> {
     match env("SANDBOX_PROFILE").as_deref().map(str::trim) {
-        None | Some("standard") => Ok(Profile::Standard),
-        Some("container") => Ok(Profile::Container),
+        None | Some("auto") => Ok(ProfileSetting::Auto),
+        Some("standard") => Ok(ProfileSetting::Standard),
+        Some("container") => Ok(ProfileSetting::Container),
         Some(other) => Err(ConfigError {
             name: "SANDBOX_PROFILE",
             value: other.to_string(),
-            reason: "must be \"standard\" or \"container\"".to_string(),
+            reason: "must be \"auto\", \"standard\" or \"container\"".to_string(),
         }),
     }
 }
@@ -414,11 +416,11 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// `fork` or `spawn`; unset, the default for the profile. Which modes a profile allows is the
-/// sandbox's rule (`PoolMode::check`).
-fn pool_mode(env: Env, profile: Profile) -> Result<PoolMode, ConfigError> {
+/// `fork` or `spawn`; unset (`None`), the default for the profile used, which under auto is known
+/// only at start-up. Which modes a profile allows is the sandbox's rule (`PoolMode::check_setting`).
+fn pool_mode(env: Env, profile: ProfileSetting) -> Result<Option<PoolMode>, ConfigError> {
     let Some(value) = env("SANDBOX_POOL_MODE") else {
-        return Ok(PoolMode::default_for(profile));
+        return Ok(None);
     };
     let invalid = |reason: &str| ConfigError {
         name: "SANDBOX_POOL_MODE",
@@ -430,7 +432,7 @@ fn pool_mode(env: Env, profile: Profile) -> Result<PoolMode, ConfigError> {
         "fork" => PoolMode::Fork,
         _ => return Err(invalid("expected fork or spawn")),
     };
-    mode.check(profile).map_err(invalid)
+    mode.check_setting(profile).map(Some).map_err(invalid)
 }
 
 /// Jails get the outside uids `base .. base + capacity` (sandbox/uids.rs). They must be nobody
@@ -565,7 +567,8 @@ mod tests {
         assert_eq!(s.sandbox.max_output_files_bytes, 10 << 20);
         assert_eq!(s.sandbox.tmp_size_mib, 64);
         assert_eq!(s.max_body_bytes, (2 << 20) + (20 << 20) + (64 << 10));
-        assert_eq!(s.sandbox.profile, Profile::Standard);
+        assert_eq!(s.sandbox.profile, ProfileSetting::Auto);
+        assert_eq!(s.sandbox.pool_mode, None);
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.sandbox.preload, ["numpy", "pandas", "scipy"]);
         assert_eq!(s.sandbox.pool_size, s.sandbox.slots);
@@ -604,6 +607,33 @@ mod tests {
         assert_eq!(err.name, "LOG_FORMAT");
         let err = settings(&[("MAX_INPUT_FILES_BYTES", "100000000")]).unwrap_err();
         assert_eq!(err.name, "MAX_INPUT_FILES_BYTES");
+    }
+
+    #[test]
+    fn the_profile_is_auto_unless_named_and_fork_waits_for_it() {
+        for (value, setting) in [
+            ("auto", ProfileSetting::Auto),
+            (" standard ", ProfileSetting::Standard),
+            ("container", ProfileSetting::Container),
+        ] {
+            let s = settings(&[("SANDBOX_PROFILE", value)]).unwrap();
+            assert_eq!(s.sandbox.profile, setting, "{value}");
+        }
+        let err = settings(&[("SANDBOX_PROFILE", "Auto")]).unwrap_err();
+        assert!(err.to_string().contains("\"auto\""), "{err}");
+        // Fork under auto is accepted now and decided at start-up (pool_plan); under the
+        // container profile it is refused at once, as before.
+        let fork = [("SANDBOX_PROFILE", "auto"), ("SANDBOX_POOL_MODE", "fork")];
+        if cfg!(target_arch = "x86_64") {
+            let s = settings(&fork).unwrap();
+            assert_eq!(s.sandbox.pool_mode, Some(PoolMode::Fork));
+            let s = settings(&fork[1..]).unwrap();
+            assert_eq!(s.sandbox.pool_mode, Some(PoolMode::Fork));
+        }
+        let err = settings(&[("SANDBOX_PROFILE", "container"), fork[1]]).unwrap_err();
+        assert_eq!(err.name, "SANDBOX_POOL_MODE");
+        let s = settings(&[("SANDBOX_POOL_MODE", "spawn")]).unwrap();
+        assert_eq!(s.sandbox.pool_mode, Some(PoolMode::Spawn));
     }
 
     #[test]

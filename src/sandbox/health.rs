@@ -26,7 +26,11 @@ pub struct SandboxHealth {
     pub nsjail_executable: bool,
     pub nsjail_config_exists: bool,
     pub python_version: Option<String>,
+    /// The profile used ("standard" or "container"), what SANDBOX_PROFILE asked for ("auto",
+    /// "standard" or "container"), and why that profile (generic words).
     pub profile: &'static str,
+    pub profile_setting: &'static str,
+    pub profile_reason: &'static str,
     pub limiter: &'static str,
     pub limiter_note: Option<String>,
     pub slots: usize,
@@ -193,7 +197,9 @@ impl Sandbox {
             nsjail_executable,
             nsjail_config_exists,
             python_version: state.python_version.clone(),
-            profile: s.profile.as_str(),
+            profile: self.profile.profile.as_str(),
+            profile_setting: self.profile.setting.as_str(),
+            profile_reason: self.profile.reason,
             limiter: self.ctx.limiter.name(),
             // The full reason (cgroup paths) was logged at start-up.
             limiter_note: match &self.ctx.limiter {

@@ -22,7 +22,7 @@ use super::limiter::RunCgroup;
 use super::outcome::{Outcome, OutputSender, OutputStream};
 use super::process::{self, JailContext, Launch, Nsjail, RunPipes};
 use super::protocol::{self, Setup};
-use super::settings::SandboxSettings;
+use super::settings::{Profile, SandboxSettings};
 use super::verdict::{self, Observed};
 use super::zygote::ForkedRun;
 use crate::script::PythonScript;
@@ -95,11 +95,7 @@ impl Jail {
             .await
             .map_err(SandboxError::WaitNsjail)?;
         let log = capture::read_head(&mut log, MAX_LOG_BYTES, DRAIN_TIMEOUT).await;
-        Err(verdict::jail_setup_error(
-            status,
-            &log,
-            ctx.settings.profile,
-        ))
+        Err(verdict::jail_setup_error(status, &log, ctx.profile))
     }
 
     fn new(keeper: Keeper, pipes: RunPipes, ready: bool) -> Jail {
@@ -165,6 +161,7 @@ impl Jail {
     pub async fn execute(
         self,
         s: &SandboxSettings,
+        profile: Profile,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
@@ -271,6 +268,7 @@ impl Jail {
                 log: &log,
             },
             s,
+            profile,
             &limits,
         )?;
         Ok(Outcome {

@@ -15,7 +15,8 @@
 //!   pipes), protocol.rs (the runner protocol's Rust half), verdict.rs (how a run ended),
 //!   outputs.rs (a run's output files);
 //! - nsjail.rs (the argv), limiter.rs (cgroups or rlimits), uids.rs (each jail's uid), reaper.rs
-//!   (orphans when the server is PID 1);
+//!   (orphans when the server is PID 1), userns.rs (the start-up probe behind
+//!   `SANDBOX_PROFILE=auto`);
 //! - outcome.rs, input.rs, error.rs: the types that cross the sandbox's border;
 //! - runner.py and its modules (convert.py, policy.py, workdir.py, script_api.py), zygote.py: the
 //!   Python half, run inside the jail.
@@ -39,6 +40,7 @@ mod protocol;
 mod reaper;
 mod settings;
 pub mod uids;
+mod userns;
 mod verdict;
 mod zygote;
 
@@ -62,12 +64,16 @@ pub use outcome::{
 };
 use pool::Pool;
 use process::JailContext;
-pub use settings::{PoolMode, PoolPlan, Profile, SandboxSettings};
+pub use settings::{
+    PoolMode, PoolPlan, ProbeFindings, Profile, ProfileChoice, ProfileSetting, SandboxSettings,
+};
 
 pub struct Sandbox {
     ctx: Arc<JailContext>,
     pool: Arc<Pool>,
     budget: MemoryBudget,
+    /// The profile used, what was asked for, and why (for /health).
+    profile: ProfileChoice,
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
     state: Mutex<HealthState>,
@@ -84,8 +90,9 @@ pub struct PoolStats {
 }
 
 impl Sandbox {
-    /// Detects the limiter, starts the warm pool and probes the sandbox once. A failed probe does
-    /// not stop start-up: the server comes up and /health answers 503 with the reason.
+    /// Detects the limiter, decides the profile (under auto, by running one jail: userns.rs),
+    /// starts the warm pool and probes the sandbox once. A failed probe does not stop start-up:
+    /// the server comes up and /health answers 503 with the reason.
     /// `max_limits` are the largest limits a request may ask for (warm jails start with them).
     pub async fn start(settings: SandboxSettings, max_limits: Limits) -> Sandbox {
         reaper::start_if_init();
@@ -105,9 +112,26 @@ impl Sandbox {
         // The bind mount needs an absolute source; an unresolvable venv shows up in the probe.
         let venv = std::fs::canonicalize(&settings.venv_path)
             .unwrap_or_else(|_| settings.venv_path.clone());
+        let uids = uids::JailUids::new(
+            settings.uid_base,
+            uids::capacity(settings.slots, settings.pool_size),
+        );
+        // Once, before the pool starts and before anything runs a jail: nothing else may see the
+        // profile before it is decided (the types keep `auto` out of every jail's argv).
+        let findings = match settings.profile {
+            ProfileSetting::Auto => Some(userns::probe(&settings, &venv, &uids).await),
+            _ => None,
+        };
+        let profile = settings.profile.resolve(findings);
+        log::info!(
+            "profile: {} (SANDBOX_PROFILE={}): {}",
+            profile.profile.as_str(),
+            profile.setting.as_str(),
+            profile.reason
+        );
         log::info!(
             "sandbox: profile {}, limiter {}, {} slots, {} warm ({}); nsjail {}, config {}, venv {}",
-            settings.profile.as_str(),
+            profile.profile.as_str(),
             limiter.name(),
             settings.slots,
             settings.pool_size,
@@ -119,24 +143,26 @@ impl Sandbox {
         if let Limiter::Rlimits { reason } = &limiter {
             log::warn!("no usable cgroup, memory and pids are limited by rlimits: {reason}");
         }
-        let uids = uids::JailUids::new(
-            settings.uid_base,
-            uids::capacity(settings.slots, settings.pool_size),
-        );
         let ctx = Arc::new(JailContext {
             settings,
+            profile: profile.profile,
             venv,
             limiter,
             uids,
         });
-        let plan = ctx.settings.pool_plan(ctx.limiter.uses_cgroups());
+        let plan = ctx
+            .settings
+            .pool_plan(ctx.profile, ctx.limiter.uses_cgroups());
         if let Some(note) = plan.note {
             log::warn!(
                 "warm pool: {} x {}, not the {} x {} asked for: {note}",
                 plan.size,
                 plan.mode.as_str(),
                 ctx.settings.pool_size,
-                ctx.settings.pool_mode.as_str()
+                ctx.settings
+                    .pool_mode
+                    .unwrap_or(PoolMode::default_for(ctx.profile))
+                    .as_str()
             );
         }
         let pool_size = plan.size;
@@ -178,6 +204,7 @@ impl Sandbox {
             ctx,
             pool,
             budget,
+            profile,
         };
         sandbox.probe(true).await;
         sandbox
@@ -272,13 +299,27 @@ impl Sandbox {
             Some(jail) => {
                 // Refill once the run is over, however it ends (a dropped request included).
                 let _refill = RefillWhenDone(&self.pool);
-                jail.execute(&self.ctx.settings, script, input, limits, output)
-                    .await
+                jail.execute(
+                    &self.ctx.settings,
+                    self.ctx.profile,
+                    script,
+                    input,
+                    limits,
+                    output,
+                )
+                .await
             }
             None => match Jail::spawn(&self.ctx, &limits).await {
                 Ok(jail) => {
-                    jail.execute(&self.ctx.settings, script, input, limits, output)
-                        .await
+                    jail.execute(
+                        &self.ctx.settings,
+                        self.ctx.profile,
+                        script,
+                        input,
+                        limits,
+                        output,
+                    )
+                    .await
                 }
                 Err(e) => Err(e),
             },

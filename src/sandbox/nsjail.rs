@@ -40,6 +40,8 @@ pub(super) const ZYGOTE_POLICY_TAIL: &str =
 
 pub struct JailSpec<'a> {
     pub settings: &'a SandboxSettings,
+    /// The profile used (never auto: `SandboxSettings::profile` is only what was asked for).
+    pub profile: Profile,
     /// Absolute host path of the venv.
     pub venv: &'a Path,
     pub limits: &'a Limits,
@@ -78,7 +80,7 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     // A zygote's children start their own count and set their own limit.
     if spec.zygote {
         a.push("--rlimit_cpu").push("inf");
-        // Only inside the jail's user namespace: the standard profile is required (configuration.rs).
+        // Only inside the jail's user namespace: the standard profile is required (`pool_plan`).
         a.push("--keep_caps");
         a.push("--seccomp_string").push(ZYGOTE_POLICY_TAIL);
     } else {
@@ -100,7 +102,7 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     // The jail's own outside uid: the kernel's per-user budgets (pipe pages, epoll watches, fds in
     // flight, and without a user namespace queued signals too) are then its own, not shared by
     // every run. The gid is the config's (65534), which no budget counts.
-    if s.profile == Profile::Container {
+    if spec.profile == Profile::Container {
         // The host refuses user namespaces: nsjail, root in the container, drops to the uid
         // itself (and to the config's gid). Every other namespace stays.
         a.push("--disable_clone_newuser");
@@ -143,14 +145,14 @@ mod tests {
     }
 
     fn spec_argv(profile: Profile, cgroup_limits: bool, zygote: bool) -> Vec<String> {
-        let mut settings = Settings::from_lookup(&|_| None).unwrap().sandbox;
-        settings.profile = profile;
+        let settings = Settings::from_lookup(&|_| None).unwrap().sandbox;
         let limits = Limits {
             timeout: Duration::from_secs(7),
             memory_mib: 128,
         };
         let spec = JailSpec {
             settings: &settings,
+            profile,
             venv: Path::new("/opt/sandbox/venv"),
             limits: &limits,
             cgroup_limits,

@@ -20,13 +20,15 @@ use super::input::Limits;
 use super::limiter::{Limiter, RunCgroup};
 use super::nsjail;
 use super::protocol::RUNNER_COMMAND;
-use super::settings::SandboxSettings;
+use super::settings::{Profile, SandboxSettings};
 use super::uids::{self, JailUids, UidLease};
 
 /// What starting a jail needs, shared by the cold path, the pool and the zygotes.
 #[derive(Debug)]
 pub struct JailContext {
     pub settings: SandboxSettings,
+    /// The profile used, decided once at start-up (`settings.profile` is only what was asked).
+    pub profile: Profile,
     /// Absolute host path of the venv.
     pub venv: PathBuf,
     pub limiter: Limiter,
@@ -82,6 +84,7 @@ impl JailContext {
             )))?;
         let argv = nsjail::args(&nsjail::JailSpec {
             settings: s,
+            profile: self.profile,
             venv: &self.venv,
             limits: how.limits,
             cgroup_limits: cgroup.is_some(),
@@ -156,7 +159,7 @@ pub fn receiver(fd: OwnedFd) -> Result<pipe::Receiver, SandboxError> {
 
 /// Spawns nsjail with `argv`, joined to `cgroup` before exec, with `stdio` as its stdin, stdout
 /// and stderr and `fd3` on the jail's fd 3. Returns the child and the read end of nsjail's log.
-fn spawn_nsjail(
+pub(super) fn spawn_nsjail(
     s: &SandboxSettings,
     argv: Vec<OsString>,
     cgroup: Option<&RunCgroup>,

@@ -1,18 +1,23 @@
 //! What the sandbox is configured with, and the rules for which of its modes combine.
 //!
 //! Lives here: `SandboxSettings` (everything the sandbox needs, nothing of HTTP), the isolation
-//! `Profile`, the warm pool's `PoolMode`, and the two rules that tie the four mode axes together
-//! (profile, pool mode, pool size and the limiter found at start-up): `PoolMode::check`, which
-//! configuration applies to what an operator asked for, and `SandboxSettings::pool_plan`, which
-//! decides the pool a server actually runs. No other file decides a mode.
+//! profile as asked for (`ProfileSetting`: auto, standard or container) and as used (`Profile`,
+//! never auto), the warm pool's `PoolMode`, and the rules that tie the mode axes together
+//! (profile, pool mode, pool size and the limiter found at start-up): `ProfileSetting::resolve`,
+//! which turns what was asked for and what the start-up probe found into the profile used;
+//! `PoolMode::check` and `check_setting`, which configuration applies to what an operator asked
+//! for; and `SandboxSettings::pool_plan`, which decides the pool a server actually runs. No other
+//! file decides a mode.
 //!
 //! Not here: reading the environment (configuration.rs parses every variable and builds these
-//! values), the limits of one run (`Limits`, mod.rs), and nsjail's flags (nsjail.rs).
+//! values), running the probe (userns.rs), the limits of one run (`Limits`, mod.rs), and nsjail's
+//! flags (nsjail.rs).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Which isolation the sandbox applies. Chosen by `SANDBOX_PROFILE`, reported by /health.
+/// Which isolation the sandbox applies: the profile used, decided once at start-up from
+/// `SANDBOX_PROFILE` (`ProfileSetting::resolve`), reported by /health as `profile`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
     /// nsjail creates a user namespace and maps uid/gid 65534 inside to the jail's own uid
@@ -29,6 +34,93 @@ impl Profile {
         match self {
             Profile::Standard => "standard",
             Profile::Container => "container",
+        }
+    }
+}
+
+/// What `SANDBOX_PROFILE` asks for, reported by /health as `profile_setting`. Not a profile: only
+/// `resolve` turns it into one, so that no code can run a jail under `Auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileSetting {
+    /// The default: standard where a standard-profile jail can start (user namespaces work),
+    /// container where it cannot. The start-up probe (userns.rs) finds out.
+    Auto,
+    Standard,
+    Container,
+}
+
+/// What the start-up probe found: whether a jail of each profile started on this host. The
+/// container profile is tried only when the standard one failed (`None`: not tried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeFindings {
+    pub standard: bool,
+    pub container: Option<bool>,
+}
+
+/// The profile a server uses, what was asked for, and why (generic words, for /health and the
+/// log; the probe's detail goes to the log only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileChoice {
+    pub setting: ProfileSetting,
+    pub profile: Profile,
+    pub reason: &'static str,
+}
+
+impl ProfileSetting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileSetting::Auto => "auto",
+            ProfileSetting::Standard => "standard",
+            ProfileSetting::Container => "container",
+        }
+    }
+
+    /// The profile asked for by name, or `None` for auto (the probe decides).
+    pub fn fixed(self) -> Option<Profile> {
+        match self {
+            ProfileSetting::Auto => None,
+            ProfileSetting::Standard => Some(Profile::Standard),
+            ProfileSetting::Container => Some(Profile::Container),
+        }
+    }
+
+    /// The profile a server uses. A profile asked for by name is used as asked (the probe is not
+    /// run). Auto takes the standard profile when a standard jail started, the container profile
+    /// when only a container jail did. When neither started (nsjail missing, the venv missing, no
+    /// privilege at all) nothing was learnt about user namespaces: auto keeps the standard
+    /// profile, which gives up no isolation, and /health is unhealthy anyway until the host is
+    /// fixed (and the server restarted, to probe again).
+    pub fn resolve(self, probe: Option<ProbeFindings>) -> ProfileChoice {
+        let choice = |profile, reason| ProfileChoice {
+            setting: self,
+            profile,
+            reason,
+        };
+        if let Some(profile) = self.fixed() {
+            return choice(profile, "set by SANDBOX_PROFILE");
+        }
+        match probe {
+            Some(ProbeFindings { standard: true, .. }) => choice(
+                Profile::Standard,
+                "user namespaces work here: a jail of the standard profile started",
+            ),
+            Some(ProbeFindings {
+                container: Some(true),
+                ..
+            }) => choice(
+                Profile::Container,
+                "user namespaces are refused here: a jail of the standard profile could not \
+                 start, one of the container profile did",
+            ),
+            Some(_) => choice(
+                Profile::Standard,
+                "no jail could start under either profile (the server's log says why): the \
+                 standard profile is kept",
+            ),
+            None => choice(
+                Profile::Standard,
+                "not probed: the standard profile is kept",
+            ),
         }
     }
 }
@@ -62,6 +154,13 @@ impl PoolMode {
         }
     }
 
+    /// `check` against what `SANDBOX_PROFILE` asks for, at configuration time. Under auto the
+    /// profile is not known yet: a mode is accepted when the standard profile allows it, and
+    /// `pool_plan` falls back to spawn (saying why) if auto then picks the container profile.
+    pub fn check_setting(self, setting: ProfileSetting) -> Result<PoolMode, &'static str> {
+        self.check(setting.fixed().unwrap_or(Profile::Standard))
+    }
+
     /// The mode used when none is asked for: fork where it is possible.
     pub fn default_for(profile: Profile) -> PoolMode {
         PoolMode::Fork.check(profile).unwrap_or(PoolMode::Spawn)
@@ -74,7 +173,8 @@ pub struct SandboxSettings {
     pub nsjail_path: PathBuf,
     pub config_path: PathBuf,
     pub venv_path: PathBuf,
-    pub profile: Profile,
+    /// The profile as asked for; `JailContext::profile` is the one used.
+    pub profile: ProfileSetting,
     /// Sandboxes that run at once.
     pub slots: usize,
     /// Requests that may wait for a slot; beyond them the answer is 429.
@@ -93,8 +193,9 @@ pub struct SandboxSettings {
     pub cgroup_parent: String,
     /// Warm sandboxes kept ready (0: every run starts cold).
     pub pool_size: usize,
-    /// How warm sandboxes are made, as asked for: `pool_plan` says what is used.
-    pub pool_mode: PoolMode,
+    /// How warm sandboxes are made, as asked for (`None`: the default for the profile used,
+    /// `PoolMode::default_for`): `pool_plan` says what is used.
+    pub pool_mode: Option<PoolMode>,
     /// Modules a warm sandbox imports before it waits for its script.
     pub preload: Vec<String>,
     /// The operator's import policy (`IMPORT_ALLOW` or `IMPORT_DENY`), enforced in the jail.
@@ -116,14 +217,16 @@ pub struct PoolPlan {
 }
 
 impl SandboxSettings {
-    /// The pool this server runs, given whether a cgroup limits each jail. Without a cgroup a warm
-    /// jail could not be narrowed to its request's memory (its RLIMIT_AS was fixed at the maximum
-    /// when it started), so there is no pool. Fork mode is checked again here, so that settings
-    /// built some other way than by configuration.rs cannot give a zygote real root capabilities.
-    pub fn pool_plan(&self, cgroups: bool) -> PoolPlan {
+    /// The pool this server runs under `profile` (the one used), given whether a cgroup limits
+    /// each jail. Without a cgroup a warm jail could not be narrowed to its request's memory (its
+    /// RLIMIT_AS was fixed at the maximum when it started), so there is no pool. Fork mode is
+    /// checked here against the profile used: configuration accepted it under auto before the
+    /// profile was known, and settings built some other way than by configuration.rs must not
+    /// give a zygote real root capabilities either.
+    pub fn pool_plan(&self, profile: Profile, cgroups: bool) -> PoolPlan {
         let asked = PoolPlan {
             size: self.pool_size,
-            mode: self.pool_mode,
+            mode: self.pool_mode.unwrap_or(PoolMode::default_for(profile)),
             note: None,
         };
         if !cgroups && self.pool_size > 0 {
@@ -133,7 +236,7 @@ impl SandboxSettings {
                 ..asked
             };
         }
-        match self.pool_mode.check(self.profile) {
+        match asked.mode.check(profile) {
             Ok(_) => asked,
             Err(why) => PoolPlan {
                 mode: PoolMode::Spawn,
@@ -167,22 +270,86 @@ mod tests {
             .map(|s| s.sandbox)
             .unwrap();
         s.pool_size = 3;
-        s.pool_mode = PoolMode::Fork;
-        s.profile = Profile::Container;
-        let plan = s.pool_plan(true);
+        s.pool_mode = Some(PoolMode::Fork);
+        let plan = s.pool_plan(Profile::Container, true);
         assert_eq!((plan.size, plan.mode), (3, PoolMode::Spawn));
         assert!(plan.note.is_some());
-        let plan = s.pool_plan(false);
+        let plan = s.pool_plan(Profile::Container, false);
         assert_eq!(plan.size, 0);
-        s.profile = Profile::Standard;
-        s.pool_mode = PoolMode::Spawn;
+        s.pool_mode = Some(PoolMode::Spawn);
         assert_eq!(
-            s.pool_plan(true),
+            s.pool_plan(Profile::Standard, true),
             PoolPlan {
                 size: 3,
                 mode: PoolMode::Spawn,
                 note: None
             }
         );
+    }
+
+    #[test]
+    fn an_unset_pool_mode_follows_the_profile_used() {
+        let mut s = crate::configuration::Settings::from_lookup(&|_| None)
+            .map(|s| s.sandbox)
+            .unwrap();
+        s.pool_size = 2;
+        assert_eq!(s.pool_mode, None);
+        let plan = s.pool_plan(Profile::Container, true);
+        assert_eq!((plan.mode, plan.note), (PoolMode::Spawn, None));
+        let plan = s.pool_plan(Profile::Standard, true);
+        assert_eq!(plan.mode, PoolMode::default_for(Profile::Standard));
+        assert_eq!(plan.note, None);
+    }
+
+    #[test]
+    fn fork_is_accepted_under_auto_where_the_standard_profile_allows_it() {
+        assert!(PoolMode::Fork
+            .check_setting(ProfileSetting::Container)
+            .is_err());
+        assert_eq!(
+            PoolMode::Fork.check_setting(ProfileSetting::Auto),
+            PoolMode::Fork.check(Profile::Standard)
+        );
+        assert_eq!(
+            PoolMode::Spawn.check_setting(ProfileSetting::Auto),
+            Ok(PoolMode::Spawn)
+        );
+    }
+
+    #[test]
+    fn auto_follows_the_probe_and_a_named_profile_ignores_it() {
+        let works = |standard, container| {
+            Some(ProbeFindings {
+                standard,
+                container,
+            })
+        };
+        let auto = ProfileSetting::Auto;
+        assert_eq!(auto.resolve(works(true, None)).profile, Profile::Standard);
+        let refused = auto.resolve(works(false, Some(true)));
+        assert_eq!(refused.profile, Profile::Container);
+        assert!(refused.reason.contains("refused"), "{}", refused.reason);
+        // Nothing learnt: no isolation is given up.
+        for nothing in [works(false, Some(false)), works(false, None), None] {
+            assert_eq!(auto.resolve(nothing).profile, Profile::Standard);
+        }
+        for (setting, profile) in [
+            (ProfileSetting::Standard, Profile::Standard),
+            (ProfileSetting::Container, Profile::Container),
+        ] {
+            for probe in [works(true, None), works(false, Some(true)), None] {
+                let choice = setting.resolve(probe);
+                assert_eq!((choice.setting, choice.profile), (setting, profile));
+                assert_eq!(choice.reason, "set by SANDBOX_PROFILE");
+            }
+        }
+        // The reasons are for /health: generic words, no path.
+        for probe in [
+            works(true, None),
+            works(false, Some(true)),
+            works(false, Some(false)),
+        ] {
+            assert!(!auto.resolve(probe).reason.contains('/'));
+        }
     }
 }

@@ -43,6 +43,7 @@ pub struct Observed<'a> {
 pub fn classify(
     o: Observed,
     s: &SandboxSettings,
+    profile: Profile,
     limits: &Limits,
 ) -> Result<(RunStatus, Option<Usage>), SandboxError> {
     let failure = |kind, message: String| RunStatus::Failed(Failure::new(kind, message));
@@ -96,7 +97,7 @@ pub fn classify(
             ),
         )
     } else if !ready {
-        return Err(jail_setup_error(o.ended.status, o.log, s.profile));
+        return Err(jail_setup_error(o.ended.status, o.log, profile));
     } else {
         exited(o.ended.status, !frame_bytes.is_empty())
     };
@@ -288,7 +289,12 @@ mod tests {
             timeout: Duration::from_secs(1),
             memory_mib: 64,
         };
-        let ok = classify(observed(b"S11\n{\"ok\":true}", 0, true), &s, &limits);
+        let ok = classify(
+            observed(b"S11\n{\"ok\":true}", 0, true),
+            &s,
+            Profile::Standard,
+            &limits,
+        );
         assert!(
             matches!(ok, Ok((RunStatus::Failed(_), _))),
             "a success without a result is forged"
@@ -296,16 +302,17 @@ mod tests {
         let ok = classify(
             observed(b"S25\n{\"ok\":true,\"result\":null}", 1, true),
             &s,
+            Profile::Standard,
             &limits,
         );
         assert!(matches!(ok, Ok((RunStatus::Completed { .. }, _))));
-        let oom = classify(observed(b"S", 137, true), &s, &limits);
+        let oom = classify(observed(b"S", 137, true), &s, Profile::Standard, &limits);
         assert_eq!(kind(oom), Some(FailureKind::MemoryLimit));
-        let exited = classify(observed(b"S", 3, false), &s, &limits);
+        let exited = classify(observed(b"S", 3, false), &s, Profile::Standard, &limits);
         assert_eq!(kind(exited), Some(FailureKind::Exited));
-        let garbled = classify(observed(b"Sjunk", 0, false), &s, &limits);
+        let garbled = classify(observed(b"Sjunk", 0, false), &s, Profile::Standard, &limits);
         assert_eq!(kind(garbled), Some(FailureKind::InvalidResult));
-        match classify(observed(b"", 255, false), &s, &limits) {
+        match classify(observed(b"", 255, false), &s, Profile::Standard, &limits) {
             Err(SandboxError::JailSetup { log, .. }) => {
                 assert!(log.contains("SANDBOX_PROFILE=container"), "{log}")
             }

@@ -1,5 +1,6 @@
 //! The API contract: what a well-behaved script gets back.
 
+use python_script_api::sandbox::{PoolMode, Profile};
 use serde_json::json;
 
 use crate::helpers::{spawn_app, test_settings};
@@ -228,9 +229,19 @@ async fn health_reports_the_sandbox() {
     assert_eq!(body["nsjail_config_exists"], true);
     assert!(body["python_version"].as_str().unwrap().starts_with("3."));
     assert!(chrono::DateTime::parse_from_rfc3339(body["timestamp"].as_str().unwrap()).is_ok());
-    // What the pass chose, reported as chosen.
+    // What the pass chose, reported as chosen; under auto, the profile the probe picked, and why.
     let chosen = test_settings().sandbox;
-    assert_eq!(body["profile"], chosen.profile.as_str(), "{body}");
+    assert_eq!(body["profile_setting"], chosen.profile.as_str(), "{body}");
+    let used = match body["profile"].as_str() {
+        Some("standard") => Profile::Standard,
+        Some("container") => Profile::Container,
+        _ => panic!("no profile used: {body}"),
+    };
+    if let Some(fixed) = chosen.profile.fixed() {
+        assert_eq!(used, fixed, "{body}");
+    }
+    let reason = body["profile_reason"].as_str().unwrap_or_default();
+    assert!(!reason.is_empty(), "{body}");
     // The limiter is what the host offers. A cgroup limiter's parents are where it makes them,
     // and the pool is the one chosen; without cgroups the note says why, and there is no pool.
     if body["limiter"] == "rlimits" {
@@ -240,7 +251,8 @@ async fn health_reports_the_sandbox() {
     } else {
         app.run_parents().await;
         assert_eq!(body["pool_size"], chosen.pool_size, "{body}");
-        assert_eq!(body["pool_mode"], chosen.pool_mode.as_str(), "{body}");
+        let mode = chosen.pool_mode.unwrap_or(PoolMode::default_for(used));
+        assert_eq!(body["pool_mode"], mode.as_str(), "{body}");
     }
 }
 

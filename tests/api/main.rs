@@ -19,6 +19,7 @@ mod operability;
 mod origins;
 mod policy;
 mod pool;
+mod profile;
 mod quotas;
 mod stream;
 mod validate;

@@ -4,7 +4,7 @@
 
 use python_script_api::policy::{ImportPolicy, PolicyKind};
 use python_script_api::sandbox::PoolMode;
-use python_script_api::sandbox::Profile;
+use python_script_api::sandbox::ProfileSetting;
 use serde_json::{json, Value};
 
 use crate::helpers::{loud, spawn_app, spawn_app_with, test_settings, TestApp};
@@ -35,7 +35,7 @@ fn deny_list() -> ImportPolicy {
 async fn servers(policy: Option<ImportPolicy>) -> Vec<(Way, TestApp)> {
     let mut ways = vec![Way::Spawned, Way::Cold];
     let profile = test_settings().sandbox.profile;
-    if profile == Profile::Standard {
+    if profile != ProfileSetting::Container {
         ways.insert(0, Way::Forked);
     } else {
         loud(&format!(
@@ -50,15 +50,20 @@ async fn servers(policy: Option<ImportPolicy>) -> Vec<(Way, TestApp)> {
         let app = spawn_app_with(|s| {
             s.sandbox.import_policy = policy;
             (s.sandbox.pool_size, s.sandbox.pool_mode) = match way {
-                Way::Forked => (1, PoolMode::Fork),
-                Way::Spawned => (1, PoolMode::Spawn),
-                Way::Cold => (0, PoolMode::Spawn),
+                Way::Forked => (1, Some(PoolMode::Fork)),
+                Way::Spawned => (1, Some(PoolMode::Spawn)),
+                Way::Cold => (0, Some(PoolMode::Spawn)),
             };
-            if way == Way::Forked {
-                assert_eq!(s.sandbox.profile, Profile::Standard);
-            }
         })
         .await;
+        if way == Way::Forked {
+            // Under auto, the profile is decided at start-up: fork mode only if it is standard.
+            let (_, health) = app.health().await;
+            assert_eq!(
+                health["pool_mode"], "fork",
+                "fork mode needs the standard profile: {health}"
+            );
+        }
         apps.push((way, app));
     }
     apps

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use python_script_api::configuration::Settings;
 use python_script_api::sandbox::PoolMode;
-use python_script_api::sandbox::Profile;
+use python_script_api::sandbox::{Profile, ProfileSetting};
 
 use crate::helpers::{spawn_app_with, TestApp};
 
@@ -139,7 +139,7 @@ async fn warm_runs_leave_no_processes_behind() {
 async fn spawned_pools_run_scripts_that_import_nothing_preloaded_cold() {
     let app = spawn_app_with(|s| {
         s.sandbox.pool_size = 1;
-        s.sandbox.pool_mode = PoolMode::Spawn;
+        s.sandbox.pool_mode = Some(PoolMode::Spawn);
     })
     .await;
     wait_ready(&app, 1).await;
@@ -193,12 +193,14 @@ async fn fork_mode_is_refused_without_the_standard_profile() {
     let error = refused.expect_err("fork mode under the container profile is refused");
     assert_eq!(error.name, "SANDBOX_POOL_MODE", "{error}");
     let default = lookup(&[("SANDBOX_PROFILE", "container")]).expect("valid settings");
-    assert_eq!(default.sandbox.pool_mode, PoolMode::Spawn);
+    // Unset, the pool mode is the default for the profile used, which is spawn here.
+    assert_eq!(default.sandbox.pool_mode, None);
+    assert_eq!(PoolMode::default_for(Profile::Container), PoolMode::Spawn);
 
     let app = spawn_app_with(|s| {
-        s.sandbox.profile = Profile::Container;
+        s.sandbox.profile = ProfileSetting::Container;
         s.sandbox.pool_size = 1;
-        s.sandbox.pool_mode = PoolMode::Fork;
+        s.sandbox.pool_mode = Some(PoolMode::Fork);
     })
     .await;
     let (status, health) = app.health().await;
