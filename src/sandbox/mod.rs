@@ -33,6 +33,7 @@ mod limiter;
 pub mod nsjail;
 mod outcome;
 mod outputs;
+mod pace;
 mod pool;
 mod process;
 mod protocol;
@@ -57,6 +58,7 @@ pub use health::{BudgetHealth, SandboxHealth};
 pub use input::{Encoding, InputFile, Limits, RunInput};
 use jail::Jail;
 pub use limiter::Limiter;
+pub use pace::Pace;
 pub use outcome::{
     Failure, FailureKind, Outcome, OutputChunk, OutputSender, OutputStream, RunStatus, Usage,
 };
@@ -70,6 +72,8 @@ pub struct Sandbox {
     budget: MemoryBudget,
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
+    /// How long slots are held: sizes the queue and every 429's Retry-After.
+    pace: Arc<Pace>,
     state: Mutex<HealthState>,
 }
 
@@ -174,6 +178,7 @@ impl Sandbox {
         let sandbox = Sandbox {
             slots: Arc::new(Semaphore::new(ctx.settings.slots)),
             queued: AtomicUsize::new(0),
+            pace: Arc::new(Pace::new(ctx.settings.slots)),
             state: Mutex::new(HealthState::default()),
             ctx,
             pool,
