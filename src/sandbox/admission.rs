@@ -96,6 +96,14 @@ impl Sandbox {
         &self.pace
     }
 
+    /// The queue's length now and the estimate behind it, for /metrics.
+    pub fn queue_stats(&self) -> QueueStats {
+        QueueStats {
+            limit: self.queue_limit(),
+            hold_seconds: self.pace.hold().as_secs_f64(),
+        }
+    }
+
     /// Waits (bounded) for a free slot; beyond the queue, or past the wait, `Overloaded`.
     async fn slot(&self) -> Result<OwnedSemaphorePermit, SandboxError> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
@@ -130,6 +138,13 @@ impl Sandbox {
             _ => Err(overloaded(true)),
         }
     }
+}
+
+/// What /metrics reports of the queue's sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueStats {
+    pub limit: usize,
+    pub hold_seconds: f64,
 }
 
 /// A sandbox slot and the run's share of the memory budget, held from admission to the end of

@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::script::PythonScript;
-pub use admission::Admission;
+pub use admission::{Admission, QueueStats};
 pub use budget::{BudgetSource, MemoryBudget};
 pub use error::SandboxError;
 use health::HealthState;
@@ -58,10 +58,10 @@ pub use health::{BudgetHealth, SandboxHealth};
 pub use input::{Encoding, InputFile, Limits, RunInput};
 use jail::Jail;
 pub use limiter::Limiter;
-pub use pace::Pace;
 pub use outcome::{
     Failure, FailureKind, Outcome, OutputChunk, OutputSender, OutputStream, RunStatus, Usage,
 };
+pub use pace::Pace;
 use pool::Pool;
 use process::JailContext;
 pub use settings::{PoolMode, PoolPlan, Profile, SandboxSettings};
