@@ -113,10 +113,12 @@ impl Sandbox {
         let limit = self.queue_limit();
         let overloaded = |waited: bool| {
             let queued = self.queued.load(Ordering::Relaxed);
+            // A request that waited still holds its own place here: the others are ahead of it.
+            let ahead = queued.saturating_sub(usize::from(waited));
             SandboxError::Overloaded {
                 slots: s.slots,
                 queued,
-                retry_after_secs: self.pace.retry_after_secs(queued, limit),
+                retry_after_secs: self.pace.retry_after_secs(ahead, limit),
                 waited,
             }
         };

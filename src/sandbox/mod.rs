@@ -7,8 +7,9 @@
 //!
 //! The rooms, from the top down:
 //! - this file: `Sandbox` (start-up, a run, shutdown) and `Limits`;
-//! - admission.rs (slots, queue, memory), health.rs (/health, the probe), budget.rs (the memory
-//!   budget), settings.rs (the settings and which modes combine);
+//! - admission.rs (slots, queue, memory), pace.rs (how long slots are held: the queue's length
+//!   and Retry-After), health.rs (/health, the probe), budget.rs (the memory budget), settings.rs
+//!   (the settings and which modes combine);
 //! - pool.rs: warm jails, spawned or forked;
 //! - jail.rs: one jail and the driver of its run; zygote.rs: fork mode's zygotes and their runs;
 //! - process.rs (nsjail's process, the four pipes, the one watcher), capture.rs (reading the
