@@ -42,16 +42,17 @@ ticks=$(getconf CLK_TCK)
 before=$(cpu)
 out=$(wrk -t 2 -c "$conns" -d "${secs}s" -s bench/wrk/spin.lua "http://127.0.0.1:$port/execute" -- "$body")
 after=$(cpu)
-python3 - "$secs" "$(( (after - before) ))" "$ticks" "$(curl -fsS "http://127.0.0.1:$port/health")" <<PY
-import json, sys
+WRK_OUT=$out CONNS=$conns python3 - "$secs" "$((after - before))" "$ticks" \
+  "$(curl -fsS "http://127.0.0.1:$port/health")" <<'PY'
+import json, os, sys
 secs, cpu, ticks, health = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
-line = next(l for l in """$out""".splitlines() if l.startswith("WRKJSON "))
+line = next(l for l in os.environ["WRK_OUT"].splitlines() if l.startswith("WRKJSON "))
 r = json.loads(line[len("WRKJSON "):])
 dur = r["duration_us"] / 1e6
 st = r["statuses"]
 ok = sum(v for k, v in st.items() if k.startswith("2"))
 print(json.dumps({
-    "conns": $conns, "secs": round(dur, 2),
+    "conns": int(os.environ["CONNS"]), "secs": round(dur, 2),
     "ok_per_s": round(ok / dur, 1), "429_per_s": round(st.get("429", 0) / dur, 1),
     "other": {k: v for k, v in st.items() if not k.startswith("2") and k != "429"},
     "server_cpu_s": round(cpu / ticks, 2),
