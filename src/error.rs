@@ -210,8 +210,8 @@ pub enum ApiError {
 /// the least any 429 says.
 const RETRY_AFTER_SECS: u32 = 1;
 
-/// The most any 429's `Retry-After` says (the sandbox's estimate is capped the same way).
-const MAX_RETRY_AFTER_SECS: u32 = 300;
+/// The most any 429's `Retry-After` says: the sandbox's own cap on its estimate.
+const MAX_RETRY_AFTER_SECS: u32 = crate::sandbox::MAX_RETRY_AFTER_SECS;
 
 impl ApiError {
     pub fn error_type(&self) -> ErrorType {

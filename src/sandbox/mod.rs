@@ -62,7 +62,7 @@ pub use limiter::Limiter;
 pub use outcome::{
     Failure, FailureKind, Outcome, OutputChunk, OutputSender, OutputStream, RunStatus, Usage,
 };
-pub use pace::Pace;
+pub use pace::{Pace, MAX_RETRY_AFTER_SECS};
 use pool::Pool;
 use process::JailContext;
 pub use settings::{PoolMode, PoolPlan, Profile, SandboxSettings};

@@ -25,7 +25,7 @@ use std::time::Duration;
 pub const FIRST_ESTIMATE: Duration = Duration::from_secs(1);
 
 /// The longest `Retry-After` the server gives: beyond this the estimate says little anyway.
-pub const MAX_RETRY_AFTER_SECS: u64 = 300;
+pub const MAX_RETRY_AFTER_SECS: u32 = 300;
 
 /// Weight of a new hold time in the average: 1/2^SHIFT.
 const SHIFT: u32 = 3;
@@ -149,7 +149,7 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::from_millis(2500), 1, 0, 0), 3);
         assert_eq!(
             retry_after_secs(Duration::from_secs(300), 1, 100, 0),
-            MAX_RETRY_AFTER_SECS as u32
+            MAX_RETRY_AFTER_SECS
         );
     }
 
