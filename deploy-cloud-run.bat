@@ -81,8 +81,10 @@ if "%DRY%"=="0" if not defined GCLOUD (
 )
 
 rem ---- what is deployed -------------------------------------------------------------------------
-rem Two sandboxes at once on 2 vCPUs, eight more requests queued; Cloud Run's concurrency admits
-rem exactly slots + queue, so an instance never holds a request it would answer 429 to.
+rem Two sandboxes at once on 2 vCPUs, and at most eight more requests queued (fewer when runs are
+rem slow: the server queues a request only while its expected wait stays within
+rem SANDBOX_QUEUE_WAIT_SECS). Cloud Run's concurrency is slots + queue, so that an instance is never
+rem sent more than it can admit (see deploy-cloud-run.sh).
 set "SLOTS=2"
 set "QUEUE=8"
 set /a CONCURRENCY=SLOTS+QUEUE

@@ -61,8 +61,11 @@ if [ "$dry_run" = 0 ] && ! command -v gcloud >/dev/null 2>&1; then
 fi
 
 # ---- what is deployed ---------------------------------------------------------------------------
-# Two sandboxes at once on 2 vCPUs, eight more requests queued; Cloud Run's concurrency admits
-# exactly slots + queue, so an instance never holds a request it would answer 429 to.
+# Two sandboxes at once on 2 vCPUs, and at most eight more requests queued (fewer when runs are
+# slow: the server queues a request only while its expected wait stays within
+# SANDBOX_QUEUE_WAIT_SECS). Cloud Run's concurrency is derived from both, slots + queue, so that an
+# instance is never sent more than it can admit; the rest wait in Cloud Run's own queue or go to
+# another instance, which beats a deeper queue here. scripts/test-deploy-args.sh checks the sum.
 slots=2
 queue=8
 concurrency=$((slots + queue))

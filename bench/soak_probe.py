@@ -271,8 +271,9 @@ def report(a):
 
     P = print
     P("")
-    P(f"soak report: {secs:.0f} s of mixed traffic, {a.conns} connections (slots {before['health'].get('slots')}, "
-      f"queue {4 * before['health'].get('slots', 0)} by default), against pid {a.pid}")
+    slots = before["health"].get("slots", 0)
+    P(f"soak report: {secs:.0f} s of mixed traffic, {a.conns} connections (slots {slots}, "
+      f"queue by expected wait, at most {min(32 * slots, 512)} by default), against pid {a.pid}")
     P("  mix (weights): " + ", ".join(f"{n} {w}" for w, n, _ in MIX))
     P(f"  requests answered: {wrk['requests']} ({wrk['requests'] / secs:.1f}/s); status mix: "
       + ", ".join(f"{k}×{v}" for k, v in statuses.items()))

@@ -59,9 +59,10 @@ build() {
   if [ "$engine" = podman ]; then
     # Pulls are refused here; the stand-ins are made only for what is missing.
     local missing=0
-    for ref in $(sed -n -E 's/^FROM[[:space:]]+([^[:space:]]+).*/\1/p' Dockerfile Dockerfile.prod | sort -u); do
+    local ref
+    while read -r ref; do
       podman image exists "$ref" || podman image exists "localhost/$ref" || missing=1
-    done
+    done < <(sed -n -E 's/^FROM[[:space:]]+([^[:space:]]+).*/\1/p' Dockerfile Dockerfile.prod | sort -u)
     if [ "$missing" = 1 ]; then
       log "some base images are missing: making them locally (scripts/make-base-images.sh)"
       bash scripts/make-base-images.sh
@@ -111,6 +112,8 @@ check() {
   # As README's "Docker" section: the container profile's grant, and the remount of the container's
   # own memory and pids cgroups (v1) so that each run gets its cgroup; --network=host so that the
   # corpus's host-side bait is what a jail would reach without its own network namespace.
+  # The capability list is one comma-separated argument; the entrypoint's $c is the container's.
+  # shellcheck disable=SC2054,SC2016
   local cmd=(run -d --name "$name" "${run_flags[@]}" --network=host
     --cap-drop=ALL --cap-add=SYS_ADMIN,SETUID,SETGID,SETPCAP,KILL
     --security-opt apparmor=unconfined --security-opt "seccomp=$work/seccomp.json"

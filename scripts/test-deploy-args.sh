@@ -99,6 +99,25 @@ expect "dry run: the deploy command" 0 \
   "SANDBOX_PROFILE=auto" \
   "SANDBOX_SLOTS=2" \
   "SANDBOX_QUEUE=8"
+# Cloud Run must send an instance no more requests than it admits: --concurrency is derived, so
+# check the relation, not only today's figures. The server admits SANDBOX_SLOTS running plus at
+# most SANDBOX_QUEUE waiting (fewer when runs are slow: the queue is sized by the expected wait).
+concurrency=$(grep -o -- '--concurrency [0-9]*' <<<"$out" | head -1 | cut -d' ' -f2)
+slots=$(grep -o 'SANDBOX_SLOTS=[0-9]*' <<<"$out" | head -1 | cut -d= -f2)
+queue=$(grep -o 'SANDBOX_QUEUE=[0-9]*' <<<"$out" | head -1 | cut -d= -f2)
+if [ -n "$concurrency" ] && [ -n "$slots" ] && [ -n "$queue" ] && [ "$concurrency" -eq $((slots + queue)) ]; then
+  ok "dry run: --concurrency is SANDBOX_SLOTS + SANDBOX_QUEUE"
+else
+  fail "dry run: --concurrency is SANDBOX_SLOTS + SANDBOX_QUEUE" "concurrency '$concurrency', slots '$slots', queue '$queue'"
+fi
+# The Windows script deploys the same instance.
+bat=$root/deploy-cloud-run.bat
+if grep -q "^set \"SLOTS=$slots\"" "$bat" && grep -q "^set \"QUEUE=$queue\"" "$bat" &&
+  grep -q "set /a CONCURRENCY=SLOTS+QUEUE" "$bat" && grep -q -- "--concurrency %CONCURRENCY%" "$bat"; then
+  ok "deploy-cloud-run.bat: the same slots and queue, the same derived --concurrency"
+else
+  fail "deploy-cloud-run.bat: the same slots and queue, the same derived --concurrency" "see $bat"
+fi
 expect "dry run: builds Dockerfile.prod with Cloud Build" 0 \
   "gcloud builds submit" "--config" '"--file", "Dockerfile.prod"' \
   "europe-west1-docker.pkg.dev/myproj/python-script-api/python-script-api:"

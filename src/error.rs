@@ -138,6 +138,9 @@ pub struct ErrorBody {
     pub column: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// For a 429: the `Retry-After` header's seconds (not in the body). `None`: the floor.
+    #[serde(skip)]
+    pub retry_after_secs: Option<u32>,
 }
 
 impl ErrorBody {
@@ -155,6 +158,7 @@ impl ErrorBody {
             line: None,
             column: None,
             duration_ms: None,
+            retry_after_secs: None,
         }
     }
 }
@@ -188,7 +192,11 @@ pub enum ApiError {
     BodyTimeout { secs: u64 },
     /// The bodies in flight hold `MAX_BODIES_IN_FLIGHT_BYTES`: the server's answer to load, so 429.
     #[error("the request bodies in flight fill the server's budget of {budget} bytes")]
-    BodiesOverloaded { budget: usize },
+    BodiesOverloaded {
+        budget: usize,
+        /// Seconds until a request is expected to finish and give its body's bytes back.
+        retry_after_secs: u32,
+    },
     /// A browser request from a web origin the operator did not allow (see src/origin.rs).
     #[error("{0}")]
     ForbiddenOrigin(String),
@@ -198,8 +206,12 @@ pub enum ApiError {
     TaskFailed { task: &'static str, cause: String },
 }
 
-/// Seconds a client should wait after a 429.
+/// Seconds a client should wait after a 429 whose error carries no estimate (/validate's), and
+/// the least any 429 says.
 const RETRY_AFTER_SECS: u32 = 1;
+
+/// The most any 429's `Retry-After` says: the sandbox's own cap on its estimate.
+const MAX_RETRY_AFTER_SECS: u32 = crate::sandbox::MAX_RETRY_AFTER_SECS;
 
 impl ApiError {
     pub fn error_type(&self) -> ErrorType {
@@ -233,6 +245,24 @@ impl ApiError {
         }
     }
 
+    /// For a 429: the seconds the client should wait, as the error estimated them.
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            ApiError::Sandbox(
+                SandboxError::Overloaded {
+                    retry_after_secs, ..
+                }
+                | SandboxError::MemoryBusy {
+                    retry_after_secs, ..
+                },
+            )
+            | ApiError::BodiesOverloaded {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// For a blocking task's failure: `task` says what it was doing, for the log.
     pub fn task_failed(task: &'static str, cause: impl std::fmt::Display) -> ApiError {
         ApiError::TaskFailed {
@@ -254,6 +284,7 @@ impl ApiError {
             self.to_string()
         };
         let mut body = ErrorBody::new(error_type, message);
+        body.retry_after_secs = self.retry_after_secs();
         if let ApiError::Script(ScriptError::Syntax { line, column, .. }) = self {
             body.line = Some(*line);
             body.column = Some(*column);
@@ -295,17 +326,24 @@ fn internal_error(detail: &str) -> String {
 /// Builds every error response: the status and headers that go with the error type, the JSON
 /// body, and the error type in the response's extensions for the request log and metrics.
 pub fn error_response(body: &ErrorBody) -> HttpResponse {
-    error_response_builder(body.kind).json(body)
+    error_response_builder(body.kind, body.retry_after_secs).json(body)
 }
 
-/// An error response, but for its body: the status and headers that go with `error_type`, and
+/// An error response, but for its body: the status and headers that go with `error_type` (a
+/// 429's `Retry-After` from `retry_after_secs`, whole seconds between 1 and 300), and
 /// `error_type` in the response's extensions. For a body serialized already (see
 /// `routes::execute::render`); `error_response` is the rest of the time.
-pub fn error_response_builder(error_type: ErrorType) -> HttpResponseBuilder {
+pub fn error_response_builder(
+    error_type: ErrorType,
+    retry_after_secs: Option<u32>,
+) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(error_type.status());
     match error_type {
         ErrorType::Overloaded => {
-            builder.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+            let secs = retry_after_secs
+                .unwrap_or(RETRY_AFTER_SECS)
+                .clamp(RETRY_AFTER_SECS, MAX_RETRY_AFTER_SECS);
+            builder.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         ErrorType::Unauthorized => {
             builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -447,23 +485,51 @@ mod tests {
         assert_eq!(ours, theirs);
     }
 
+    /// The `Retry-After` header of the response `err` is answered with.
+    fn retry_after(err: &ApiError) -> Option<String> {
+        let response = err.error_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let value = response.headers().get(header::RETRY_AFTER)?;
+        Some(value.to_str().unwrap().to_string())
+    }
+
     #[test]
-    fn overload_carries_retry_after() {
+    fn overload_carries_the_retry_after_its_error_estimated() {
         let err = ApiError::Sandbox(SandboxError::Overloaded {
             slots: 2,
             queued: 8,
+            retry_after_secs: 15,
+            waited: false,
         });
-        let response = err.error_response();
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(retry_after(&err).as_deref(), Some("15"));
         let err = ApiError::Sandbox(SandboxError::MemoryBusy {
             asked_mib: 300,
             free_mib: 100,
             runs_mib: 500,
+            retry_after_secs: 4,
         });
-        let response = err.error_response();
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(retry_after(&err).as_deref(), Some("4"));
+        let err = ApiError::BodiesOverloaded {
+            budget: 100,
+            retry_after_secs: 2,
+        };
+        assert_eq!(retry_after(&err).as_deref(), Some("2"));
+        // /validate's carries no estimate: the floor. Whole seconds, at least 1, at most 300.
+        let err = ApiError::ValidateOverloaded {
+            parsers: 1,
+            waiting: 4,
+        };
+        assert_eq!(retry_after(&err).as_deref(), Some("1"));
+        for (secs, header) in [(0, "1"), (301, "300"), (u32::MAX, "300")] {
+            let err = ApiError::BodiesOverloaded {
+                budget: 100,
+                retry_after_secs: secs,
+            };
+            assert_eq!(retry_after(&err).as_deref(), Some(header));
+        }
+        // Only 429s carry it.
+        let response = ApiError::NotFound.error_response();
+        assert!(!response.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::sandbox::{PoolStats, SandboxHealth};
+use crate::sandbox::{PoolStats, QueueStats, SandboxHealth};
 
 /// Upper bounds of the execution-duration histogram, in seconds.
 const BUCKETS: [f64; 14] = [
@@ -57,7 +57,7 @@ impl Metrics {
         inner.duration_count += 1;
     }
 
-    pub fn render(&self, sandbox: &SandboxHealth, pool: &PoolStats) -> String {
+    pub fn render(&self, sandbox: &SandboxHealth, pool: &PoolStats, queue: &QueueStats) -> String {
         let inner = self.lock();
         let mut out = String::new();
         header(
@@ -144,6 +144,20 @@ impl Metrics {
             "gauge",
             "Requests waiting for a slot now.",
             sandbox.queued,
+        );
+        single(
+            &mut out,
+            "psa_queue_limit",
+            "gauge",
+            "Requests that may wait for a slot now: as many as wait less than SANDBOX_QUEUE_WAIT_SECS at the estimated hold, at most SANDBOX_QUEUE.",
+            queue.limit,
+        );
+        single(
+            &mut out,
+            "psa_slot_hold_seconds",
+            "gauge",
+            "Moving estimate of how long an admitted request holds its slot (sizes the queue and Retry-After).",
+            queue.hold_seconds,
         );
         single(
             &mut out,

@@ -96,6 +96,7 @@ fn run(
         settings.max_body_bytes,
         settings.max_bodies_in_flight_bytes,
         settings.body_read_timeout,
+        sandbox.pace().clone(),
     ));
     let keys = web::Data::new(ApiKeys(settings.api_keys.clone()));
     let settings = web::Data::new(settings);

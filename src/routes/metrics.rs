@@ -13,5 +13,9 @@ pub async fn metrics(
 ) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render(&sandbox.health(), &sandbox.pool_stats()))
+        .body(metrics.render(
+            &sandbox.health(),
+            &sandbox.pool_stats(),
+            &sandbox.queue_stats(),
+        ))
 }

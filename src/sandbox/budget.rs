@@ -263,6 +263,8 @@ impl MemoryBudget {
             asked_mib: mib,
             free_mib: self.free.available_permits() as u64,
             runs_mib: self.runs_mib,
+            // The budget does not know how fast runs end: admission.rs, which does, replaces it.
+            retry_after_secs: 1,
         }
     }
 }

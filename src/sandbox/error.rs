@@ -11,8 +11,16 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     // Admission: the answer to load, or to a request the budget can never hold.
+    /// No slot: the queue is full (for the expected wait, or at its cap), or the wait ran out.
     #[error("all {slots} sandboxes are busy and {queued} requests are waiting")]
-    Overloaded { slots: usize, queued: usize },
+    Overloaded {
+        slots: usize,
+        queued: usize,
+        /// Seconds until a request sent then would be queued, as estimated (pace.rs).
+        retry_after_secs: u32,
+        /// Whether the request waited in the queue first (false: refused on arrival).
+        waited: bool,
+    },
     /// More than the runs' share of the memory budget: it could never run here.
     #[error(
         "memory {asked_mib} MiB can never fit in this server's memory budget: a run may have at \
@@ -28,6 +36,8 @@ pub enum SandboxError {
         asked_mib: u64,
         free_mib: u64,
         runs_mib: u64,
+        /// Seconds until enough runs are expected to have ended (admission.rs fills it in).
+        retry_after_secs: u32,
     },
     #[error("all {0} sandbox uids are in use (more live sandboxes than SANDBOX_SLOTS and SANDBOX_POOL_SIZE allow)")]
     NoJailUid(u32),

@@ -7,8 +7,9 @@
 //!
 //! The rooms, from the top down:
 //! - this file: `Sandbox` (start-up, a run, shutdown);
-//! - admission.rs (slots, queue, memory), health.rs (/health, the probe), budget.rs (the memory
-//!   budget), settings.rs (the settings and which modes combine);
+//! - admission.rs (slots, queue, memory), pace.rs (how long slots are held: the queue's length
+//!   and Retry-After), health.rs (/health, the probe), budget.rs (the memory budget), settings.rs
+//!   (the settings and which modes combine);
 //! - pool.rs: warm jails, spawned or forked;
 //! - jail.rs: one jail and the driver of its run; zygote.rs: fork mode's zygotes and their runs;
 //! - process.rs (nsjail's process, the four pipes, the one watcher), capture.rs (reading the
@@ -34,6 +35,7 @@ mod limiter;
 pub mod nsjail;
 mod outcome;
 mod outputs;
+mod pace;
 mod pool;
 mod process;
 mod protocol;
@@ -51,7 +53,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::script::PythonScript;
-pub use admission::Admission;
+pub use admission::{Admission, QueueStats};
 pub use budget::{BudgetSource, MemoryBudget};
 pub use error::SandboxError;
 use health::HealthState;
@@ -62,6 +64,7 @@ pub use limiter::Limiter;
 pub use outcome::{
     Failure, FailureKind, Outcome, OutputChunk, OutputSender, OutputStream, RunStatus, Usage,
 };
+pub use pace::{Pace, MAX_RETRY_AFTER_SECS};
 use pool::Pool;
 use process::JailContext;
 pub use settings::{
@@ -76,6 +79,8 @@ pub struct Sandbox {
     profile: ProfileChoice,
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
+    /// How long slots are held: sizes the queue and every 429's Retry-After.
+    pace: Arc<Pace>,
     state: Mutex<HealthState>,
 }
 
@@ -200,6 +205,7 @@ impl Sandbox {
         let sandbox = Sandbox {
             slots: Arc::new(Semaphore::new(ctx.settings.slots)),
             queued: AtomicUsize::new(0),
+            pace: Arc::new(Pace::new(ctx.settings.slots)),
             state: Mutex::new(HealthState::default()),
             ctx,
             pool,

@@ -60,6 +60,9 @@ async fn metrics_count_requests_and_outcomes() {
         "psa_execution_duration_seconds_bucket{le=\"+Inf\"} 2",
         "psa_sandboxes_busy 0",
         "psa_queue_depth 0",
+        // The queue's length and the estimate that sizes it (values: tests/api/load.rs).
+        "# TYPE psa_queue_limit gauge",
+        "# TYPE psa_slot_hold_seconds gauge",
         "psa_overloaded_total 0",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");

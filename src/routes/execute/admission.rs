@@ -11,8 +11,20 @@ use super::request::ExecuteRequest;
 use crate::configuration::Settings;
 use crate::error::{ApiError, ErrorType};
 use crate::metrics::Metrics;
-use crate::sandbox::{Admission, Limits, Outcome, OutputSender, RunInput, RunStatus, Sandbox};
+use crate::sandbox::{
+    Admission, Limits, Outcome, OutputSender, RunInput, RunStatus, Sandbox, SandboxError,
+};
 use crate::script::PythonScript;
+
+/// How long a request refused on arrival (no slot, no queue place) waits before its 429 is sent.
+/// Measured (bench/README.md, 2026-12-03): a 429 costs the server about 30 µs of CPU, most of it
+/// the kernel's send and receive, a tenth the log line; the body's parse is under 1 %. So the
+/// only way to make 429s cheap for the runs is to answer fewer of them: a client that ignores
+/// `Retry-After` and spins on one connection then gets at most ten a second, not thousands. The
+/// request holds nothing of the sandbox while it waits (its body's bytes stay counted, within
+/// `MAX_BODIES_IN_FLIGHT_BYTES`), and a client that honours `Retry-After` (at least 1 s) never
+/// notices.
+const REFUSAL_PAUSE: Duration = Duration::from_millis(100);
 
 pub(super) struct Admitted {
     admission: Admission,
@@ -32,7 +44,16 @@ impl Admitted {
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
         // The run's memory comes with it, from the service's budget (it may wait, bounded, too).
-        let admission = sandbox.admit(&limits).await?;
+        let admission = match sandbox.admit(&limits).await {
+            Ok(admission) => admission,
+            Err(e) => {
+                if matches!(e, SandboxError::Overloaded { waited: false, .. }) {
+                    drop(request);
+                    tokio::time::sleep(REFUSAL_PAUSE).await;
+                }
+                return Err(e.into());
+            }
+        };
         // Parsing and decoding are CPU work: not on the async executor. The slot travels with
         // them, so that a client that hangs up mid-parse does not free its slot while the parse
         // still runs.

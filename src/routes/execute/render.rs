@@ -18,6 +18,8 @@ use crate::sandbox::{Outcome, RunStatus, Usage};
 pub(super) struct Rendered {
     /// None for a success.
     pub(super) error_type: Option<ErrorType>,
+    /// A 429's `Retry-After` seconds, as its error estimated them.
+    pub(super) retry_after_secs: Option<u32>,
     /// The JSON body.
     pub(super) body: Bytes,
 }
@@ -56,6 +58,7 @@ pub(super) fn render(result: Result<Outcome, ApiError>) -> Rendered {
             files,
         } => Rendered {
             error_type: None,
+            retry_after_secs: None,
             body: json(&Success {
                 success: true,
                 result: &result,
@@ -84,6 +87,7 @@ impl Rendered {
     pub(super) fn error(body: &ErrorBody) -> Rendered {
         Rendered {
             error_type: Some(body.kind),
+            retry_after_secs: body.retry_after_secs,
             body: json(body),
         }
     }
@@ -98,7 +102,7 @@ impl Rendered {
     pub(super) fn into_response(self) -> HttpResponse {
         let mut builder = match self.error_type {
             None => HttpResponse::Ok(),
-            Some(error_type) => error_response_builder(error_type),
+            Some(error_type) => error_response_builder(error_type, self.retry_after_secs),
         };
         builder.insert_header(ContentType::json()).body(self.body)
     }
