@@ -103,7 +103,9 @@ EOF
 }
 
 check() {
-  local port=${IMAGE_PORT:-18090} name=psa-image-check-$$ work
+  local port=${IMAGE_PORT:-18090}
+  # Not local: the EXIT trap runs after this function has returned.
+  name=psa-image-check-$$
   work=$(mktemp -d)
   trap '"$engine" rm -f "$name" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
   no_userns_seccomp "$work/seccomp.json"
