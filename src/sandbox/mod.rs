@@ -301,35 +301,24 @@ impl Sandbox {
         } else {
             None
         };
-        let result = match warm {
-            Some(jail) => {
-                // Refill once the run is over, however it ends (a dropped request included).
-                let _refill = RefillWhenDone(&self.pool);
-                jail.execute(
-                    &self.ctx.settings,
-                    self.ctx.profile,
-                    script,
-                    input,
-                    limits,
-                    output,
-                )
-                .await
-            }
-            None => match Jail::spawn(&self.ctx, &limits).await {
-                Ok(jail) => {
-                    jail.execute(
-                        &self.ctx.settings,
-                        self.ctx.profile,
-                        script,
-                        input,
-                        limits,
-                        output,
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            },
-        };
+        let result = async {
+            // A warm jail's slot is refilled once the run is over, however it ends (a dropped
+            // request included).
+            let (jail, _refill) = match warm {
+                Some(jail) => (jail, Some(RefillWhenDone(&self.pool))),
+                None => (Jail::spawn(&self.ctx, &limits).await?, None),
+            };
+            jail.execute(
+                &self.ctx.settings,
+                self.ctx.profile,
+                script,
+                input,
+                limits,
+                output,
+            )
+            .await
+        }
+        .await;
         self.record(&result);
         result
     }
