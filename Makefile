@@ -22,17 +22,17 @@ run: setup build
 # The first pass uses the defaults: SANDBOX_PROFILE=auto, which picks the standard profile on these
 # hosts (user namespaces work; tests/api/profile.rs checks it), with fork mode (runs forked from zygotes).
 # The HTTP suite and the attack corpus run again under the container profile (no user namespace,
-# as where Cloud Run refuses them; spawned warm sandboxes), and the HTTP suite with spawned warm sandboxes
-# under the standard profile, and without a pool, so that every run takes the cold path. The test
-# servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV, NSJAIL_CONFIG,
-# SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing else the
-# shell exports. A test that cannot run under a pass's settings fails and says why; the pass skips
-# it by name: the fork tests need the standard profile (under the container one,
-# pool::fork_mode_is_refused_without_the_standard_profile checks what holds instead).
+# as where Cloud Run refuses them; fork mode there too, with a root zygote whose children drop to the
+# jail's uid), the corpus once more there with spawned warm sandboxes, and the HTTP suite with spawned
+# warm sandboxes under the standard profile, and without a pool, so that every run takes the cold
+# path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
+# NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
+# else the shell exports. A test that cannot run under a pass's settings fails and says why.
 test: setup
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
-	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks -- --skip fork::
+	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks
+	SANDBOX_PROFILE=container SANDBOX_POOL_MODE=spawn cargo test --locked --test attacks
 	SANDBOX_POOL_MODE=spawn cargo test --locked --test api
 	SANDBOX_POOL_SIZE=0 cargo test --locked --test api
 

@@ -219,7 +219,7 @@ impl Settings {
             max_cpus: num(env, "SANDBOX_MAX_CPUS", 1, 0, 4096)?,
             cgroup_parent: cgroup_name(env)?,
             pool_size: num(env, "SANDBOX_POOL_SIZE", slots, 0, 1024)?,
-            pool_mode: pool_mode(env, profile)?,
+            pool_mode: pool_mode(env)?,
             preload: preload(env)?,
             import_policy: import_policy(env)?,
             uid_base: 0,
@@ -427,8 +427,8 @@ impl std::fmt::Debug for Settings {
 }
 
 /// `fork` or `spawn`; unset (`None`), the default for the profile used, which under auto is known
-/// only at start-up. Which modes a profile allows is the sandbox's rule (`PoolMode::check_setting`).
-fn pool_mode(env: Env, profile: ProfileSetting) -> Result<Option<PoolMode>, ConfigError> {
+/// only at start-up. Which modes the host allows is the sandbox's rule (`PoolMode::check`).
+fn pool_mode(env: Env) -> Result<Option<PoolMode>, ConfigError> {
     let Some(value) = env("SANDBOX_POOL_MODE") else {
         return Ok(None);
     };
@@ -442,7 +442,7 @@ fn pool_mode(env: Env, profile: ProfileSetting) -> Result<Option<PoolMode>, Conf
         "fork" => PoolMode::Fork,
         _ => return Err(invalid("expected fork or spawn")),
     };
-    mode.check_setting(profile).map(Some).map_err(invalid)
+    mode.check().map(Some).map_err(invalid)
 }
 
 /// Jails get the outside uids `base .. base + capacity` (sandbox/uids.rs). They must be nobody
@@ -624,7 +624,7 @@ mod tests {
     }
 
     #[test]
-    fn the_profile_is_auto_unless_named_and_fork_waits_for_it() {
+    fn the_profile_is_auto_unless_named_and_fork_is_accepted_under_each() {
         for (value, setting) in [
             ("auto", ProfileSetting::Auto),
             (" standard ", ProfileSetting::Standard),
@@ -635,16 +635,15 @@ mod tests {
         }
         let err = settings(&[("SANDBOX_PROFILE", "Auto")]).unwrap_err();
         assert!(err.to_string().contains("\"auto\""), "{err}");
-        // Fork under auto is accepted now and decided at start-up (pool_plan); under the
-        // container profile it is refused at once, as before.
-        let fork = [("SANDBOX_PROFILE", "auto"), ("SANDBOX_POOL_MODE", "fork")];
+        // Fork mode is accepted under every profile setting (on x86_64).
+        let fork = ("SANDBOX_POOL_MODE", "fork");
         if cfg!(target_arch = "x86_64") {
-            let s = settings(&fork).unwrap();
-            assert_eq!(s.sandbox.pool_mode, Some(PoolMode::Fork));
-            let s = settings(&fork[1..]).unwrap();
-            assert_eq!(s.sandbox.pool_mode, Some(PoolMode::Fork));
+            for profile in ["auto", "standard", "container"] {
+                let s = settings(&[("SANDBOX_PROFILE", profile), fork]).unwrap();
+                assert_eq!(s.sandbox.pool_mode, Some(PoolMode::Fork), "{profile}");
+            }
         }
-        let err = settings(&[("SANDBOX_PROFILE", "container"), fork[1]]).unwrap_err();
+        let err = settings(&[("SANDBOX_POOL_MODE", "forked")]).unwrap_err();
         assert_eq!(err.name, "SANDBOX_POOL_MODE");
         let s = settings(&[("SANDBOX_POOL_MODE", "spawn")]).unwrap();
         assert_eq!(s.sandbox.pool_mode, Some(PoolMode::Spawn));

@@ -155,19 +155,14 @@ impl Sandbox {
             limiter,
             uids,
         });
-        let plan = ctx
-            .settings
-            .pool_plan(ctx.profile, ctx.limiter.uses_cgroups());
+        let plan = ctx.settings.pool_plan(ctx.limiter.uses_cgroups());
         if let Some(note) = plan.note {
             log::warn!(
                 "warm pool: {} x {}, not the {} x {} asked for: {note}",
                 plan.size,
                 plan.mode.as_str(),
                 ctx.settings.pool_size,
-                ctx.settings
-                    .pool_mode
-                    .unwrap_or(PoolMode::default_for(ctx.profile))
-                    .as_str()
+                ctx.settings.pool_mode.unwrap_or_default().as_str()
             );
         }
         let pool_size = plan.size;

@@ -80,7 +80,9 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     // A zygote's children start their own count and set their own limit.
     if spec.zygote {
         a.push("--rlimit_cpu").push("inf");
-        // Only inside the jail's user namespace: the standard profile is required (`pool_plan`).
+        // Under the standard profile they are the capabilities of the jail's user namespace; under
+        // the container profile they are real, and the zygote is root (see `user` below). Either
+        // way each child drops them all, and its uid, before it reports ready (zygote.py).
         a.push("--keep_caps");
         a.push("--seccomp_string").push(ZYGOTE_POLICY_TAIL);
     } else {
@@ -106,10 +108,9 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
         // The host refuses user namespaces: nsjail, root in the container, drops to the uid
         // itself (and to the config's gid). Every other namespace stays.
         a.push("--disable_clone_newuser");
-        a.push("--user").push(format!("{0}:{0}:1", spec.uid));
-    } else {
-        a.push("--user").push(format!("{JAIL_ID}:{}:1", spec.uid));
     }
+    a.push("--user")
+        .push(user(spec.profile, spec.zygote, spec.uid));
     a.push("--mount").push(format!(
         "none:/tmp:tmpfs:size={}m,mode=1777",
         s.tmp_size_mib
@@ -123,6 +124,29 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
         a.push(part);
     }
     a.0
+}
+
+/// Who a run's processes are inside the jail, as (uid, gid): 65534 under the standard profile (the
+/// user namespace maps it to the jail's own outside uid), the jail's own uid itself under the
+/// container profile. A spawned jail gets it from nsjail (`user`); a forked child sets it on itself
+/// from the zygote's set-up (zygote.py).
+pub fn run_identity(profile: Profile, uid: u32) -> (u32, u32) {
+    match profile {
+        Profile::Standard => (JAIL_ID, JAIL_ID),
+        Profile::Container => (uid, JAIL_ID),
+    }
+}
+
+/// nsjail's `--user` (inside:outside:count). Without a user namespace the inside id is the one
+/// nsjail switches to; a container-profile zygote stays root (uid 0, gid 65534), so that no child,
+/// once it has dropped to the run's uid, shares a uid with it: a run could not signal its zygote
+/// even if it could name it (its pid namespace already hides it).
+fn user(profile: Profile, zygote: bool, uid: u32) -> String {
+    let inside = match (profile, zygote) {
+        (Profile::Container, true) => 0,
+        _ => run_identity(profile, uid).0,
+    };
+    format!("{inside}:{uid}:1")
 }
 
 struct Argv(Vec<OsString>);
@@ -242,5 +266,19 @@ mod tests {
         let run = argv(Profile::Standard, true);
         assert!(!run.contains(&"--keep_caps".to_string()));
         assert!(has_pair(&run, "--seccomp_string", RUN_POLICY_TAIL));
+    }
+
+    #[test]
+    fn a_container_zygote_is_root_and_its_runs_are_the_jails_uid() {
+        let zygote = spec_argv(Profile::Container, true, true);
+        assert!(zygote.contains(&"--disable_clone_newuser".to_string()));
+        assert!(zygote.contains(&"--keep_caps".to_string()));
+        assert!(has_pair(&zygote, "--user", "0:60007:1"));
+        assert!(has_pair(&zygote, "--seccomp_string", ZYGOTE_POLICY_TAIL));
+        // What each child drops to (zygote.py), and what a spawned jail of each profile is.
+        assert_eq!(run_identity(Profile::Container, 60007), (60007, JAIL_ID));
+        assert_eq!(run_identity(Profile::Standard, 60007), (JAIL_ID, JAIL_ID));
+        let standard = spec_argv(Profile::Standard, true, true);
+        assert!(has_pair(&standard, "--user", "65534:60007:1"));
     }
 }

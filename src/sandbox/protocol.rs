@@ -59,6 +59,10 @@ pub struct Setup<'a> {
 pub struct ZygoteSetup {
     pub tmp_mib: u64,
     pub shm_mib: u64,
+    /// Who each child becomes before it is used (`nsjail::run_identity`): under the container
+    /// profile the zygote is root and its children drop to the jail's own uid.
+    pub uid: u32,
+    pub gid: u32,
     /// zygote.py, which the runner compiles as a module of its own.
     pub source: &'static str,
 }
@@ -228,6 +232,8 @@ mod tests {
             zygote: Some(ZygoteSetup {
                 tmp_mib: 64,
                 shm_mib: 16,
+                uid: 65534,
+                gid: 65534,
                 source: "pass",
             }),
         });
@@ -245,7 +251,7 @@ mod tests {
             setup,
             serde_json::json!({
                 "preload": ["numpy"],
-                "zygote": {"tmp_mib": 64, "shm_mib": 16, "source": "pass"},
+                "zygote": {"tmp_mib": 64, "shm_mib": 16, "uid": 65534, "gid": 65534, "source": "pass"},
                 "modules": modules,
             })
         );
@@ -272,6 +278,8 @@ mod tests {
             zygote: Some(ZygoteSetup {
                 tmp_mib: 64,
                 shm_mib: 16,
+                uid: 65534,
+                gid: 65534,
                 source: ZYGOTE,
             }),
         });

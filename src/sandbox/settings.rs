@@ -5,8 +5,7 @@
 //! never auto), the warm pool's `PoolMode`, and the rules that tie the mode axes together
 //! (profile, pool mode, pool size and the limiter found at start-up): `ProfileSetting::resolve`,
 //! which turns what was asked for and what the start-up probe found into the profile used;
-//! `PoolMode::check` and `check_setting`, which configuration applies to what an operator asked
-//! for; and `SandboxSettings::pool_plan`, which decides the pool a server actually runs. No other
+//! `PoolMode::check`, which configuration applies to what an operator asked for; and `SandboxSettings::pool_plan`, which decides the pool a server actually runs. No other
 //! file decides a mode.
 //!
 //! Not here: reading the environment (configuration.rs parses every variable and builds these
@@ -142,28 +141,23 @@ impl PoolMode {
         }
     }
 
-    /// Fork mode's zygote keeps its capabilities inside the jail's user namespace; without one (the
-    /// container profile) they would be real root capabilities. Its children's seccomp filter is
-    /// written for x86_64. So fork mode needs both; `Err` says why a mode cannot be used.
-    pub fn check(self, profile: Profile) -> Result<PoolMode, &'static str> {
+    /// Fork mode's children build their isolation with a seccomp filter written for x86_64
+    /// (zygote.py); both profiles allow it (SECURITY.md, "Fork mode", says what differs under the
+    /// container one). `Err` says why a mode cannot be used.
+    pub fn check(self) -> Result<PoolMode, &'static str> {
         match self {
-            PoolMode::Fork if profile != Profile::Standard || !cfg!(target_arch = "x86_64") => {
-                Err("fork mode needs the standard profile (a user namespace) on x86_64")
+            PoolMode::Fork if !cfg!(target_arch = "x86_64") => {
+                Err("fork mode needs x86_64 (its children's seccomp filter is written for it)")
             }
             mode => Ok(mode),
         }
     }
+}
 
-    /// `check` against what `SANDBOX_PROFILE` asks for, at configuration time. Under auto the
-    /// profile is not known yet: a mode is accepted when the standard profile allows it, and
-    /// `pool_plan` falls back to spawn (saying why) if auto then picks the container profile.
-    pub fn check_setting(self, setting: ProfileSetting) -> Result<PoolMode, &'static str> {
-        self.check(setting.fixed().unwrap_or(Profile::Standard))
-    }
-
-    /// The mode used when none is asked for: fork where it is possible.
-    pub fn default_for(profile: Profile) -> PoolMode {
-        PoolMode::Fork.check(profile).unwrap_or(PoolMode::Spawn)
+/// The mode used when none is asked for: fork where it is possible, under either profile.
+impl Default for PoolMode {
+    fn default() -> PoolMode {
+        PoolMode::Fork.check().unwrap_or(PoolMode::Spawn)
     }
 }
 
@@ -193,8 +187,8 @@ pub struct SandboxSettings {
     pub cgroup_parent: String,
     /// Warm sandboxes kept ready (0: every run starts cold).
     pub pool_size: usize,
-    /// How warm sandboxes are made, as asked for (`None`: the default for the profile used,
-    /// `PoolMode::default_for`): `pool_plan` says what is used.
+    /// How warm sandboxes are made, as asked for (`None`: `PoolMode::default`): `pool_plan` says
+    /// what is used.
     pub pool_mode: Option<PoolMode>,
     /// Modules a warm sandbox imports before it waits for its script.
     pub preload: Vec<String>,
@@ -217,16 +211,14 @@ pub struct PoolPlan {
 }
 
 impl SandboxSettings {
-    /// The pool this server runs under `profile` (the one used), given whether a cgroup limits
-    /// each jail. Without a cgroup a warm jail could not be narrowed to its request's memory (its
-    /// RLIMIT_AS was fixed at the maximum when it started), so there is no pool. Fork mode is
-    /// checked here against the profile used: configuration accepted it under auto before the
-    /// profile was known, and settings built some other way than by configuration.rs must not
-    /// give a zygote real root capabilities either.
-    pub fn pool_plan(&self, profile: Profile, cgroups: bool) -> PoolPlan {
+    /// The pool this server runs, given whether a cgroup limits each jail. Without a cgroup a warm jail could not be narrowed to its request's memory (its
+    /// RLIMIT_AS was fixed at the maximum when it started), so there is no pool. The mode is
+    /// checked here again: settings built some other way than by configuration.rs must not start
+    /// a zygote where its children cannot isolate themselves.
+    pub fn pool_plan(&self, cgroups: bool) -> PoolPlan {
         let asked = PoolPlan {
             size: self.pool_size,
-            mode: self.pool_mode.unwrap_or(PoolMode::default_for(profile)),
+            mode: self.pool_mode.unwrap_or_default(),
             note: None,
         };
         if !cgroups && self.pool_size > 0 {
@@ -236,7 +228,7 @@ impl SandboxSettings {
                 ..asked
             };
         }
-        match asked.mode.check(profile) {
+        match asked.mode.check() {
             Ok(_) => asked,
             Err(why) => PoolPlan {
                 mode: PoolMode::Spawn,
@@ -252,67 +244,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fork_mode_needs_the_standard_profile() {
-        assert!(PoolMode::Fork.check(Profile::Container).is_err());
-        assert_eq!(
-            PoolMode::Spawn.check(Profile::Container),
-            Ok(PoolMode::Spawn)
-        );
-        assert_eq!(PoolMode::default_for(Profile::Container), PoolMode::Spawn);
+    fn fork_mode_is_the_default_under_both_profiles_on_x86_64() {
+        assert_eq!(PoolMode::Spawn.check(), Ok(PoolMode::Spawn));
         if cfg!(target_arch = "x86_64") {
-            assert_eq!(PoolMode::default_for(Profile::Standard), PoolMode::Fork);
+            assert_eq!(PoolMode::Fork.check(), Ok(PoolMode::Fork));
+            assert_eq!(PoolMode::default(), PoolMode::Fork);
+        } else {
+            assert!(PoolMode::Fork.check().is_err());
+            assert_eq!(PoolMode::default(), PoolMode::Spawn);
         }
     }
 
     #[test]
-    fn the_pool_plan_refuses_what_cannot_combine() {
+    fn the_pool_plan_has_no_pool_without_a_cgroup() {
         let mut s = crate::configuration::Settings::from_lookup(&|_| None)
             .map(|s| s.sandbox)
             .unwrap();
         s.pool_size = 3;
-        s.pool_mode = Some(PoolMode::Fork);
-        let plan = s.pool_plan(Profile::Container, true);
-        assert_eq!((plan.size, plan.mode), (3, PoolMode::Spawn));
-        assert!(plan.note.is_some());
-        let plan = s.pool_plan(Profile::Container, false);
-        assert_eq!(plan.size, 0);
         s.pool_mode = Some(PoolMode::Spawn);
         assert_eq!(
-            s.pool_plan(Profile::Standard, true),
+            s.pool_plan(true),
             PoolPlan {
                 size: 3,
                 mode: PoolMode::Spawn,
                 note: None
             }
         );
-    }
-
-    #[test]
-    fn an_unset_pool_mode_follows_the_profile_used() {
-        let mut s = crate::configuration::Settings::from_lookup(&|_| None)
-            .map(|s| s.sandbox)
-            .unwrap();
-        s.pool_size = 2;
-        assert_eq!(s.pool_mode, None);
-        let plan = s.pool_plan(Profile::Container, true);
-        assert_eq!((plan.mode, plan.note), (PoolMode::Spawn, None));
-        let plan = s.pool_plan(Profile::Standard, true);
-        assert_eq!(plan.mode, PoolMode::default_for(Profile::Standard));
-        assert_eq!(plan.note, None);
-    }
-
-    #[test]
-    fn fork_is_accepted_under_auto_where_the_standard_profile_allows_it() {
-        assert!(PoolMode::Fork
-            .check_setting(ProfileSetting::Container)
-            .is_err());
+        let plan = s.pool_plan(false);
+        assert_eq!(plan.size, 0);
+        assert!(plan.note.is_some());
+        s.pool_mode = None;
+        let plan = s.pool_plan(true);
         assert_eq!(
-            PoolMode::Fork.check_setting(ProfileSetting::Auto),
-            PoolMode::Fork.check(Profile::Standard)
-        );
-        assert_eq!(
-            PoolMode::Spawn.check_setting(ProfileSetting::Auto),
-            Ok(PoolMode::Spawn)
+            (plan.size, plan.mode, plan.note),
+            (3, PoolMode::default(), None)
         );
     }
 

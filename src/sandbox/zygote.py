@@ -1,9 +1,10 @@
 # The fork-mode zygote, and the isolation of each child it forks. It runs inside the jail before any
-# user code, with the capabilities the jail's user namespace grants: the zygote keeps them to give
-# each child its own namespaces and mounts. So nothing here reads request data or runs the script.
+# user code, with capabilities it keeps to give each child its own namespaces and mounts: those of
+# the jail's user namespace (standard profile), or real root's in the container (container profile,
+# where the zygote is uid 0). So nothing here reads request data or runs the script.
 #
 # How it arrives: only a zygote gets this file. Its source is the "source" field of the zygote's
-# set-up line (line 2 of stdin: {"preload": [...], "zygote": {"tmp_mib", "shm_mib", "source"}},
+# set-up line (line 2 of stdin: {"preload": [...], "zygote": {"tmp_mib", "shm_mib", "uid", "gid", "source"}},
 # built in src/sandbox/zygote.rs); runner.py compiles it as "<zygote>" into a module of its own and
 # calls serve(), which returns only in a forked child, isolated, with the run's fds on 0 to 3. The
 # runner then speaks its per-run protocol (runner.py's header) on them.
@@ -38,6 +39,8 @@ MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_DROP = 24
@@ -173,9 +176,10 @@ def _warm_up(to_json):
 def _isolate(cfg, fds):
     """Turns a fresh fork of the zygote, pid 1 of a new pid namespace, into a sandbox as tight as a
     cold jail, before any user code: new mount, network, IPC and UTS namespaces; its own tmpfs on
-    /tmp and /dev/shm and its own /proc; no capabilities, bounding set included; a seccomp filter
-    on top of the zygote's that takes back mount, unshare and setns. Any failure ends the child
-    before it reports ready (fail closed)."""
+    /tmp and /dev/shm and its own /proc; no capabilities, bounding and ambient sets included; the
+    run's uid and gid (cfg), no supplementary group; no_new_privs and a seccomp filter on top of the
+    zygote's that takes back mount, unshare and setns; then all of it read back from
+    /proc/self/status. Any failure ends the child before it reports ready (fail closed)."""
     try:
         _isolate_steps(cfg, fds)
     except BaseException as exc:
@@ -220,19 +224,41 @@ def _isolate_steps(cfg, fds):
     check(libc.mount(None, b"/proc", None, MS_REMOUNT | MS_RDONLY | flags | MS_NOEXEC, None), "remount /proc")
     os.chdir("/tmp")  # the old cwd is the zygote's /tmp, under the new mount
 
+    # Capabilities, then identity, then the filter, in that order: dropping from the bounding set
+    # needs CAP_SETPCAP and the group and uid changes need CAP_SETGID and CAP_SETUID, which the
+    # uid change itself takes away (from root to the run's uid, without SECBIT_KEEP_CAPS, the kernel
+    # clears the permitted and effective sets). Under the container profile the zygote is real root
+    # of the container (nsjail.rs): these steps are what makes its child an unprivileged run.
     for cap in range(64):
         if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
             break  # EINVAL: past the kernel's last capability
     check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient capabilities")
+    uid, gid = cfg["uid"], cfg["gid"]
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
     header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # _LINUX_CAPABILITY_VERSION_3
     check(libc.capset(header, ctypes.create_string_buffer(24)), "capset")
+    # A change of uid makes the kernel mark a process non-dumpable, and its /proc/self entries then
+    # belong to root: the run could not list its own fds or namespaces, as a cold jail's run (made
+    # by execve as its uid) can. Nothing it holds is privileged any more (its only fds are the
+    # run's four, its memory is the zygote's, which never held request data), so it is made
+    # dumpable again: only processes of its own uid, its own run's, may then inspect it.
+    check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "dumpable")
+    # nsjail set it for the zygote and a fork inherits it; set again so that this step never
+    # depends on how the zygote was started. The filter below needs it (it has no CAP_SYS_ADMIN).
+    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     _deny_syscalls(libc, check, CHILD_DENIED_SYSCALLS)
 
+    # Trust nothing above: the kernel's own account of this process decides (fail closed).
     status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    for key, want in (("Uid", [uid] * 4), ("Gid", [gid] * 4), ("Groups", [])):
+        if [int(x) for x in status[key].split()] != want:
+            raise RuntimeError("%s is %r after the drop to %d:%d" % (key, status[key].strip(), uid, gid))
     for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
         if int(status[key], 16) != 0:
             raise RuntimeError("%s is %s after dropping capabilities" % (key, status[key].strip()))
-    if status["NoNewPrivs"].strip() != "1" or int(status["Seccomp_filters"]) < 2:
+    if status["NoNewPrivs"].strip() != "1" or status["Seccomp"].strip() != "2" or int(status["Seccomp_filters"]) < 2:
         raise RuntimeError("no_new_privs or the seccomp filters are missing")
 
     # Forks share the zygote's random state: each run gets its own (the random module reseeds

@@ -27,6 +27,7 @@ use super::capture::{self, DRAIN_TIMEOUT, MAX_LOG_BYTES};
 use super::error::SandboxError;
 use super::input::Limits;
 use super::limiter::RunCgroup;
+use super::nsjail;
 use super::process::{pipe_pair, Ended, JailContext, Launch, Nsjail, RunPipes, Watched};
 use super::protocol::{self, Setup, ZygoteSetup};
 use super::uids::UidLease;
@@ -56,7 +57,7 @@ pub struct Zygote {
     max_memory: u64,
     /// The jail's outside uid, which its children (one run at a time) share; given back when the
     /// zygote is dropped, after `destroy` has killed and reaped it.
-    _uid: UidLease,
+    uid: UidLease,
 }
 
 impl Zygote {
@@ -110,13 +111,16 @@ impl Zygote {
             control,
             keep: [nsjail_pid, 0],
             max_memory: limits.memory_mib.saturating_mul(1 << 20),
-            _uid: uid,
+            uid,
         };
+        let (run_uid, run_gid) = nsjail::run_identity(ctx.profile, zygote.uid.uid());
         let head = protocol::runner_head(&Setup {
             preload: &s.preload,
             zygote: Some(ZygoteSetup {
                 tmp_mib: s.tmp_size_mib,
                 shm_mib: SHM_MIB,
+                uid: run_uid,
+                gid: run_gid,
                 source: protocol::ZYGOTE,
             }),
         });

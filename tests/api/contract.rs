@@ -1,6 +1,6 @@
 //! The API contract: what a well-behaved script gets back.
 
-use python_script_api::sandbox::{PoolMode, Profile};
+use python_script_api::sandbox::Profile;
 use serde_json::json;
 
 use crate::helpers::{spawn_app, test_settings};
@@ -251,7 +251,7 @@ async fn health_reports_the_sandbox() {
     } else {
         app.run_parents().await;
         assert_eq!(body["pool_size"], chosen.pool_size, "{body}");
-        let mode = chosen.pool_mode.unwrap_or(PoolMode::default_for(used));
+        let mode = chosen.pool_mode.unwrap_or_default();
         assert_eq!(body["pool_mode"], mode.as_str(), "{body}");
     }
 }

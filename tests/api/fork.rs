@@ -1,43 +1,39 @@
-//! Fork mode (issue 6, part 3): every run is a fresh fork of a zygote, isolated before user code
-//! runs. These tests pin what must hold between runs of the same zygote and between concurrent
-//! runs of different zygotes. Fork mode needs the standard profile: under another profile these
-//! tests cannot run, and fail saying so; `make test`'s container pass skips them by name
-//! (`--skip fork::`). What holds there instead (fork mode refused, warm sandboxes spawned) is
-//! `pool::fork_mode_is_refused_without_the_standard_profile`'s to check.
+//! Fork mode (issue 6, part 3; under the container profile, issue 13): every run is a fresh fork of
+//! a zygote, isolated before user code runs. These tests pin what must hold between runs of the
+//! same zygote and between concurrent runs of different zygotes, under the profile being tested:
+//! `make test` runs them under both. Under the container profile the zygote is root of the
+//! container and each child drops to the jail's own uid, so the identity a run must have differs
+//! (`run_identity`); everything else must hold alike.
 
 use std::time::{Duration, Instant};
 
 use python_script_api::sandbox::PoolMode;
-use python_script_api::sandbox::ProfileSetting;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, test_settings, TestApp};
+use crate::helpers::{spawn_app_with, TestApp};
 use crate::pool::{pool_counter, wait_ready};
 
 async fn fork_app(size: usize) -> TestApp {
-    // Under auto the profile is decided at start-up: the health check below fails, saying so,
-    // if auto picked the container profile here.
-    let profile = test_settings().sandbox.profile;
-    assert_ne!(
-        profile,
-        ProfileSetting::Container,
-        "fork mode needs the standard profile, and SANDBOX_PROFILE={} chooses another: this test \
-         cannot run here. Run the fork tests under the standard profile (`cargo test --test api \
-         fork::`); `make test`'s container pass skips them with `--skip fork::`",
-        profile.as_str()
-    );
     let app = spawn_app_with(|s| {
         s.sandbox.pool_size = size;
         s.sandbox.pool_mode = Some(PoolMode::Fork);
     })
     .await;
     let (_, health) = app.health().await;
-    assert_eq!(
-        health["pool_mode"], "fork",
-        "fork mode needs the standard profile: {health}"
-    );
+    assert_eq!(health["pool_mode"], "fork", "{health}");
     wait_ready(&app, size).await;
     app
+}
+
+/// The uid a forked run must have under the profile the server uses, and the range of uids a
+/// jail may have on the host (the default `SANDBOX_UID_BASE` and its capacity).
+async fn expected_uid(app: &TestApp, uid: u64) -> bool {
+    let (_, health) = app.health().await;
+    match health["profile"].as_str() {
+        Some("standard") => uid == 65534,
+        Some("container") => (60000..65534).contains(&uid),
+        other => panic!("unknown profile {other:?}: {health}"),
+    }
 }
 
 /// Runs `script` (which must return a value) on a forked sandbox, and checks that it was one.
@@ -70,6 +66,8 @@ def main():
         "filters": int(status["Seccomp_filters"]),
         "pid": os.getpid(), "ppid": os.getppid(),
         "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "ids": [status[k].split() for k in ("Uid", "Gid")],
+        "groups": status["Groups"].split(),
         "uid": os.getuid(),
         "unshare_user": errno(libc.unshare(0x10000000)),
         "unshare_net": errno(libc.unshare(0x40000000)),
@@ -89,7 +87,15 @@ def main():
     assert_eq!(r["pid"], 1, "{r}");
     assert_eq!(r["ppid"], 0, "{r}");
     assert_eq!(r["procs"], json!([1]), "{r}");
-    assert_eq!(r["uid"], 65534, "{r}");
+    let uid = r["uid"].as_u64().unwrap();
+    assert!(expected_uid(&app, uid).await, "{r}");
+    let (uid, gid) = (uid.to_string(), "65534".to_string());
+    assert_eq!(
+        r["ids"],
+        json!([[&uid, &uid, &uid, &uid], [&gid, &gid, &gid, &gid]]),
+        "{r}"
+    );
+    assert_eq!(r["groups"], json!([]), "{r}");
     for call in ["unshare_user", "unshare_net", "mount", "setns"] {
         assert_eq!(r[call], 1, "{call} must fail with EPERM: {r}");
     }
@@ -192,6 +198,73 @@ def main():
     assert_eq!(b.1["result"], 111, "ECONNREFUSED expected");
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits + 2);
     app.assert_no_leftovers().await;
+}
+
+/// What a run could use to reach a process outside itself, tried against every pid it can name and
+/// every uid the zygotes and other runs have: signals (one by one, to all, by user priority),
+/// ptrace, pidfds, and /proc. Two runs on two zygotes probe at once, so that each has a live
+/// neighbour and a live zygote to find.
+#[tokio::test]
+async fn a_forked_run_cannot_signal_trace_or_see_its_zygote_or_another_run() {
+    let app = fork_app(2).await;
+    let probe = r#"
+import ctypes, os, time
+def main():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    got = []
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        if os.getppid() != 0:
+            got.append("a parent is visible: %d" % os.getppid())
+        for pid in range(2, 32768):
+            try:
+                os.kill(pid, 0)
+                got.append("pid %d can be signalled" % pid)
+            except PermissionError:
+                got.append("pid %d exists" % pid)
+            except ProcessLookupError:
+                pass
+        try:
+            os.kill(-1, 0)
+            got.append("kill(-1) reached a process")
+        except ProcessLookupError:
+            pass
+        for pid in (1, 2, 3):
+            fd = libc.syscall(434, pid, 0)  # pidfd_open
+            if fd >= 0 and pid != 1:
+                got.append("pidfd_open(%d)" % pid)
+            if libc.syscall(101, 16, pid, 0, 0) == 0:  # ptrace(PTRACE_ATTACH)
+                got.append("ptrace(%d)" % pid)
+        # who = 0 means the caller's own uid: root cannot be named here (nor outside it).
+        for uid in (65534, *range(60000, 60040)):
+            if uid == os.getuid():
+                continue
+            try:
+                os.setpriority(os.PRIO_USER, uid, 19)
+                got.append("setpriority reached uid %d" % uid)
+            except OSError:
+                pass
+        procs = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+        if procs != [1]:
+            got.append("/proc shows %r" % procs)
+        time.sleep(0.05)
+    return sorted(set(got)) or "alone"
+"#;
+    let hits = pool_counter(&app, "psa_pool_hits_total").await;
+    let (a, b) = tokio::join!(app.run(probe), app.run(probe));
+    for (status, body) in [a, b] {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["result"], "alone", "{body}");
+    }
+    assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits + 2);
+    assert_eq!(
+        pool_counter(&app, "psa_pool_zygote_starts_total").await,
+        2,
+        "a zygote was harmed"
+    );
+    app.assert_no_leftovers().await;
+    app.assert_healthy().await;
 }
 
 #[tokio::test]

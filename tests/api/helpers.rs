@@ -275,13 +275,6 @@ pub fn processes_with(marker: &str) -> Vec<String> {
     found
 }
 
-/// Says `text` on the test process's own stderr, which the test harness does not capture (it
-/// captures `eprintln!`): for a note that must be seen even when the test passes.
-pub fn loud(text: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "NOTE: {text}");
-}
-
 pub fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}-{}",

@@ -4,10 +4,9 @@
 
 use python_script_api::policy::{ImportPolicy, PolicyKind};
 use python_script_api::sandbox::PoolMode;
-use python_script_api::sandbox::ProfileSetting;
 use serde_json::{json, Value};
 
-use crate::helpers::{loud, spawn_app, spawn_app_with, test_settings, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
 use crate::pool::{pool_counter, wait_ready};
 
 /// How a run got its sandbox.
@@ -30,20 +29,9 @@ fn deny_list() -> ImportPolicy {
 }
 
 /// One server per way a run can get its sandbox under the profile being tested, each with
-/// `policy`. The container profile has no fork mode (pool.rs checks that it is refused there):
-/// there are two servers then, and the test says so on its stderr.
+/// `policy`.
 async fn servers(policy: Option<ImportPolicy>) -> Vec<(Way, TestApp)> {
-    let mut ways = vec![Way::Spawned, Way::Cold];
-    let profile = test_settings().sandbox.profile;
-    if profile != ProfileSetting::Container {
-        ways.insert(0, Way::Forked);
-    } else {
-        loud(&format!(
-            "SANDBOX_PROFILE={}: no fork mode, the import policy is tested on spawned and cold \
-             jails only",
-            profile.as_str()
-        ));
-    }
+    let ways = [Way::Forked, Way::Spawned, Way::Cold];
     let mut apps = Vec::new();
     for way in ways {
         let policy = policy.clone();
@@ -57,12 +45,8 @@ async fn servers(policy: Option<ImportPolicy>) -> Vec<(Way, TestApp)> {
         })
         .await;
         if way == Way::Forked {
-            // Under auto, the profile is decided at start-up: fork mode only if it is standard.
             let (_, health) = app.health().await;
-            assert_eq!(
-                health["pool_mode"], "fork",
-                "fork mode needs the standard profile: {health}"
-            );
+            assert_eq!(health["pool_mode"], "fork", "{health}");
         }
         apps.push((way, app));
     }

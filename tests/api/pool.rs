@@ -7,7 +7,7 @@ use serde_json::json;
 
 use python_script_api::configuration::Settings;
 use python_script_api::sandbox::PoolMode;
-use python_script_api::sandbox::{Profile, ProfileSetting};
+use python_script_api::sandbox::ProfileSetting;
 
 use crate::helpers::{spawn_app_with, TestApp};
 
@@ -171,13 +171,11 @@ async fn without_a_pool_every_run_is_cold() {
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, 0);
 }
 
-/// Fork mode's zygote keeps capabilities inside the jail's user namespace; the container profile
-/// has none, so there fork mode is refused: by the configuration when SANDBOX_POOL_MODE asks for
-/// it, and by the sandbox for settings built another way, which spawns its warm sandboxes
-/// instead. This holds under every pass (the container profile is set here), and is what the
-/// container pass checks in place of the fork tests it skips.
+/// Fork mode is the default under the container profile too, and a configuration may ask for it
+/// there: its zygote is root of the container and each child drops to the jail's own uid before it
+/// is used (fork.rs checks what a forked run holds, under each profile `make test` runs).
 #[tokio::test]
-async fn fork_mode_is_refused_without_the_standard_profile() {
+async fn fork_mode_serves_under_the_container_profile() {
     let lookup = |pairs: &'static [(&'static str, &'static str)]| {
         Settings::from_lookup(&move |name| {
             pairs
@@ -186,38 +184,47 @@ async fn fork_mode_is_refused_without_the_standard_profile() {
                 .map(|(_, value)| value.to_string())
         })
     };
-    let refused = lookup(&[
+    let asked = lookup(&[
         ("SANDBOX_PROFILE", "container"),
         ("SANDBOX_POOL_MODE", "fork"),
-    ]);
-    let error = refused.expect_err("fork mode under the container profile is refused");
-    assert_eq!(error.name, "SANDBOX_POOL_MODE", "{error}");
+    ])
+    .expect("fork mode under the container profile is accepted");
+    assert_eq!(asked.sandbox.pool_mode, Some(PoolMode::Fork));
     let default = lookup(&[("SANDBOX_PROFILE", "container")]).expect("valid settings");
-    // Unset, the pool mode is the default for the profile used, which is spawn here.
     assert_eq!(default.sandbox.pool_mode, None);
-    assert_eq!(PoolMode::default_for(Profile::Container), PoolMode::Spawn);
 
     let app = spawn_app_with(|s| {
         s.sandbox.profile = ProfileSetting::Container;
         s.sandbox.pool_size = 1;
-        s.sandbox.pool_mode = Some(PoolMode::Fork);
+        s.sandbox.pool_mode = None;
     })
     .await;
     let (status, health) = app.health().await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(health["profile"], "container", "{health}");
-    assert_eq!(health["pool_mode"], "spawn", "{health}");
+    assert_eq!(
+        health["pool_mode"],
+        PoolMode::default().as_str(),
+        "{health}"
+    );
     wait_ready(&app, 1).await;
     let hits = pool_counter(&app, "psa_pool_hits_total").await;
     let (status, body) = app
-        .run("import numpy\ndef main():\n    return 'warm'\n")
+        .run("import os\ndef main():\n    return [os.getuid(), os.getgid(), os.getpid()]\n")
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits + 1);
-    assert_eq!(
-        pool_counter(&app, "psa_pool_zygote_starts_total").await,
-        0,
-        "a zygote started under the container profile"
+    let ids = body["result"].as_array().cloned().unwrap_or_default();
+    let uid = ids.first().and_then(|v| v.as_u64()).unwrap_or(0);
+    assert!(
+        (60000..65534).contains(&uid),
+        "the run is not the jail's uid: {body}"
     );
+    assert_eq!(ids.get(1), Some(&json!(65534)), "{body}");
+    if health["pool_mode"] == "fork" {
+        // pid 1 of the child's own pid namespace (a spawned jail's runner is pid 1 too).
+        assert_eq!(ids.get(2), Some(&json!(1)), "{body}");
+        assert_eq!(pool_counter(&app, "psa_pool_zygote_starts_total").await, 1);
+    }
     app.assert_no_leftovers().await;
 }
