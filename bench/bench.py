@@ -27,6 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("BENCH_QUICK") == "1"  # a smoke run of the harness itself, not a measurement
+# The isolation profile of the servers and the jailed baselines: unset, the server's default (auto);
+# "container" measures Cloud Run's profile (no user namespace) on this host. Results of a profile
+# other than the default are written and titled apart (<date>-<profile>.json).
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+if PROFILE not in ("", "auto", "standard", "container"):
+    sys.exit(f"BENCH_PROFILE={PROFILE!r}: expected auto, standard or container")
+LABEL = "" if PROFILE in ("", "auto") else PROFILE
 
 # The workloads. Each is a script for the service; the bare baselines run the same text followed by
 # BARE_SUFFIX, which calls main() and prints its result as JSON, as the service's runner does.
@@ -167,9 +174,11 @@ def jail_argv(venv, code):
         "--time_limit", "30", "--rlimit_cpu", "30", "--rlimit_as", "inf", "--max_cpus", "1",
         # The config has no uid map: nsjail.rs always gives one (the jail's own outside uid).
         # Without it nsjail would map the caller's uid, root. nobody stands in for the jail's uid.
+        # The container profile has no user namespace: nsjail switches to that uid itself.
+        *(["--disable_clone_newuser"] if PROFILE == "container" else []),
         "--user", "65534:65534:1",
         # The policy's per-mode tail, as nsjail.rs gives a run (RUN_POLICY_TAIL).
-        "--seccomp_string", "ERRNO(1) { mount, unshare } DEFAULT ALLOW",
+        "--seccomp_string", "ERRNO(1) { mount, unshare, setns } DEFAULT ALLOW",
         "--mount", "none:/tmp:tmpfs:size=64m,mode=1777",
         "--bindmount_ro", f"{venv}:/venv",
         "--", "/venv/bin/python3", "-I", "-B", "-c", code,
@@ -258,6 +267,8 @@ class Server:
         self.port = free_port(self.first_port)
         env = {k: os.environ[k] for k in ("PATH", "HOME", "NSJAIL_PATH", "SANDBOX_VENV", "NSJAIL_CONFIG")}
         env.update(PORT=str(self.port), HOST="127.0.0.1", SANDBOX_CGROUP=self.cgroup)
+        if PROFILE:
+            env["SANDBOX_PROFILE"] = PROFILE
         self.log = open(self.logfile, "wb")
         self.proc = subprocess.Popen([str(ROOT / "target/release/python-script-api")], cwd=ROOT, env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
@@ -453,7 +464,7 @@ def f(x, digits=1):
 def markdown(res):
     m, base, svc = res["machine"], res["baselines"], res["service"]
     L = []
-    L.append(f"### {res['date']}")
+    L.append(f"### {res['date']}" + (f", {LABEL} profile" if LABEL else ""))
     L.append("")
     L.append(f"Commit {m['commit']}; {m['cpu']}, {m['cpus']} CPUs, {m['mem_gib']} GiB, Linux {m['kernel']}, "
              f"Debian {m['debian']}, {m['python']}. Load average {res['loadavg_start']} at the start, "
@@ -509,7 +520,7 @@ def markdown(res):
     return "\n".join(L)
 
 
-def update_readme(section, date):
+def update_readme(section):
     path = ROOT / "bench" / "README.md"
     start, end = "<!-- bench-results:start -->", "<!-- bench-results:end -->"
     text = path.read_text() if path.exists() else f"# Benchmarks\n\n## Results\n\n{start}\n{end}\n"
@@ -517,8 +528,9 @@ def update_readme(section, date):
         text += f"\n## Results\n\n{start}\n{end}\n"
     head, rest = text.split(start, 1)
     body, tail = rest.split(end, 1)
-    # One section per date: a second run on the same day replaces the first.
-    sections = [s for s in re.split(r"(?m)^(?=### )", body) if s.strip() and not s.startswith(f"### {date}\n")]
+    # One section per date and profile: a second run on the same day replaces the first.
+    heading = section.split("\n", 1)[0] + "\n"
+    sections = [s for s in re.split(r"(?m)^(?=### )", body) if s.strip() and not s.startswith(heading)]
     body = "\n" + section + "\n" + "".join(s.rstrip("\n") + "\n\n" for s in sections)
     path.write_text(head + start + body + end + tail)
 
@@ -532,7 +544,8 @@ def main():
 
     t0 = time.time()
     date = datetime.date.today().isoformat()
-    res = {"date": date, "started": datetime.datetime.now().isoformat(timespec="seconds"), "quick": QUICK,
+    res = {"date": date, "profile": PROFILE or "auto",
+           "started": datetime.datetime.now().isoformat(timespec="seconds"), "quick": QUICK,
            "machine": machine(), "loadavg_start": Path("/proc/loadavg").read_text().split()[0],
            "workloads": {w["name"]: w["script"] for w in WORKLOADS}}
     res["baselines"] = baselines()
@@ -542,12 +555,12 @@ def main():
     res["loadavg_end"] = Path("/proc/loadavg").read_text().split()[0]
     res["elapsed_s"] = time.time() - t0
 
-    out = ROOT / "bench" / "results" / f"{date}{'-quick' if QUICK else ''}.json"
+    out = ROOT / "bench" / "results" / f"{date}{'-' + LABEL if LABEL else ''}{'-quick' if QUICK else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     section = markdown(res)
     if not QUICK:
-        update_readme(section, date)
+        update_readme(section)
     print(section)
     met = sum(b["met"] for b in res["bars"])
     print(f"bench: {met} of {len(res['bars'])} bars of issue 6 met; results in {out.relative_to(ROOT)}"

@@ -3,7 +3,8 @@
 # the release binary, then runs bench/bench.py, which measures the baselines, starts one release
 # server per workload (default settings, 127.0.0.1, a free port in 18300-18399), loads it, and stops
 # it by its PID. Writes bench/results/<date>.json and the dated table in bench/README.md.
-# Environment: BENCH_PORT (first port to try, 18310), BENCH_QUICK=1 (a few samples: tries the harness).
+# Environment: BENCH_PORT (first port to try, 18310), BENCH_QUICK=1 (a few samples: tries the harness),
+# BENCH_PROFILE=container (the servers and the jailed baselines under Cloud Run's profile).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LOG_TAG=bench
