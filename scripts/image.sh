@@ -133,9 +133,19 @@ check() {
     die "user namespaces are not refused in the container: the check would not be Cloud Run's"
   fi
   log "user namespaces are refused in the container"
-  curl -fs "$url/health" | /usr/bin/python3 -c 'import json,sys; h=json.load(sys.stdin); print("image: /health:", {k: h[k] for k in ("status","profile","limiter","pool_mode","pool_size","pool_ready")})'
+  # Cloud Run's profile, and with the cgroups writable, fork mode (the default under it too).
+  curl -fs "$url/health" | /usr/bin/python3 -c '
+import json, sys
+h = json.load(sys.stdin)
+print("image: /health:", {k: h[k] for k in ("status", "profile", "limiter", "pool_mode", "pool_size", "pool_ready")})
+if h["profile"] != "container" or (h["limiter"] != "rlimits" and h["pool_mode"] != "fork"):
+    sys.exit("image: expected the container profile and fork mode")
+' || die "the container did not start as Cloud Run would run it"
   bash scripts/smoke-test.sh "$url"
   /usr/bin/python3 scripts/check-container.py "$url" --all --canary "$canary"
+  # A zygote replaced during the corpus means a forked child failed to isolate itself, or a run did
+  # not end cleanly; the server's log says which.
+  curl -fs "$url/metrics" | grep -E '^psa_pool_(hits|misses|zygote_starts)_total' || true
   sizes
 }
 
