@@ -243,7 +243,7 @@ def build(definition, venv, tree_root):
     excludes = [p for kind, p, _ in entries if kind == "exclude"]
     tree = Tree(tree_root, excludes)
     os.chmod(tree_root, 0o755)
-    for kind, path, target in entries:
+    for kind, path, _ in entries:
         if kind == "take":
             tree.take(path)
     libs, missing = shared_libraries([*elf_files(tree_root), *elf_files(venv)], venv)
