@@ -258,7 +258,8 @@ class Server:
 
     def __enter__(self):
         self.port = free_port(self.first_port)
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "NSJAIL_PATH", "SANDBOX_VENV", "SANDBOX_ROOT", "NSJAIL_CONFIG")}
+        env = {k: os.environ[k]
+               for k in ("PATH", "HOME", "NSJAIL_PATH", "SANDBOX_VENV", "SANDBOX_ROOT", "NSJAIL_CONFIG")}
         env.update(PORT=str(self.port), HOST="127.0.0.1", SANDBOX_CGROUP=self.cgroup)
         self.log = open(self.logfile, "wb")
         self.proc = subprocess.Popen([str(ROOT / "target/release/python-script-api")], cwd=ROOT, env=env,
