@@ -620,7 +620,10 @@ mod tests {
             std::path::Path::new(DEFAULT_SANDBOX_PREFIX).join("root")
         );
         let s = settings(&[("SANDBOX_ROOT", "/opt/sandbox/root")]).unwrap();
-        assert_eq!(s.sandbox.root_path, std::path::Path::new("/opt/sandbox/root"));
+        assert_eq!(
+            s.sandbox.root_path,
+            std::path::Path::new("/opt/sandbox/root")
+        );
         for host_root in ["/", "//", "/.", ""] {
             let err = settings(&[("SANDBOX_ROOT", host_root)]).unwrap_err();
             assert_eq!(err.name, "SANDBOX_ROOT", "{host_root:?}");

@@ -224,7 +224,10 @@ mod tests {
         assert!(has_pair(&a, "--bindmount_ro", "/opt/sandbox/venv:/venv"));
         assert!(has_pair(&a, "--config", "configs/python.cfg"));
         assert!(has_pair(&a, "--chroot", "/opt/python-script-api/root"));
-        assert!(!a.contains(&"--rw".to_string()), "the jail's root must stay read-only");
+        assert!(
+            !a.contains(&"--rw".to_string()),
+            "the jail's root must stay read-only"
+        );
         assert!(!a.contains(&"--disable_clone_newuser".to_string()));
         assert!(has_pair(&a, "--user", "65534:60007:1"));
         let sep = a.iter().position(|s| s == "--").unwrap();

@@ -30,7 +30,11 @@ fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("not an array: {v}"))
         .iter()
-        .map(|s| s.as_str().unwrap_or_else(|| panic!("not a string: {s}")).to_string())
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("not a string: {s}"))
+                .to_string()
+        })
         .collect()
 }
 
@@ -72,7 +76,11 @@ def main():
         "{r}"
     );
     // No sbin, include, local, share/doc...: only what the manifest and the libraries need.
-    assert_eq!(strings(&r["usr"]), set(["bin", "lib", "lib64", "share"]), "{r}");
+    assert_eq!(
+        strings(&r["usr"]),
+        set(["bin", "lib", "lib64", "share"]),
+        "{r}"
+    );
     let mut tools = set(TOOLS);
     tools.extend(set(["python3", "python3.11"]));
     assert_eq!(strings(&r["bin"]), tools, "{r}");
@@ -103,9 +111,7 @@ def main(tools):
     got["pipeline"] = run(["sh", "-c", "ls /tmp; printf 'b\na\nb\n' | sort | uniq | wc -l; sleep 0; id -u"])
     return got
 "#;
-    let (status, body) = app
-        .execute(json!({"script": script, "input": TOOLS}))
-        .await;
+    let (status, body) = app.execute(json!({"script": script, "input": TOOLS})).await;
     assert_eq!(status, 200, "{body}");
     let got = &body["result"];
     for tool in TOOLS {
