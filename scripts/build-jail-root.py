@@ -231,8 +231,11 @@ def stamp(definition, venv):
         h.update(path.encode() + b"\0")
         with open(path, "rb") as f:
             h.update(f.read())
-    packages = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    try:
+        packages = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    except OSError:
+        raise BuildError("dpkg-query is missing: the jail's root is built from a Debian host's packages") from None
     h.update(packages)
     return h.hexdigest()
 
@@ -261,6 +264,10 @@ def build(definition, venv, tree_root):
             os.chmod(tree.dest(path), 0o444)
         elif kind == "link":
             tree.make_parents(path)
+            if os.path.lexists(tree.dest(path)):
+                # Only on a host without merged /usr, where /lib/x86_64-linux-gnu is a real directory.
+                raise BuildError("%s is both taken from the host and a link in the manifest: the builder "
+                                 "needs a merged-/usr host (/bin -> usr/bin), as Debian 12 is" % path)
             os.symlink(target, tree.dest(path))
     etc_src, etc_dest = os.path.join(definition, "etc"), tree.dest("/etc")
     os.makedirs(etc_dest, mode=0o755, exist_ok=True)
