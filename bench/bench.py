@@ -171,6 +171,8 @@ def jail_argv(venv, code):
     the result and log fds (--pass_fd 3, --log_fd 4) and the per-run cgroup it attaches."""
     return [
         os.environ["NSJAIL_PATH"], "--config", os.environ["NSJAIL_CONFIG"],
+        # The jail's root filesystem (chroot/), read-only, as nsjail.rs gives every jail.
+        "--chroot", os.environ["SANDBOX_ROOT"],
         "--time_limit", "30", "--rlimit_cpu", "30", "--rlimit_as", "inf", "--max_cpus", "1",
         # The config has no uid map: nsjail.rs always gives one (the jail's own outside uid).
         # Without it nsjail would map the caller's uid, root. nobody stands in for the jail's uid.
@@ -265,7 +267,8 @@ class Server:
 
     def __enter__(self):
         self.port = free_port(self.first_port)
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "NSJAIL_PATH", "SANDBOX_VENV", "NSJAIL_CONFIG")}
+        env = {k: os.environ[k]
+               for k in ("PATH", "HOME", "NSJAIL_PATH", "SANDBOX_VENV", "SANDBOX_ROOT", "NSJAIL_CONFIG")}
         env.update(PORT=str(self.port), HOST="127.0.0.1", SANDBOX_CGROUP=self.cgroup)
         if PROFILE:
             env["SANDBOX_PROFILE"] = PROFILE

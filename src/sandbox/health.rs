@@ -180,6 +180,15 @@ impl Sandbox {
                     s.config_path.display()
                 )),
             )
+        } else if !is_jail_root(&s.root_path) {
+            (
+                Some("the jail's root filesystem is missing (see SANDBOX_ROOT)"),
+                Some(format!(
+                    "the jail's root filesystem is missing at {} (SANDBOX_ROOT): \
+                     scripts/setup-sandbox.sh builds it from chroot/",
+                    s.root_path.display()
+                )),
+            )
         } else if let Some(failure) = &state.failure {
             (
                 Some("the last attempt to start a sandbox failed (the server's log says why)"),
@@ -228,6 +237,13 @@ impl Sandbox {
         };
         (health, detail)
     }
+}
+
+/// A tree the setup script built: the interpreter the venv links is in it. Never the host's own
+/// `/`, whatever SANDBOX_ROOT says: the jail must not fall back to the host's /usr.
+pub(super) fn is_jail_root(path: &Path) -> bool {
+    let built = path.join("usr/bin/python3.11").is_file() && path.join("etc/passwd").is_file();
+    built && std::fs::canonicalize(path).is_ok_and(|p| p != Path::new("/"))
 }
 
 fn is_executable(path: &Path) -> bool {

@@ -134,8 +134,16 @@ impl Sandbox {
             profile.setting.as_str(),
             profile.reason
         );
+        if !health::is_jail_root(&settings.root_path) {
+            log::error!(
+                "the jail's root filesystem is missing at {} (SANDBOX_ROOT), or is the host's own /: \
+                 no run can start until scripts/setup-sandbox.sh builds it from chroot/",
+                settings.root_path.display()
+            );
+        }
         log::info!(
-            "sandbox: profile {}, limiter {}, {} slots, {} warm ({}); nsjail {}, config {}, venv {}",
+            "sandbox: profile {}, limiter {}, {} slots, {} warm ({}); nsjail {}, config {}, venv {}, \
+             root {}",
             profile.profile.as_str(),
             limiter.name(),
             settings.slots,
@@ -143,7 +151,8 @@ impl Sandbox {
             settings.preload.join(", "),
             settings.nsjail_path.display(),
             settings.config_path.display(),
-            venv.display()
+            venv.display(),
+            settings.root_path.display()
         );
         if let Limiter::Rlimits { reason } = &limiter {
             log::warn!("no usable cgroup, memory and pids are limited by rlimits: {reason}");

@@ -1,6 +1,7 @@
 //! The one place that turns the base policy, the profile and a run's limits into nsjail's argv.
 //! Everything static lives in `configs/python.cfg`; only per-host, per-request and per-mode values
-//! (the end of the seccomp policy, which differs for a fork-mode zygote) are here.
+//! (the jail's root and venv paths, the end of the seccomp policy, which differs for a fork-mode
+//! zygote) are here.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -66,6 +67,9 @@ pub fn args(spec: &JailSpec) -> Vec<OsString> {
     let mut a = Argv(Vec::with_capacity(40));
 
     a.push("--config").push(&s.config_path);
+    // The jail's `/`: the tree built from chroot/, mounted read-only (nsjail's default without
+    // --rw). The mounts below and in the config go onto its empty mount points.
+    a.push("--chroot").push(&s.root_path);
     a.push("--log_fd").push(LOG_FD.to_string());
     a.push("--pass_fd").push(RESULT_FD.to_string());
     // The server times the run; nsjail's wall-time limit is a backstop a little later. 0: none.
@@ -219,6 +223,11 @@ mod tests {
         assert!(has_pair(&a, "--rlimit_as", "inf"));
         assert!(has_pair(&a, "--bindmount_ro", "/opt/sandbox/venv:/venv"));
         assert!(has_pair(&a, "--config", "configs/python.cfg"));
+        assert!(has_pair(&a, "--chroot", "/opt/python-script-api/root"));
+        assert!(
+            !a.contains(&"--rw".to_string()),
+            "the jail's root must stay read-only"
+        );
         assert!(!a.contains(&"--disable_clone_newuser".to_string()));
         assert!(has_pair(&a, "--user", "65534:60007:1"));
         let sep = a.iter().position(|s| s == "--").unwrap();

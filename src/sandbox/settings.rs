@@ -167,6 +167,9 @@ pub struct SandboxSettings {
     pub nsjail_path: PathBuf,
     pub config_path: PathBuf,
     pub venv_path: PathBuf,
+    /// The jail's root filesystem (SANDBOX_ROOT), built from chroot/ by the setup script: nsjail
+    /// mounts it read-only as the jail's `/`. Nothing of the host's /usr is seen without it.
+    pub root_path: PathBuf,
     /// The profile as asked for; `JailContext::profile` is the one used.
     pub profile: ProfileSetting,
     /// Sandboxes that run at once.

@@ -32,7 +32,7 @@ fn assert_mentions_none(text: &str, paths: &[String], what: &str) {
 async fn health_names_no_host_path() {
     let s = test_settings().sandbox;
     let mut paths = vec![env!("CARGO_MANIFEST_DIR").to_string()];
-    for path in [&s.nsjail_path, &s.config_path, &s.venv_path] {
+    for path in [&s.nsjail_path, &s.config_path, &s.venv_path, &s.root_path] {
         paths.extend(forms(path));
     }
     let app = spawn_app().await;

@@ -20,9 +20,10 @@ use cgroups::{CgroupRoots, Listing, RunParents, ServerCgroups};
 /// its default whatever the shell exports (an exported API_KEYS would turn every request into a
 /// 401, an ALLOWED_ORIGINS or IMPORT_DENY would change what the tests check); a test that needs
 /// another value sets it in its tweak.
-pub const SANDBOX_UNDER_TEST: [&str; 6] = [
+pub const SANDBOX_UNDER_TEST: [&str; 7] = [
     "NSJAIL_PATH",
     "SANDBOX_VENV",
+    "SANDBOX_ROOT",
     "NSJAIL_CONFIG",
     "SANDBOX_PROFILE",
     "SANDBOX_POOL_MODE",

@@ -12,6 +12,7 @@ mod fork;
 mod harness;
 mod helpers;
 mod isolation;
+mod jail_root;
 mod limits;
 mod load;
 mod openapi;
