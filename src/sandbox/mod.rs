@@ -15,9 +15,9 @@
 //! - process.rs (nsjail's process, the four pipes, the one watcher), capture.rs (reading the
 //!   pipes), protocol.rs (the runner protocol's Rust half), verdict.rs (how a run ended),
 //!   outputs.rs (a run's output files);
-//! - nsjail.rs (the argv), limiter.rs (cgroups or rlimits), uids.rs (each jail's uid), reaper.rs
-//!   (orphans when the server is PID 1), userns.rs (the start-up probe behind
-//!   `SANDBOX_PROFILE=auto`);
+//! - nsjail.rs (the argv), limiter.rs (cgroups or rlimits), uids.rs (each jail's uid), cpus.rs
+//!   (each jail's CPUs), reaper.rs (orphans when the server is PID 1), userns.rs (the start-up
+//!   probe behind `SANDBOX_PROFILE=auto`);
 //! - outcome.rs, input.rs, error.rs: the types that cross the sandbox's border;
 //! - runner.py and its modules (convert.py, policy.py, workdir.py, script_api.py), zygote.py: the
 //!   Python half, run inside the jail.
@@ -27,6 +27,7 @@ mod admission;
 mod agreement;
 mod budget;
 mod capture;
+mod cpus;
 mod error;
 mod health;
 mod input;
@@ -157,12 +158,14 @@ impl Sandbox {
         if let Limiter::Rlimits { reason } = &limiter {
             log::warn!("no usable cgroup, memory and pids are limited by rlimits: {reason}");
         }
+        let max_cpus = settings.max_cpus;
         let ctx = Arc::new(JailContext {
             settings,
             profile: profile.profile,
             venv,
             limiter,
             uids,
+            cpus: cpus::JailCpus::detect(max_cpus),
         });
         let plan = ctx.settings.pool_plan(ctx.limiter.uses_cgroups());
         if let Some(note) = plan.note {

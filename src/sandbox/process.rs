@@ -15,6 +15,7 @@ use tokio::net::unix::pipe;
 use tokio::process::Child;
 use tokio::sync::oneshot;
 
+use super::cpus::{CpuLease, JailCpus};
 use super::error::SandboxError;
 use super::input::Limits;
 use super::limiter::{Limiter, RunCgroup};
@@ -34,6 +35,8 @@ pub struct JailContext {
     pub limiter: Limiter,
     /// Each live jail's own outside uid.
     pub uids: JailUids,
+    /// The CPUs each live jail runs on, when SANDBOX_MAX_CPUS limits them.
+    pub cpus: JailCpus,
 }
 
 /// nsjail, running one jail: its process, the run's cgroup and the jail's outside uid. Dropping it
@@ -43,6 +46,8 @@ pub struct Nsjail {
     pub cgroup: Option<RunCgroup>,
     /// Given back once nsjail is reaped and its cgroup killed: no process holds the uid then.
     pub uid: UidLease,
+    /// The CPUs it runs on (cpus.rs), counted as held until it is dropped.
+    pub cpus: Option<CpuLease>,
 }
 
 /// How a jail is started.
@@ -93,8 +98,18 @@ impl JailContext {
             zygote: how.zygote,
             uid: uid.uid(),
         });
-        let (child, log) = spawn_nsjail(s, argv, cgroup.as_ref(), stdio, fd3)?;
-        Ok((Nsjail { child, cgroup, uid }, log))
+        let cpus = self.cpus.lease();
+        let mask = cpus.as_ref().map(CpuLease::set);
+        let (child, log) = spawn_nsjail(s, argv, cgroup.as_ref(), mask, stdio, fd3)?;
+        Ok((
+            Nsjail {
+                child,
+                cgroup,
+                uid,
+                cpus,
+            },
+            log,
+        ))
     }
 }
 
@@ -163,6 +178,7 @@ pub(super) fn spawn_nsjail(
     s: &SandboxSettings,
     argv: Vec<OsString>,
     cgroup: Option<&RunCgroup>,
+    cpus: Option<nix::sched::CpuSet>,
     stdio: [OwnedFd; 3],
     fd3: OwnedFd,
 ) -> Result<(Child, pipe::Receiver), SandboxError> {
@@ -184,11 +200,12 @@ pub(super) fn spawn_nsjail(
         (log_w.as_raw_fd(), nsjail::LOG_FD),
     ];
     // SAFETY: the closure runs in the forked child before exec. `prepare_child` only makes
-    // async-signal-safe system calls (prctl, getppid, write, fcntl, dup2) on fds opened before the
-    // fork, reads memory allocated before the fork (`attach`, `child_fds`), and allocates nothing,
-    // on its error paths included (its errors are raw errnos).
+    // async-signal-safe system calls (prctl, getppid, sched_setaffinity, write, fcntl, dup2) on
+    // fds opened before the fork, reads memory allocated before the fork (`attach`, `child_fds`;
+    // `cpus` is a plain bit mask, copied in), and allocates nothing, on its error paths included
+    // (its errors are raw errnos).
     unsafe {
-        cmd.pre_exec(move || prepare_child(server_pid, &attach, &child_fds));
+        cmd.pre_exec(move || prepare_child(server_pid, &attach, cpus.as_ref(), &child_fds));
     }
     let child = cmd.spawn().map_err(|source| SandboxError::SpawnNsjail {
         path: s.nsjail_path.clone(),
@@ -208,6 +225,7 @@ pub(super) fn spawn_nsjail(
 fn prepare_child(
     server: nix::unistd::Pid,
     attach: &[RawFd],
+    cpus: Option<&nix::sched::CpuSet>,
     fds: &[(RawFd, RawFd); 2],
 ) -> std::io::Result<()> {
     use nix::fcntl::{fcntl, FcntlArg};
@@ -220,6 +238,10 @@ fn prepare_child(
     // The server may have died between the fork and the prctl: then the signal never comes.
     if nix::unistd::getppid() != server {
         return Err(errno(nix::errno::Errno::ESRCH));
+    }
+    // The jail's CPUs (cpus.rs): nsjail's --max_cpus then chooses among exactly these.
+    if let Some(cpus) = cpus {
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), cpus).map_err(errno)?;
     }
     for &fd in attach {
         // SAFETY: the fd was opened by the parent before the fork and stays open until exec.
@@ -327,12 +349,15 @@ impl Watched for Nsjail {
     }
 
     async fn release(self) {
-        let Nsjail { cgroup, uid, .. } = self;
+        let Nsjail {
+            cgroup, uid, cpus, ..
+        } = self;
         if let Some(cgroup) = cgroup {
             tokio::task::spawn_blocking(move || cgroup.destroy());
         }
         // nsjail reaped means the jail's pid 1 is gone, and with it every process of its pid
-        // namespace (and the cgroup's were killed): no process holds this uid any more.
+        // namespace (and the cgroup's were killed): no process holds this uid, nor these CPUs.
         drop(uid);
+        drop(cpus);
     }
 }

@@ -106,8 +106,9 @@ async fn try_jail(
             .map(OwnedFd::from)
             .map_err(|e| format!("cannot open /dev/null: {e}"))
     };
-    let (mut child, mut log) = spawn_nsjail(s, argv, None, [null()?, null()?, null()?], null()?)
-        .map_err(|e| e.to_string())?;
+    let (mut child, mut log) =
+        spawn_nsjail(s, argv, None, None, [null()?, null()?, null()?], null()?)
+            .map_err(|e| e.to_string())?;
     let status = match tokio::time::timeout(PROBE_WITHIN, child.wait()).await {
         Ok(status) => status.map_err(|e| format!("cannot wait for nsjail: {e}"))?,
         Err(_) => {

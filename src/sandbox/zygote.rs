@@ -24,6 +24,7 @@ use tokio::process::Child;
 use tokio::sync::oneshot;
 
 use super::capture::{self, DRAIN_TIMEOUT, MAX_LOG_BYTES};
+use super::cpus::CpuLease;
 use super::error::SandboxError;
 use super::input::Limits;
 use super::limiter::RunCgroup;
@@ -58,6 +59,8 @@ pub struct Zygote {
     /// The jail's outside uid, which its children (one run at a time) share; given back when the
     /// zygote is dropped, after `destroy` has killed and reaped it.
     uid: UidLease,
+    /// The CPUs it and its children run on (cpus.rs), held for its life.
+    _cpus: Option<CpuLease>,
 }
 
 impl Zygote {
@@ -88,7 +91,15 @@ impl Zygote {
                     source,
                 })
         };
-        let (Nsjail { child, cgroup, uid }, mut log) = ctx.launch(
+        let (
+            Nsjail {
+                child,
+                cgroup,
+                uid,
+                cpus,
+            },
+            mut log,
+        ) = ctx.launch(
             Launch {
                 limits,
                 kind: "warm",
@@ -112,6 +123,7 @@ impl Zygote {
             keep: [nsjail_pid, 0],
             max_memory: limits.memory_mib.saturating_mul(1 << 20),
             uid,
+            _cpus: cpus,
         };
         let (run_uid, run_gid) = nsjail::run_identity(ctx.profile, zygote.uid.uid());
         let head = protocol::runner_head(&Setup {

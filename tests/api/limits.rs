@@ -231,3 +231,30 @@ async fn a_client_that_disconnects_gets_its_run_killed() {
     app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }
+
+/// With one CPU per run (`SANDBOX_MAX_CPUS=1`, the default) two runs at once each get a CPU of their
+/// own, whichever way they got their sandbox: nsjail's own choice is random, and two slots' runs
+/// then shared one CPU half the time, halving throughput (src/sandbox/cpus.rs).
+#[tokio::test]
+async fn concurrent_runs_each_get_a_cpu_of_their_own() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        cpus >= 2,
+        "this test needs a host with 2 CPUs or more (it has {cpus}): it cannot run here"
+    );
+    let app = spawn_app_with(|s| {
+        s.sandbox.slots = 2;
+        s.sandbox.max_cpus = 1;
+    })
+    .await;
+    let script = "import os, time\ndef main():\n    time.sleep(0.5)\n    return sorted(os.sched_getaffinity(0))\n";
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(app.run(script), app.run(script));
+        assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+        let (a, b) = (&a.1["result"], &b.1["result"]);
+        assert_eq!(a.as_array().map(Vec::len), Some(1), "{a}");
+        assert_eq!(b.as_array().map(Vec::len), Some(1), "{b}");
+        assert_ne!(a, b, "two concurrent runs share a CPU");
+    }
+    app.assert_no_leftovers().await;
+}
