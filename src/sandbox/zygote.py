@@ -226,9 +226,10 @@ def _isolate_steps(cfg, fds):
 
     # Capabilities, then identity, then the filter, in that order: dropping from the bounding set
     # needs CAP_SETPCAP and the group and uid changes need CAP_SETGID and CAP_SETUID, which the
-    # uid change itself takes away (from root to the run's uid, without SECBIT_KEEP_CAPS, the kernel
-    # clears the permitted and effective sets). Under the container profile the zygote is real root
-    # of the container (nsjail.rs): these steps are what makes its child an unprivileged run.
+    # uid change may itself take away (from root to the run's uid the kernel clears the permitted
+    # and effective sets, unless securebits say otherwise); capset clears whatever is left. Under
+    # the container profile the zygote is real root of the container (nsjail.rs): these steps are
+    # what makes its child an unprivileged run.
     for cap in range(64):
         if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
             break  # EINVAL: past the kernel's last capability
