@@ -5,7 +5,8 @@
 //! never auto), the warm pool's `PoolMode`, and the rules that tie the mode axes together
 //! (profile, pool mode, pool size and the limiter found at start-up): `ProfileSetting::resolve`,
 //! which turns what was asked for and what the start-up probe found into the profile used;
-//! `PoolMode::check`, which configuration applies to what an operator asked for; and `SandboxSettings::pool_plan`, which decides the pool a server actually runs. No other
+//! `PoolMode::check`, which configuration applies to what an operator asked for; and
+//! `SandboxSettings::pool_plan`, which decides the pool a server actually runs. No other
 //! file decides a mode.
 //!
 //! Not here: reading the environment (configuration.rs parses every variable and builds these
