@@ -42,7 +42,7 @@ lint:
 	cargo clippy --locked --all-targets -- -D warnings
 
 # Benchmarks (bench/README.md). `make bench`: latency, throughput and memory against baselines, about
-# 5 minutes. `make soak`: mixed hostile traffic, then a check for leftovers (SOAK_SECS, default 300).
+# 6 minutes. `make soak`: mixed hostile traffic, then a check for leftovers (SOAK_SECS, default 300).
 .PHONY: bench soak
 bench:
 	bash bench/bench.sh
