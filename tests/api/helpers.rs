@@ -75,6 +75,8 @@ pub async fn spawn_app() -> TestApp {
 /// `tweak` applied.
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let _ = env_logger::builder().is_test(true).try_init();
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| cgroups::sweep_parents_of_dead_tests(&CgroupRoots::host()));
     let mut settings = test_settings();
     settings.host = "127.0.0.1".into();
     settings.port = 0;
