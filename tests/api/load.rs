@@ -15,18 +15,9 @@ async fn a_burst_beyond_capacity_gets_200s_and_429s_only() {
     .await;
     let script = "import time\ndef main():\n    time.sleep(1)\n    return 'ok'\n";
     let requests = (0..12).map(|_| {
-        let client = app.client.clone();
-        let url = format!("{}/execute", app.address);
+        let post = post_script(&app, script);
         async move {
-            let r = client
-                .post(url)
-                .json(&json!({ "script": script }))
-                .send()
-                .await
-                .expect("sent");
-            let status = r.status().as_u16();
-            let retry_after = retry_after_secs(&r);
-            let body: serde_json::Value = r.json().await.expect("json");
+            let (status, retry_after, body, _) = post.await;
             (status, retry_after, body)
         }
     });
@@ -51,6 +42,28 @@ async fn a_burst_beyond_capacity_gets_200s_and_429s_only() {
 }
 
 /// A response's `Retry-After`, which must be whole seconds when present.
+/// POSTs `script` to /execute (a future of its own, for tokio::spawn): the status, `Retry-After`
+/// in seconds, the body, and how long the answer took.
+fn post_script(
+    app: &crate::helpers::TestApp,
+    script: &'static str,
+) -> impl std::future::Future<Output = (u16, Option<u64>, serde_json::Value, std::time::Duration)>
+       + Send
+       + 'static {
+    let request = app
+        .client
+        .post(format!("{}/execute", app.address))
+        .json(&json!({ "script": script }));
+    async move {
+        let started = std::time::Instant::now();
+        let r = request.send().await.expect("sent");
+        let status = r.status().as_u16();
+        let retry_after = retry_after_secs(&r);
+        let body: serde_json::Value = r.json().await.expect("json");
+        (status, retry_after, body, started.elapsed())
+    }
+}
+
 fn retry_after_secs(r: &reqwest::Response) -> Option<u64> {
     let value = r.headers().get("retry-after")?.to_str().expect("ASCII");
     Some(
@@ -89,23 +102,7 @@ async fn the_queue_is_as_long_as_the_wait_allows_not_its_cap() {
     );
     let script = "import time\ndef main():\n    time.sleep(0.5)\n    return 'ok'\n";
     let burst: usize = 8;
-    let requests = (0..burst).map(|_| {
-        let client = app.client.clone();
-        let url = format!("{}/execute", app.address);
-        async move {
-            let started = std::time::Instant::now();
-            let r = client
-                .post(url)
-                .json(&json!({ "script": script }))
-                .send()
-                .await
-                .expect("sent");
-            let status = r.status().as_u16();
-            let retry_after = retry_after_secs(&r);
-            let body: serde_json::Value = r.json().await.expect("json");
-            (status, retry_after, body, started.elapsed())
-        }
-    });
+    let requests = (0..burst).map(|_| post_script(&app, script));
     let results = futures_join_all(requests).await;
     let refused: Vec<_> = results.iter().filter(|r| r.0 == 429).collect();
     for (status, retry_after, body, _) in &results {

@@ -17,7 +17,13 @@ SANDBOX = os.path.join(ROOT, "src", "sandbox")
 def load(name):
     """src/sandbox/NAME.py as a fresh module, imported by path: nothing in it runs but definitions
     (and no __pycache__ is left in src/)."""
-    spec = importlib.util.spec_from_file_location("sandbox_" + name, os.path.join(SANDBOX, name + ".py"))
+    return load_path("sandbox_" + name, os.path.join(SANDBOX, name + ".py"))
+
+
+def load_path(module_name, path):
+    """The Python file at `path` as a fresh module named `module_name`, leaving no __pycache__
+    beside it (also for scripts/, whose file names are not module names)."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:

@@ -2,27 +2,12 @@
 # and the exclusion rule. What does not live here: building a tree (setup-sandbox.sh does, and the
 # HTTP suite's tests/api/jail_root.rs checks what a run sees in it).
 # Run: $SANDBOX_VENV/bin/python3 -m unittest discover -s tests/python
-import importlib.util
 import os
-import sys
 import unittest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+from sources import ROOT, load_path
 
-
-def load_builder():
-    path = os.path.join(ROOT, "scripts", "build-jail-root.py")
-    spec = importlib.util.spec_from_file_location("build_jail_root", path)
-    module = importlib.util.module_from_spec(spec)
-    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = saved
-    return module
-
-
-builder = load_builder()
+builder = load_path("build_jail_root", os.path.join(ROOT, "scripts", "build-jail-root.py"))
 
 LDD = """\
 /usr/lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so:
