@@ -54,6 +54,8 @@ pub struct Settings {
     /// flight may hold together (429 past it). See `body.rs`.
     pub body_read_timeout: Duration,
     pub max_bodies_in_flight_bytes: usize,
+    /// The longest `idle_timeout` a session may ask for (SESSION_MAX_IDLE_SECS).
+    pub session_max_idle_secs: u64,
     pub sandbox: SandboxSettings,
 }
 
@@ -222,6 +224,7 @@ impl Settings {
             cgroup_parent: cgroup_name(env)?,
             pool_size: num(env, "SANDBOX_POOL_SIZE", slots, 0, 1024)?,
             pool_mode: pool_mode(env)?,
+            sessions_max: num(env, "SESSIONS_MAX", 8, 0, 1024)?,
             preload: preload(env)?,
             import_policy: import_policy(env)?,
             uid_base: 0,
@@ -256,6 +259,7 @@ impl Settings {
             api_keys: api_keys(env)?,
             allowed_origins: allowed_origins(env)?,
             shutdown_timeout_secs: num(env, "SHUTDOWN_TIMEOUT_SECS", 10, 0, 3600)?,
+            session_max_idle_secs: num(env, "SESSION_MAX_IDLE_SECS", 3600, 1, 86_400)?,
             max_script_bytes,
             max_body_bytes,
             max_input_files,
@@ -451,7 +455,8 @@ fn pool_mode(env: Env) -> Result<Option<PoolMode>, ConfigError> {
 /// else's: not root, not 65534 (nobody, which other services use), and below 2^32 - 1. The default
 /// range sits below 65534 so that it also fits a container whose user namespace maps only 65536 ids.
 fn uid_base(env: Env, s: &SandboxSettings) -> Result<u32, ConfigError> {
-    let count = crate::sandbox::uids::capacity(s.slots, s.pool_size);
+    let count = crate::sandbox::uids::capacity(s.slots, s.pool_size)
+        .saturating_add(u32::try_from(s.sessions_max).unwrap_or(u32::MAX));
     let base: u32 = num(env, "SANDBOX_UID_BASE", 60000, 1000, u32::MAX - 1)?;
     let end = u64::from(base) + u64::from(count);
     if end > u64::from(u32::MAX - 1) || (u64::from(base)..end).contains(&65534) {
@@ -459,7 +464,8 @@ fn uid_base(env: Env, s: &SandboxSettings) -> Result<u32, ConfigError> {
             name: "SANDBOX_UID_BASE",
             value: base.to_string(),
             reason: format!(
-                "the {count} uids from it (twice SANDBOX_SLOTS plus SANDBOX_POOL_SIZE, plus 16) \
+                "the {count} uids from it (twice SANDBOX_SLOTS plus SANDBOX_POOL_SIZE, plus 16, \
+                 plus SESSIONS_MAX) \
                  must not include 65534 and must stay below 4294967295"
             ),
         });

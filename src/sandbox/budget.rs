@@ -258,6 +258,21 @@ impl MemoryBudget {
         }
     }
 
+    /// Reserves `mib` now only if `keep_mib` stay free after it: a session's reservation, held
+    /// for the session's life, never takes the memory one-shot runs need (mod.rs says how much).
+    pub fn try_reserve_leaving(
+        &self,
+        mib: u64,
+        keep_mib: u64,
+    ) -> Result<MemoryReservation, SandboxError> {
+        self.permits(mib)?;
+        let free = self.free.available_permits() as u64;
+        if free < mib.saturating_add(keep_mib) {
+            return Err(self.busy(mib));
+        }
+        self.try_reserve(mib)
+    }
+
     fn busy(&self, mib: u64) -> SandboxError {
         SandboxError::MemoryBusy {
             asked_mib: mib,

@@ -109,4 +109,15 @@ pub enum SandboxError {
     ForkNoAnswer { within: Duration },
     #[error("a forked sandbox failed to isolate itself: {said}")]
     ChildNotReady { said: String },
+
+    // Sessions (session.rs).
+    /// Sessions need fork mode (a zygote per session): spawn mode, no cgroup, or not x86_64.
+    #[error("sessions need fork mode, which this server does not run: {why}")]
+    SessionsUnavailable { why: String },
+    /// SESSIONS_MAX sessions are open.
+    #[error("{max} sessions are open, the most this server keeps (SESSIONS_MAX)")]
+    TooManySessions { max: usize },
+    /// The session's child failed before its first cell (its input files, for one).
+    #[error("the session could not start: {said}")]
+    SessionSetup { said: String },
 }

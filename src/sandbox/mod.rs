@@ -41,6 +41,7 @@ mod pool;
 mod process;
 mod protocol;
 mod reaper;
+mod session;
 mod settings;
 pub mod uids;
 mod userns;
@@ -66,6 +67,7 @@ pub use outcome::{
     Failure, FailureKind, Outcome, OutputChunk, OutputSender, OutputStream, RunStatus, Usage,
 };
 pub use pace::{Pace, MAX_RETRY_AFTER_SECS};
+pub use session::{CellOutcome, SessionEnd, SessionJail, SessionStart, INTERRUPT_GRACE};
 use pool::Pool;
 use process::JailContext;
 pub use settings::{
@@ -83,6 +85,8 @@ pub struct Sandbox {
     /// How long slots are held: sizes the queue and every 429's Retry-After.
     pace: Arc<Pace>,
     state: Mutex<HealthState>,
+    /// The largest memory a request may ask for: what sessions leave free in the budget.
+    max_memory_mib: u64,
 }
 
 /// Pool counters for /metrics.
@@ -118,9 +122,11 @@ impl Sandbox {
         // The bind mount needs an absolute source; an unresolvable venv shows up in the probe.
         let venv = std::fs::canonicalize(&settings.venv_path)
             .unwrap_or_else(|_| settings.venv_path.clone());
+        // Each session's zygote is a jail with a uid of its own too.
         let uids = uids::JailUids::new(
             settings.uid_base,
-            uids::capacity(settings.slots, settings.pool_size),
+            uids::capacity(settings.slots, settings.pool_size)
+                .saturating_add(u32::try_from(settings.sessions_max).unwrap_or(u32::MAX)),
         );
         // Once, before the pool starts and before anything runs a jail: nothing else may see the
         // profile before it is decided (the types keep `auto` out of every jail's argv).
@@ -214,6 +220,7 @@ impl Sandbox {
             queued: AtomicUsize::new(0),
             pace: Arc::new(Pace::new(ctx.settings.slots)),
             state: Mutex::new(HealthState::default()),
+            max_memory_mib: max_limits.memory_mib,
             ctx,
             pool,
             budget,
@@ -235,6 +242,37 @@ impl Sandbox {
             jail.discard().await;
         }
         self.pool.join().await;
+    }
+
+    /// Starts a session: a zygote of its own (never one of the pool's, so sessions cannot starve
+    /// one-shot runs of warm sandboxes) and its child, with the session's memory reserved in the
+    /// budget for its life. The reservation must leave the largest one-shot run room: sessions
+    /// never take the memory /execute needs. A session's CPU is its own cgroup's (and its own
+    /// CPU lease under SANDBOX_MAX_CPUS); it holds no slot. Needs fork mode: elsewhere the answer
+    /// is `SessionsUnavailable`.
+    pub async fn start_session(
+        &self,
+        start: SessionStart<'_>,
+    ) -> Result<SessionJail, SandboxError> {
+        let cgroups = self.ctx.limiter.uses_cgroups();
+        let plan = self.ctx.settings.pool_plan(cgroups);
+        if !cgroups {
+            return Err(SandboxError::SessionsUnavailable {
+                why: "no writable cgroup (a session's memory and its end need one)".into(),
+            });
+        }
+        if plan.mode != PoolMode::Fork {
+            return Err(SandboxError::SessionsUnavailable {
+                why: plan
+                    .note
+                    .unwrap_or("SANDBOX_POOL_MODE is spawn")
+                    .to_string(),
+            });
+        }
+        let memory = self
+            .budget
+            .try_reserve_leaving(start.limits.memory_mib, self.max_memory_mib)?;
+        SessionJail::start(self.ctx.clone(), start, memory).await
     }
 
     pub fn pool_stats(&self) -> PoolStats {

@@ -35,6 +35,10 @@
 # fd and isolates itself. In that child alone serve() returns, and the runner speaks the protocol
 # above on those fds. The children inherit the loaded modules.
 #
+# Sessions: a child forked for a session gets a SOCK_SEQPACKET socket as fd 3 (the ready mark is
+# one message on it) and a request line {"session": {"source", ...}} instead of a script. "source"
+# is session.py, compiled as "<runner:session>", whose cell loop takes over for the session's life.
+#
 # What lives here: that protocol (the frame, _send, _finish, _fail; usage; the CPU and signal
 # limits; the user's traceback), the loading of the other modules, and _run, which takes a run
 # through its steps. What does not: the conversion to JSON, the import policy, the working
@@ -53,6 +57,7 @@ SCRIPT_NAME = "script.py"
 RUNNER_FILE = sys._getframe().f_code.co_filename
 RUNNER_PID = os.getpid()
 ZYGOTE_FILE = "<zygote>"
+SESSION_FILE = "<runner:session>"
 # The runner's modules, in the order _load_modules loads them: each may import those before it.
 MODULES = ("convert", "policy", "workdir", "script_api")
 MODULE_NAME = "_runner_%s"  # in sys.modules
@@ -236,6 +241,10 @@ def _run():
     # "The runner is ready": from here on, whatever happens is the script's doing, not the server's.
     os.write(RESULT_FD, READY_MARK)
     request = json.loads(sys.stdin.buffer.readline())
+    if "session" in request:
+        # A session's child (fd 3 is its socket): the cell loop of session.py, which never returns.
+        session = request["session"]
+        _module("_runner_session", SESSION_FILE, session.pop("source")).serve(session, sys.modules[__name__])
     _limit_cpu(request["cpu_seconds"])
     # The script gets an empty stdin, and the result channel is not inherited by its subprocesses.
     devnull = os.open("/dev/null", os.O_RDONLY)

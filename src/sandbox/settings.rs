@@ -194,6 +194,8 @@ pub struct SandboxSettings {
     /// How warm sandboxes are made, as asked for (`None`: `PoolMode::default`): `pool_plan` says
     /// what is used.
     pub pool_mode: Option<PoolMode>,
+    /// Sessions open at once (SESSIONS_MAX; 0: no sessions). Each has a zygote of its own.
+    pub sessions_max: usize,
     /// Modules a warm sandbox imports before it waits for its script.
     pub preload: Vec<String>,
     /// The operator's import policy (`IMPORT_ALLOW` or `IMPORT_DENY`), enforced in the jail.

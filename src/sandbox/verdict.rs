@@ -104,8 +104,8 @@ pub fn classify(
     Ok((status, None))
 }
 
-/// Reads a complete frame.
-fn frame_status(frame: Frame, s: &SandboxSettings) -> RunStatus {
+/// Reads a complete frame (a cell's too: session.rs).
+pub(super) fn frame_status(frame: Frame, s: &SandboxSettings) -> RunStatus {
     let kind = match (frame.ok, frame.error_type.as_deref()) {
         (true, _) => {
             let Some(result) = frame.result else {

@@ -256,6 +256,98 @@ impl Zygote {
         Ok((run, pipes))
     }
 
+    /// Has the zygote fork a session's child (session.rs): like `fork`, but the child's fd 3 is
+    /// a SOCK_SEQPACKET socket the session keeps for its life, over which each cell's own pipes
+    /// arrive. Waits until the child is isolated and has sent its ready mark. On failure the
+    /// caller destroys the zygote.
+    pub async fn fork_session(&self) -> Result<SessionChild, SandboxError> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| SandboxError::CreateControlSocket(e.into()))?;
+        set_nonblocking(&ours)?;
+        let (stdin_r, stdin_w) = pipe_pair()?;
+        let (stdout_r, stdout_w) = pipe_pair()?;
+        let (stderr_r, stderr_w) = pipe_pair()?;
+        let fds = [&stdin_r, &stdout_w, &stderr_w, &theirs].map(|fd| fd.as_raw_fd());
+        let sent = self.send_fork(&fds);
+        // The zygote has its own copies now (or never will).
+        drop((stdin_r, stdout_w, stderr_w, theirs));
+        sent.map_err(SandboxError::SendFork)?;
+        match tokio::time::timeout(CHILD_READY_WITHIN, self.recv()).await {
+            Ok(Ok(m)) if m.starts_with(b"forked ") => {}
+            Ok(Ok(m)) => {
+                return Err(SandboxError::ForkRefused {
+                    said: String::from_utf8_lossy(&m).into_owned(),
+                })
+            }
+            Ok(Err(e)) => {
+                return Err(SandboxError::ForkRefused {
+                    said: e.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(SandboxError::ForkNoAnswer {
+                    within: CHILD_READY_WITHIN,
+                })
+            }
+        }
+        let stdin = pipe::Sender::from_owned_fd(stdin_w).map_err(SandboxError::RegisterFd)?;
+        let stdout = super::process::receiver(stdout_r)?;
+        let mut stderr = super::process::receiver(stderr_r)?;
+        // SAFETY: an OwnedFd's fd is open and is the same fd for as long as the AsyncFd owns it.
+        let socket =
+            unsafe { AsyncFd::register(ours) }.map_err(|e| SandboxError::RegisterFd(e.into()))?;
+        let mark = tokio::time::timeout(CHILD_READY_WITHIN, recv_from(&socket)).await;
+        if !matches!(&mark, Ok(Ok(m)) if m[..] == [super::protocol::READY_MARK]) {
+            self.cgroup.kill_all_except(&self.keep);
+            let said = capture::read_head(&mut stderr, MAX_LOG_BYTES, CHILD_WORDS_WITHIN).await;
+            let said = String::from_utf8_lossy(&said).trim().to_string();
+            return Err(SandboxError::ChildNotReady {
+                said: if said.is_empty() {
+                    "the session's child ended before it was ready, without a word".into()
+                } else {
+                    said
+                },
+            });
+        }
+        // The zygote's only other process now: the child, by its host pid (signals are ours).
+        let others: Vec<i32> = self
+            .cgroup
+            .members()
+            .into_iter()
+            .filter(|p| !self.keep.contains(p))
+            .collect();
+        let [pid] = others[..] else {
+            return Err(SandboxError::ZygoteProcesses { found: others });
+        };
+        Ok(SessionChild {
+            socket,
+            stdin,
+            stdout,
+            stderr,
+            pid,
+        })
+    }
+
+    pub fn cgroup(&self) -> &RunCgroup {
+        &self.cgroup
+    }
+
+    /// Host pids of nsjail and of the zygote.
+    pub fn keep(&self) -> [i32; 2] {
+        self.keep
+    }
+
+    /// The zygote's report that its child exited (see `recv_exit`): for a session, which has
+    /// only the one child.
+    pub async fn child_exit(&self) -> Option<i32> {
+        self.recv_exit().await
+    }
+
     /// Kills nsjail (the zygote and any run die with it) and removes the cgroup.
     pub async fn destroy(self) {
         let Zygote {
@@ -267,33 +359,12 @@ impl Zygote {
     }
 
     fn send_fork(&self, fds: &[RawFd; 4]) -> std::io::Result<()> {
-        let iov = [IoSlice::new(b"fork")];
-        let rights = [ControlMessage::ScmRights(fds)];
-        sendmsg::<()>(
-            self.control.as_raw_fd(),
-            &iov,
-            &rights,
-            MsgFlags::MSG_DONTWAIT,
-            None,
-        )
-        .map(|_| ())
-        .map_err(std::io::Error::from)
+        send_fds(self.control.as_raw_fd(), b"fork", fds)
     }
 
     /// The next message from the zygote. An empty one means the zygote is gone.
     async fn recv(&self) -> std::io::Result<Vec<u8>> {
-        loop {
-            let mut guard = self.control.readable().await?;
-            let mut buf = [0u8; 256];
-            let read = guard.try_io(|fd| {
-                recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(std::io::Error::from)
-            });
-            match read {
-                Ok(Ok(n)) => return Ok(buf[..n].to_vec()),
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
-            }
-        }
+        recv_from(&self.control).await
     }
 
     /// Waits for the zygote's report that its child exited: the exit code, or 128 + the signal.
@@ -417,6 +488,43 @@ impl Watched for ForkedRun {
             zygote.destroy().await; // its slot is gone: the pool closed
         }
     }
+}
+
+/// A session's child, forked and ready: the server's end of its socket (each cell's pipes go over
+/// it), the pipes it started with (only its failures before the first cell are read from them),
+/// and its host pid, which the server interrupts at a cell's deadline.
+pub struct SessionChild {
+    pub socket: AsyncFd<OwnedFd>,
+    pub stdin: pipe::Sender,
+    pub stdout: pipe::Receiver,
+    pub stderr: pipe::Receiver,
+    pub pid: i32,
+}
+
+/// The next message on a SOCK_SEQPACKET socket, at most 256 bytes of it. An empty one means the
+/// other end is gone.
+pub(super) async fn recv_from(socket: &AsyncFd<OwnedFd>) -> std::io::Result<Vec<u8>> {
+    loop {
+        let mut guard = socket.readable().await?;
+        let mut buf = [0u8; 256];
+        let read = guard.try_io(|fd| {
+            recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(std::io::Error::from)
+        });
+        match read {
+            Ok(Ok(n)) => return Ok(buf[..n].to_vec()),
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => continue,
+        }
+    }
+}
+
+/// Sends `message` with `fds` (SCM_RIGHTS) on a SOCK_SEQPACKET socket, without waiting.
+pub(super) fn send_fds(socket: RawFd, message: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+    let iov = [IoSlice::new(message)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    sendmsg::<()>(socket, &iov, &rights, MsgFlags::MSG_DONTWAIT, None)
+        .map(|_| ())
+        .map_err(std::io::Error::from)
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> Result<(), SandboxError> {

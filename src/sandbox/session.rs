@@ -1,0 +1,533 @@
+//! One session's jail, the sandbox's half of a session: a zygote of its own (its own nsjail,
+//! cgroup, uid and CPUs, never one of the /execute pool's), and the one child it forked for the
+//! session, kept alive between cells. `SessionJail::cell` runs one cell on fresh pipes passed over
+//! the session's socket (session.py's header has the protocol), enforces its deadline (SIGINT,
+//! a grace, then the end of the session), and reads what comes back with /execute's caps.
+//!
+//! Not here: session ids, owners, expiry and the map of live sessions (crate::sessions), HTTP
+//! (crate::routes::sessions), and the frame's wire format and meaning (protocol.rs, verdict.rs),
+//! which a cell shares with a one-shot run.
+
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::budget::MemoryReservation;
+use super::capture::{self, Forward};
+use super::error::SandboxError;
+use super::input::{InputFile, Limits};
+use super::outcome::{Failure, FailureKind, Outcome, OutputSender, OutputStream, RunStatus};
+use super::process::{JailContext, RunPipes};
+use super::protocol::{self, parse_frame};
+use super::verdict::frame_status;
+use super::zygote::{self, Zygote};
+
+/// The cell loop (the Python half), sent in the session's request line.
+pub const SESSION: &str = include_str!("session.py");
+/// How long a cell has to stop after its interrupt (SIGINT at its deadline) before the session is
+/// ended: long enough for a `KeyboardInterrupt` to unwind Python code, short enough that a client
+/// waits at most this past its timeout.
+pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+/// How long the child has to write a session's input files and say it is ready.
+const SETUP_WITHIN: Duration = Duration::from_secs(30);
+/// How long GET's inspection of the variables may take (it runs the variables' `__repr__`).
+pub const INSPECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a session ended: what a later call's `session_not_found` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// Idle past its `idle_timeout`.
+    Expired,
+    /// DELETE.
+    Deleted,
+    /// A cell went past the session's memory.
+    MemoryLimit,
+    /// A cell did not stop within the grace after its interrupt.
+    Timeout,
+    /// A cell wrote past an output cap.
+    OutputLimit,
+    /// Its Python ended (sys.exit, os._exit, a fatal signal), or its jail failed.
+    Exited,
+    /// The server shut down.
+    Shutdown,
+    /// A /batch's session, ended with its batch.
+    BatchDone,
+}
+
+impl SessionEnd {
+    pub const ALL: [SessionEnd; 8] = [
+        SessionEnd::Expired,
+        SessionEnd::Deleted,
+        SessionEnd::MemoryLimit,
+        SessionEnd::Timeout,
+        SessionEnd::OutputLimit,
+        SessionEnd::Exited,
+        SessionEnd::Shutdown,
+        SessionEnd::BatchDone,
+    ];
+
+    /// The metrics' label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionEnd::Expired => "expired",
+            SessionEnd::Deleted => "deleted",
+            SessionEnd::MemoryLimit => "memory_limit",
+            SessionEnd::Timeout => "timeout",
+            SessionEnd::OutputLimit => "output_limit",
+            SessionEnd::Exited => "exited",
+            SessionEnd::Shutdown => "shutdown",
+            SessionEnd::BatchDone => "batch_done",
+        }
+    }
+
+    /// Why, in the words of a `session_not_found` message.
+    pub fn reason(self) -> &'static str {
+        match self {
+            SessionEnd::Expired => "it expired (idle past its idle_timeout)",
+            SessionEnd::Deleted => "it was deleted",
+            SessionEnd::MemoryLimit => "a cell went past its memory limit (out of memory)",
+            SessionEnd::Timeout => "a cell timed out and did not stop when interrupted",
+            SessionEnd::OutputLimit => "a cell wrote past an output limit",
+            SessionEnd::Exited => "its Python process ended",
+            SessionEnd::Shutdown => "the server shut down",
+            SessionEnd::BatchDone => "its batch is over",
+        }
+    }
+}
+
+/// What a session needs at its start.
+pub struct SessionStart<'a> {
+    pub limits: Limits,
+    pub files: &'a [InputFile],
+}
+
+/// A cell's request, as session.py reads it from the cell's stdin.
+#[derive(Serialize)]
+struct CellLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    inspect: bool,
+}
+
+/// The session's request line (runner.py reads it, then hands over to session.py).
+#[derive(Serialize)]
+struct SessionLine<'a> {
+    session: SessionSetup<'a>,
+}
+
+#[derive(Serialize)]
+struct SessionSetup<'a> {
+    source: &'static str,
+    max_result_bytes: usize,
+    max_output_files: usize,
+    max_output_files_bytes: usize,
+    capture_figures: bool,
+    files: &'a [InputFile],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import_policy: Option<&'a crate::policy::ImportPolicy>,
+}
+
+/// How a cell ended: its outcome, as a one-shot run's, and whether the session ended with it.
+/// No outcome: the session was ended from outside (DELETE, expiry, shutdown) while the cell ran.
+pub struct CellOutcome {
+    pub outcome: Option<Outcome>,
+    pub ended: Option<SessionEnd>,
+}
+
+pub struct SessionJail {
+    zygote: Zygote,
+    socket: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    /// The child's host pid: the one process of the cgroup besides nsjail and the zygote that
+    /// outlives a cell.
+    pid: i32,
+    ctx: Arc<JailContext>,
+    limits: Limits,
+    /// The cgroup's OOM kills when the session started (the zygote's own start is not a cell's).
+    oom_before: u64,
+    /// The session's memory in the service's budget, held for its life.
+    _memory: MemoryReservation,
+}
+
+impl SessionJail {
+    /// Starts the session's zygote, forks its child, and has it write the input files.
+    pub(super) async fn start(
+        ctx: Arc<JailContext>,
+        start: SessionStart<'_>,
+        memory: MemoryReservation,
+    ) -> Result<SessionJail, SandboxError> {
+        let zygote = Zygote::spawn(&ctx, &start.limits).await?;
+        let child = match zygote.fork_session().await {
+            Ok(child) => child,
+            Err(e) => {
+                zygote.destroy().await;
+                return Err(e);
+            }
+        };
+        let zygote::SessionChild {
+            socket,
+            mut stdin,
+            mut stdout,
+            mut stderr,
+            pid,
+        } = child;
+        let s = &ctx.settings;
+        let mut line = serde_json::to_string(&SessionLine {
+            session: SessionSetup {
+                source: SESSION,
+                max_result_bytes: s.max_result_bytes,
+                max_output_files: s.max_output_files,
+                max_output_files_bytes: s.max_output_files_bytes,
+                capture_figures: true,
+                files: start.files,
+                import_policy: s.import_policy.as_ref(),
+            },
+        })
+        .unwrap_or_default();
+        line.push('\n');
+        // The child reads the line while this writes it (files can be larger than a pipe).
+        let writer = tokio::spawn(async move {
+            let _ = stdin.write_all(line.as_bytes()).await;
+        });
+        // Before any user code the child's stdout is the server's to trust: "ready" once the
+        // files are written, then EOF (it parks its fds).
+        let said = capture::read_head(&mut stdout, 64, SETUP_WITHIN).await;
+        let _ = writer.await;
+        if said != b"ready\n" {
+            zygote.cgroup().kill_all_except(&zygote.keep());
+            let words =
+                capture::read_head(&mut stderr, capture::MAX_LOG_BYTES, Duration::from_secs(1))
+                    .await;
+            zygote.destroy().await;
+            let words = String::from_utf8_lossy(&words).trim().to_string();
+            return Err(SandboxError::SessionSetup {
+                said: if words.is_empty() {
+                    "the session's child ended before it was ready (its input files may not fit \
+                     in its memory)"
+                        .into()
+                } else {
+                    words
+                },
+            });
+        }
+        let oom_before = zygote.cgroup().oom_kills();
+        Ok(SessionJail {
+            zygote,
+            socket,
+            pid,
+            ctx,
+            limits: start.limits,
+            oom_before,
+            _memory: memory,
+        })
+    }
+
+    /// The session's limits: its memory and its cells' default timeout.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Memory the session's cgroup holds now (its zygote included).
+    pub fn memory_usage(&self) -> Option<u64> {
+        self.zygote.cgroup().memory_usage()
+    }
+
+    /// Kills every process of the session and removes its cgroup, waiting for all of it.
+    pub async fn destroy(self) {
+        let SessionJail { zygote, socket, .. } = self;
+        drop(socket);
+        zygote.destroy().await;
+    }
+
+    /// Runs one cell (see the module's header). `end` is the registry's: a value on it ends the
+    /// session now, whatever the cell is doing.
+    pub async fn cell(
+        &mut self,
+        code: &str,
+        timeout: Duration,
+        output: Option<OutputSender>,
+        end: &mut watch::Receiver<Option<SessionEnd>>,
+    ) -> Result<CellOutcome, SandboxError> {
+        let line = CellLine {
+            code: Some(code),
+            inspect: false,
+        };
+        self.exchange(&line, timeout, output, end).await
+    }
+
+    /// The session's variables (name, type, short repr), as session.py lists them: a cell of the
+    /// server's own, under the same deadline rules.
+    pub async fn inspect(
+        &mut self,
+        end: &mut watch::Receiver<Option<SessionEnd>>,
+    ) -> Result<CellOutcome, SandboxError> {
+        let line = CellLine {
+            code: None,
+            inspect: true,
+        };
+        self.exchange(&line, INSPECT_TIMEOUT, None, end).await
+    }
+
+    async fn exchange(
+        &mut self,
+        line: &CellLine<'_>,
+        timeout: Duration,
+        output: Option<OutputSender>,
+        end: &mut watch::Receiver<Option<SessionEnd>>,
+    ) -> Result<CellOutcome, SandboxError> {
+        let started = Instant::now();
+        let s = &self.ctx.settings;
+        let (pipes, theirs) = RunPipes::create()?;
+        let fds = [&theirs.stdin, &theirs.stdout, &theirs.stderr, &theirs.result]
+            .map(|fd| fd.as_raw_fd());
+        let sent = zygote::send_fds(self.socket.as_raw_fd(), b"cell", &fds);
+        drop(theirs);
+        if sent.is_err() {
+            // The child is gone (its end of the socket closed with it).
+            return Ok(self.gone(started, None));
+        }
+        let mut request = serde_json::to_string(line).unwrap_or_default();
+        request.push('\n');
+        let mut stdin = pipes.stdin;
+        tokio::spawn(async move {
+            // Then EOF: the child reads its request to the end.
+            let _ = stdin.write_all(request.as_bytes()).await;
+        });
+        let home = tokio::runtime::Handle::current();
+        let (overflow_tx, mut overflow_rx) = mpsc::channel::<()>(3);
+        let (frame_tx, mut frame_rx) = oneshot::channel::<()>();
+        let forward = |stream| output.clone().map(|tx| Forward::new(stream, tx));
+        let cap = s.max_output_bytes;
+        let stdout = capture::spawn_reader(
+            &home,
+            pipes.stdout,
+            cap,
+            Some(overflow_tx.clone()),
+            forward(OutputStream::Stdout),
+        );
+        let stderr = capture::spawn_reader(
+            &home,
+            pipes.stderr,
+            cap,
+            Some(overflow_tx.clone()),
+            forward(OutputStream::Stderr),
+        );
+        drop(output);
+        let result = capture::spawn_result_reader(
+            &home,
+            pipes.result,
+            false,
+            protocol::frame_cap(s),
+            overflow_tx,
+            frame_tx,
+        );
+
+        let deadline = started + timeout;
+        let mut interrupted = false;
+        // The result reader ended without a frame (the cell closed fd 3): only the deadline or
+        // the child's end can end the wait then.
+        let mut frame_closed = false;
+        // What ended the wait: the frame (None), or the end of the session.
+        let ended: Option<SessionEnd> = loop {
+            let grace_over = deadline + INTERRUPT_GRACE;
+            tokio::select! {
+                done = &mut frame_rx, if !frame_closed => match done {
+                    Ok(()) => break None,
+                    Err(_) => frame_closed = true,
+                },
+                Some(()) = overflow_rx.recv() => break Some(SessionEnd::OutputLimit),
+                _ = self.zygote.child_exit() => break Some(SessionEnd::Exited),
+                changed = end.changed() => {
+                    let why = match changed {
+                        Ok(()) => *end.borrow(),
+                        Err(_) => Some(SessionEnd::Shutdown),
+                    };
+                    if let Some(why) = why {
+                        self.kill_everything();
+                        return Ok(CellOutcome { outcome: None, ended: Some(why) });
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()), if !interrupted => {
+                    interrupted = true;
+                    // The server owns signals: the child's host pid, which only the session's
+                    // own zygote could have reaped (and then it said so on its socket).
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(self.pid),
+                        nix::sys::signal::Signal::SIGINT,
+                    );
+                }
+                _ = tokio::time::sleep_until(grace_over.into()), if interrupted => {
+                    break Some(SessionEnd::Timeout);
+                }
+            }
+        };
+        let memory_hit = self.zygote.cgroup().oom_kills() > self.oom_before;
+        let ended = if memory_hit {
+            Some(SessionEnd::MemoryLimit)
+        } else {
+            ended
+        };
+        // A cell never keeps running after its answer: what it started goes now, and all of the
+        // session if it is over.
+        if ended.is_some() {
+            self.kill_everything();
+        } else {
+            let keep = self.zygote.keep();
+            self.zygote
+                .cgroup()
+                .kill_all_except(&[keep[0], keep[1], self.pid]);
+        }
+        let duration = started.elapsed();
+        let (stdout, _) = capture::drain(stdout).await;
+        let (stderr, _) = capture::drain(stderr).await;
+        let (result, _) = capture::drain(result).await;
+        let stdout = String::from_utf8_lossy(&stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&stderr).into_owned();
+        let frame = parse_frame(&result);
+        let usage = frame.as_ref().and_then(|f| f.usage);
+        let failure = |kind, message: String| RunStatus::Failed(Failure::new(kind, message));
+        let (status, ended) = match ended {
+            None => {
+                let Some(frame) = frame else {
+                    let status = failure(
+                        FailureKind::InvalidResult,
+                        "the cell's result channel carried no valid frame (was fd 3 written to?)"
+                            .into(),
+                    );
+                    return Ok(self.answer(status, stdout, stderr, duration, usage, None));
+                };
+                let status = frame_status(frame, s);
+                // The cell loop ends its process after these (session.py).
+                let over = match &status {
+                    RunStatus::Failed(f) if f.kind == FailureKind::Exited => {
+                        Some(SessionEnd::Exited)
+                    }
+                    RunStatus::Failed(f) if f.kind == FailureKind::MemoryLimit => {
+                        Some(SessionEnd::MemoryLimit)
+                    }
+                    _ => None,
+                };
+                if over.is_some() {
+                    self.kill_everything();
+                }
+                let status = if interrupted {
+                    let traceback = match status {
+                        RunStatus::Failed(f) => f.traceback,
+                        RunStatus::Completed { .. } => None,
+                    };
+                    RunStatus::Failed(Failure {
+                        kind: FailureKind::Timeout,
+                        message: format!(
+                            "the cell ran past its {} s limit and was interrupted \
+                             (KeyboardInterrupt); the session lives on",
+                            timeout.as_secs()
+                        ),
+                        traceback,
+                        exit_code: None,
+                    })
+                } else {
+                    status
+                };
+                (status, over)
+            }
+            Some(SessionEnd::Timeout) => (
+                failure(
+                    FailureKind::Timeout,
+                    format!(
+                        "the cell ran past its {} s limit and did not stop within {} s of its \
+                         interrupt (KeyboardInterrupt): the session was ended",
+                        timeout.as_secs(),
+                        INTERRUPT_GRACE.as_secs()
+                    ),
+                ),
+                ended,
+            ),
+            Some(SessionEnd::MemoryLimit) => (
+                failure(
+                    FailureKind::MemoryLimit,
+                    format!(
+                        "the session used more than its {} MiB memory limit: it was ended",
+                        self.limits.memory_mib
+                    ),
+                ),
+                ended,
+            ),
+            Some(SessionEnd::OutputLimit) => (
+                failure(
+                    FailureKind::OutputLimit,
+                    format!(
+                        "the cell wrote more than {} bytes to stdout or stderr, or a result \
+                         larger than {} bytes: the session was ended",
+                        s.max_output_bytes,
+                        protocol::frame_cap(s)
+                    ),
+                ),
+                ended,
+            ),
+            Some(other) => {
+                return Ok(self.gone(started, Some(other)));
+            }
+        };
+        Ok(self.answer(status, stdout, stderr, duration, usage, ended))
+    }
+
+    fn answer(
+        &self,
+        status: RunStatus,
+        stdout: String,
+        stderr: String,
+        duration: Duration,
+        usage: Option<super::outcome::Usage>,
+        ended: Option<SessionEnd>,
+    ) -> CellOutcome {
+        CellOutcome {
+            outcome: Some(Outcome {
+                status,
+                stdout,
+                stderr,
+                duration,
+                usage,
+            }),
+            ended,
+        }
+    }
+
+    /// The child ended without a frame (os._exit, a fatal signal), or could not be sent its cell.
+    fn gone(&self, started: Instant, why: Option<SessionEnd>) -> CellOutcome {
+        self.kill_everything();
+        let memory_hit = self.zygote.cgroup().oom_kills() > self.oom_before;
+        let (kind, message, why) = if memory_hit {
+            (
+                FailureKind::MemoryLimit,
+                format!(
+                    "the session used more than its {} MiB memory limit: it was ended",
+                    self.limits.memory_mib
+                ),
+                SessionEnd::MemoryLimit,
+            )
+        } else {
+            (
+                FailureKind::Exited,
+                "the session's Python process ended during the cell: the session is over".into(),
+                why.unwrap_or(SessionEnd::Exited),
+            )
+        };
+        self.answer(
+            RunStatus::Failed(Failure::new(kind, message)),
+            String::new(),
+            String::new(),
+            started.elapsed(),
+            None,
+            Some(why),
+        )
+    }
+
+    /// SIGKILL to the child and whatever it started (nsjail and the zygote go with `destroy`).
+    fn kill_everything(&self) {
+        self.zygote.cgroup().kill_all_except(&self.zygote.keep());
+    }
+}
