@@ -29,10 +29,13 @@ pub enum ErrorType {
     RequestTimeout,
     PolicyViolation,
     ForbiddenOrigin,
+    SessionNotFound,
+    SessionBusy,
+    SessionsUnavailable,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 18] = [
+    pub const ALL: [ErrorType; 21] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -51,6 +54,9 @@ impl ErrorType {
         ErrorType::RequestTimeout,
         ErrorType::PolicyViolation,
         ErrorType::ForbiddenOrigin,
+        ErrorType::SessionNotFound,
+        ErrorType::SessionBusy,
+        ErrorType::SessionsUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +79,9 @@ impl ErrorType {
             ErrorType::RequestTimeout => "request_timeout",
             ErrorType::PolicyViolation => "policy_violation",
             ErrorType::ForbiddenOrigin => "forbidden_origin",
+            ErrorType::SessionNotFound => "session_not_found",
+            ErrorType::SessionBusy => "session_busy",
+            ErrorType::SessionsUnavailable => "sessions_unavailable",
         }
     }
 
@@ -97,6 +106,11 @@ impl ErrorType {
             // operator's policy forbids it; sending it again cannot succeed.
             ErrorType::PolicyViolation => StatusCode::FORBIDDEN,
             ErrorType::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ErrorType::SessionNotFound => StatusCode::NOT_FOUND,
+            // The session exists and is the caller's: it is running their previous cell.
+            ErrorType::SessionBusy => StatusCode::CONFLICT,
+            // Not 503: no retry helps, this server does not run sessions (fork mode is off).
+            ErrorType::SessionsUnavailable => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }
@@ -204,6 +218,13 @@ pub enum ApiError {
     /// cancelled. The server's fault whatever the request held, so never a 4xx.
     #[error("{task} did not finish: {cause}")]
     TaskFailed { task: &'static str, cause: String },
+    /// A session that never existed, belongs to another key, or has ended (the message says why
+    /// when the server knows).
+    #[error("{0}")]
+    SessionNotFound(String),
+    /// A cell sent while the session runs another.
+    #[error("session {0} is running another cell; send the next one when it has answered")]
+    SessionBusy(String),
 }
 
 /// Seconds a client should wait after a 429 whose error carries no estimate (/validate's), and
@@ -235,6 +256,13 @@ impl ApiError {
             | ApiError::BodiesOverloaded { .. } => ErrorType::Overloaded,
             // A request for more memory than the budget can ever give: the client's to change.
             ApiError::Sandbox(SandboxError::MemoryOverBudget { .. }) => ErrorType::InvalidRequest,
+            // SESSIONS_MAX: the answer to load, as a full queue is.
+            ApiError::Sandbox(SandboxError::TooManySessions { .. }) => ErrorType::Overloaded,
+            ApiError::Sandbox(SandboxError::SessionsUnavailable { .. }) => {
+                ErrorType::SessionsUnavailable
+            }
+            ApiError::SessionNotFound(_) => ErrorType::SessionNotFound,
+            ApiError::SessionBusy(_) => ErrorType::SessionBusy,
             ApiError::Sandbox(_) | ApiError::TaskFailed { .. } => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,

@@ -13,6 +13,7 @@ pub mod request_id;
 pub mod routes;
 pub mod sandbox;
 pub mod script;
+pub mod sessions;
 pub mod startup;
 pub mod telemetry;
 

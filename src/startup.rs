@@ -16,12 +16,14 @@ use crate::metrics::Metrics;
 use crate::origin::check_origin;
 use crate::routes::{self, ValidateGate};
 use crate::sandbox::Sandbox;
+use crate::sessions::Sessions;
 use crate::telemetry::request_log;
 
 pub struct Application {
     port: u16,
     server: Server,
     sandbox: Arc<Sandbox>,
+    sessions: Arc<Sessions>,
 }
 
 impl Application {
@@ -57,11 +59,19 @@ impl Application {
                 );
             }
         }
-        let server = run(listener, settings, sandbox.clone(), environment)?;
+        let sessions = Sessions::start(sandbox.clone());
+        let server = run(
+            listener,
+            settings,
+            sandbox.clone(),
+            sessions.clone(),
+            environment,
+        )?;
         Ok(Application {
             port,
             server,
             sandbox,
+            sessions,
         })
     }
 
@@ -76,9 +86,11 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM, then stops accepting, lets running requests finish for up to
     /// `SHUTDOWN_TIMEOUT_SECS`, drops the rest (which kills their sandboxes), and finally kills
-    /// the warm sandboxes and removes their cgroups.
+    /// the warm sandboxes and removes their cgroups. Sessions end with the server (their
+    /// processes are killed and their cgroups removed).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.sessions.shutdown().await;
         self.sandbox.shutdown().await;
         served
     }
@@ -88,6 +100,7 @@ fn run(
     listener: TcpListener,
     settings: Settings,
     sandbox: Arc<Sandbox>,
+    sessions: Arc<Sessions>,
     environment: Environment,
 ) -> std::io::Result<Server> {
     let shutdown_secs = settings.shutdown_timeout_secs;
@@ -101,6 +114,7 @@ fn run(
     let keys = web::Data::new(ApiKeys(settings.api_keys.clone()));
     let settings = web::Data::new(settings);
     let sandbox = web::Data::new(sandbox);
+    let sessions = web::Data::new(sessions);
     let metrics = web::Data::new(Metrics::default());
     let environment = web::Data::new(environment);
     let validate_gate = web::Data::new(ValidateGate::new(
@@ -115,6 +129,7 @@ fn run(
             .app_data(bodies.clone())
             .app_data(settings.clone())
             .app_data(sandbox.clone())
+            .app_data(sessions.clone())
             .app_data(metrics.clone())
             .app_data(keys.clone())
             .app_data(environment.clone())
@@ -129,6 +144,25 @@ fn run(
                 web::resource("/execute/stream")
                     .wrap(from_fn(require_api_key))
                     .route(web::post().to(routes::execute_stream))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/sessions")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::create_session))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/sessions/{id}")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::get().to(routes::describe_session))
+                    .route(web::delete().to(routes::delete_session))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/sessions/{id}/execute")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::execute_cell))
                     .default_service(web::to(method_not_allowed)),
             )
             // Like /execute, these serve clients of the API, so they need its key.

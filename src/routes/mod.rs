@@ -3,6 +3,7 @@ mod execute;
 mod health;
 mod metrics;
 mod openapi;
+mod sessions;
 mod validate;
 
 pub use environment::environment;
@@ -10,4 +11,5 @@ pub use execute::{execute, execute_stream, ExecuteRequest};
 pub use health::health;
 pub use metrics::metrics;
 pub use openapi::{openapi, OPENAPI};
+pub use sessions::{create_session, delete_session, describe_session, execute_cell};
 pub use validate::{validate, ValidateGate};

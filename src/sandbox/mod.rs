@@ -275,6 +275,11 @@ impl Sandbox {
         SessionJail::start(self.ctx.clone(), start, memory).await
     }
 
+    /// SESSIONS_MAX.
+    pub fn sessions_max(&self) -> usize {
+        self.ctx.settings.sessions_max
+    }
+
     pub fn pool_stats(&self) -> PoolStats {
         PoolStats {
             target: self.pool.target(),

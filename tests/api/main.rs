@@ -22,6 +22,7 @@ mod policy;
 mod pool;
 mod profile;
 mod quotas;
+mod sessions;
 mod stream;
 mod validate;
 mod validation;

@@ -23,8 +23,8 @@ mod admission;
 mod events;
 mod pending;
 mod plain;
-mod render;
-mod request;
+pub(super) mod render;
+pub(super) mod request;
 mod stream;
 
 pub use plain::execute;

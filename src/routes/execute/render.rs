@@ -15,7 +15,7 @@ use crate::error::{error_response_builder, ApiError, ErrorBody, ErrorType};
 use crate::sandbox::{Outcome, RunStatus, Usage};
 
 /// A run's answer, rendered: what both endpoints send.
-pub(super) struct Rendered {
+pub(crate) struct Rendered {
     /// None for a success.
     pub(super) error_type: Option<ErrorType>,
     /// A 429's `Retry-After` seconds, as its error estimated them.
@@ -44,7 +44,7 @@ struct Success<'a> {
 
 /// The answer to a request that was admitted: its run's outcome, or the error that stopped it
 /// before, or instead of, an outcome.
-pub(super) fn render(result: Result<Outcome, ApiError>) -> Rendered {
+pub(crate) fn render(result: Result<Outcome, ApiError>) -> Rendered {
     let outcome = match result {
         Ok(outcome) => outcome,
         // Logs a server-side failure's detail, under the request's id: once, here.
@@ -99,7 +99,7 @@ impl Rendered {
 
     /// /execute's response: an error's carries the headers and the response extension that
     /// `crate::error::error_response` gives every error (the request log reads the latter).
-    pub(super) fn into_response(self) -> HttpResponse {
+    pub(crate) fn into_response(self) -> HttpResponse {
         let mut builder = match self.error_type {
             None => HttpResponse::Ok(),
             Some(error_type) => error_response_builder(error_type, self.retry_after_secs),

@@ -1,0 +1,394 @@
+//! The registry of sessions: which are live, whose they are, why the ended ones ended, and the
+//! counters /health and /metrics report. It creates a session (a fresh id, a jail from the
+//! sandbox), runs a cell in one (one at a time: a second is `session_busy`), lists its
+//! variables, and ends it (DELETE, expiry, the end of a cell that ended it, shutdown), always
+//! with every process of it gone before it says so.
+//!
+//! The rooms: this file (`Sessions`); session.rs (one live session: its clocks, its lock);
+//! reaper.rs (the task that expires idle sessions, with or without traffic).
+//!
+//! Not here: the jail and its cells (crate::sandbox::SessionJail), HTTP (crate::routes::sessions),
+//! statuses (crate::error).
+
+mod reaper;
+mod session;
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+pub use session::Session;
+
+use crate::error::ApiError;
+use crate::sandbox::{
+    InputFile, Limits, Outcome, OutputSender, Sandbox, SandboxError, SessionEnd, SessionStart,
+};
+
+/// How many ended sessions' ids are remembered, with why they ended, for a clear 404.
+const REMEMBERED_ENDS: usize = 4096;
+
+pub struct Sessions {
+    sandbox: Arc<Sandbox>,
+    /// SESSIONS_MAX.
+    max: usize,
+    inner: Mutex<Inner>,
+    created: AtomicU64,
+    ended: [AtomicU64; SessionEnd::ALL.len()],
+    /// Set at shutdown: no session starts after it.
+    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Inner {
+    live: HashMap<String, Arc<Session>>,
+    /// Sessions being started: they count against SESSIONS_MAX already.
+    starting: usize,
+    ended: HashMap<String, SessionEnd>,
+    /// `ended`'s ids, oldest first.
+    order: VecDeque<String>,
+}
+
+/// What /health and /metrics report.
+#[derive(Debug, Clone)]
+pub struct SessionStats {
+    pub open: usize,
+    pub max: usize,
+    pub created: u64,
+    /// Ended sessions by reason (every reason, zeros included).
+    pub ended: Vec<(&'static str, u64)>,
+    /// Bytes the open sessions' cgroups held when last looked at.
+    pub memory_bytes: u64,
+    /// MiB the open sessions hold in the memory budget.
+    pub reserved_mib: u64,
+}
+
+/// A new session's parameters, checked.
+pub struct NewSession {
+    pub owner: Option<String>,
+    pub limits: Limits,
+    pub idle: Duration,
+    pub files: Vec<InputFile>,
+}
+
+impl Sessions {
+    /// The registry, with its reaper running on the current runtime.
+    pub fn start(sandbox: Arc<Sandbox>) -> Arc<Sessions> {
+        let max = sandbox.sessions_max();
+        let sessions = Arc::new(Sessions {
+            sandbox,
+            max,
+            inner: Mutex::new(Inner::default()),
+            created: AtomicU64::new(0),
+            ended: Default::default(),
+            closed: AtomicBool::new(false),
+        });
+        reaper::spawn(Arc::downgrade(&sessions));
+        sessions
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while the map was held cannot leave it half-changed: every change is one call.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a session: counts it against SESSIONS_MAX, starts its jail, gives it an id. Not
+    /// to be cancelled midway (its count would stay taken): the route runs it on a task.
+    pub async fn create(self: &Arc<Self>, new: NewSession) -> Result<Arc<Session>, ApiError> {
+        if self.max == 0 {
+            return Err(SandboxError::SessionsUnavailable {
+                why: "SESSIONS_MAX is 0".into(),
+            }
+            .into());
+        }
+        {
+            let mut inner = self.lock();
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(SandboxError::SessionsUnavailable {
+                    why: "the server is shutting down".into(),
+                }
+                .into());
+            }
+            if inner.live.len() + inner.starting >= self.max {
+                return Err(SandboxError::TooManySessions { max: self.max }.into());
+            }
+            inner.starting += 1;
+        }
+        let started = self
+            .sandbox
+            .start_session(SessionStart {
+                limits: new.limits,
+                files: &new.files,
+            })
+            .await;
+        let started = match started {
+            Ok(jail) => match new_id() {
+                Ok(id) => Ok((id, jail)),
+                Err(e) => {
+                    jail.destroy().await;
+                    Err(e)
+                }
+            },
+            Err(e) => Err(ApiError::from(e)),
+        };
+        let session = {
+            let mut inner = self.lock();
+            inner.starting = inner.starting.saturating_sub(1);
+            let (id, jail) = started?;
+            let session = Arc::new(Session::new(
+                id.clone(),
+                new.owner,
+                jail,
+                new.idle,
+                new.limits.timeout,
+            ));
+            inner.live.insert(id, session.clone());
+            session
+        };
+        self.created.fetch_add(1, Ordering::Relaxed);
+        if self.closed.load(Ordering::Relaxed) {
+            // Shutdown swept the map before this one was in it.
+            self.end(&session, SessionEnd::Shutdown).await;
+            return Err(SandboxError::SessionsUnavailable {
+                why: "the server is shutting down".into(),
+            }
+            .into());
+        }
+        Ok(session)
+    }
+
+    /// The caller's live session `id`, or a 404 that says why when the server knows. Another
+    /// key's session is answered as one that never existed.
+    pub fn find(&self, id: &str, owner: Option<&str>) -> Result<Arc<Session>, ApiError> {
+        let inner = self.lock();
+        if let Some(session) = inner.live.get(id) {
+            if session.owner.as_deref() == owner {
+                return Ok(session.clone());
+            }
+            return Err(never_existed());
+        }
+        match inner.ended.get(id) {
+            Some(why) => Err(ended(*why)),
+            None => Err(never_existed()),
+        }
+    }
+
+    /// Runs one cell, on the session's home runtime, holding its lock: a second cell meanwhile
+    /// is `session_busy`. A cell that ended the session ends it here, processes first. The
+    /// cell goes on if the caller hangs up (its state is the session's), within its timeout.
+    pub async fn run_cell(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        code: String,
+        timeout: Duration,
+        output: Option<OutputSender>,
+    ) -> Result<Outcome, ApiError> {
+        let guard = session
+            .jail
+            .clone()
+            .try_lock_owned()
+            .map_err(|_| ApiError::SessionBusy(session.id.clone()))?;
+        let mut end = session.end.subscribe();
+        if guard.is_none() || end.borrow().is_some() {
+            return Err(self.why_not_found(&session.id));
+        }
+        let this = self.clone();
+        let s = session.clone();
+        let task = session.home.spawn(async move {
+            let mut guard = guard;
+            let Some(jail) = guard.as_mut() else {
+                return Err(this.why_not_found(&s.id));
+            };
+            let ran = jail.cell(&code, timeout, output, &mut end).await;
+            s.record_memory(jail);
+            s.cells_run.fetch_add(1, Ordering::Relaxed);
+            s.touch();
+            let why = match &ran {
+                Ok(cell) => cell.ended,
+                Err(_) => Some(SessionEnd::Exited),
+            };
+            if let Some(why) = why {
+                this.finish(&s.id, why);
+                if let Some(jail) = guard.take() {
+                    jail.destroy().await;
+                }
+            }
+            drop(guard);
+            match ran {
+                Ok(cell) => cell.outcome.ok_or_else(|| this.why_not_found(&s.id)),
+                Err(e) => Err(e.into()),
+            }
+        });
+        task.await
+            .map_err(|e| ApiError::task_failed("a session's cell", e))?
+    }
+
+    /// The session's variables (name, type, short repr), listed now if no cell runs, or as last
+    /// listed if one does; and whether one does.
+    pub async fn variables(self: &Arc<Self>, session: &Arc<Session>) -> (serde_json::Value, bool) {
+        let cached = || {
+            session
+                .variables
+                .lock()
+                .map(|v| v.clone())
+                .unwrap_or_default()
+        };
+        let Ok(guard) = session.jail.clone().try_lock_owned() else {
+            return (cached(), true);
+        };
+        let mut end = session.end.subscribe();
+        if guard.is_none() || end.borrow().is_some() {
+            return (cached(), false);
+        }
+        let this = self.clone();
+        let s = session.clone();
+        let task = session.home.spawn(async move {
+            let mut guard = guard;
+            let jail = guard.as_mut()?;
+            let ran = jail.inspect(&mut end).await;
+            s.record_memory(jail);
+            let why = match &ran {
+                Ok(cell) => cell.ended,
+                Err(_) => Some(SessionEnd::Exited),
+            };
+            if let Some(why) = why {
+                this.finish(&s.id, why);
+                if let Some(jail) = guard.take() {
+                    jail.destroy().await;
+                }
+            }
+            let outcome = ran.ok()?.outcome?;
+            match outcome.status {
+                crate::sandbox::RunStatus::Completed { result, .. } => {
+                    serde_json::from_str(result.get()).ok()
+                }
+                crate::sandbox::RunStatus::Failed(_) => None,
+            }
+        });
+        if let Ok(Some(listed)) = task.await {
+            if let Ok(mut v) = session.variables.lock() {
+                *v = listed;
+            }
+        }
+        (cached(), false)
+    }
+
+    /// Ends a session now (DELETE, expiry, shutdown): later calls get 404 with `why`, a running
+    /// cell is stopped, and it returns once every process of the session is gone.
+    pub async fn end(&self, session: &Arc<Session>, why: SessionEnd) {
+        self.finish(&session.id, why);
+        session.end.send_replace(Some(why));
+        let mut guard = session.jail.lock().await;
+        if let Some(jail) = guard.take() {
+            jail.destroy().await;
+        }
+    }
+
+    /// Ends it if it is idle past its time and no cell runs (reaper.rs).
+    async fn expire_if_idle(&self, session: &Arc<Session>) {
+        if session.expires() > std::time::Instant::now() {
+            return;
+        }
+        let Ok(mut guard) = session.jail.clone().try_lock_owned() else {
+            return; // a cell runs: its own timeout bounds it, and it restarts the clock
+        };
+        self.finish(&session.id, SessionEnd::Expired);
+        session.end.send_replace(Some(SessionEnd::Expired));
+        if let Some(jail) = guard.take() {
+            jail.destroy().await;
+        }
+    }
+
+    /// Moves a session from the live map to the remembered ends, and counts its end: once.
+    fn finish(&self, id: &str, why: SessionEnd) {
+        let mut inner = self.lock();
+        if inner.live.remove(id).is_none() {
+            return;
+        }
+        inner.ended.insert(id.to_string(), why);
+        inner.order.push_back(id.to_string());
+        while inner.order.len() > REMEMBERED_ENDS {
+            if let Some(old) = inner.order.pop_front() {
+                inner.ended.remove(&old);
+            }
+        }
+        drop(inner);
+        if let Some(i) = SessionEnd::ALL.iter().position(|&w| w == why) {
+            self.ended[i].fetch_add(1, Ordering::Relaxed);
+        }
+        log::info!("session {id} ended: {}", why.as_str());
+    }
+
+    fn why_not_found(&self, id: &str) -> ApiError {
+        match self.lock().ended.get(id) {
+            Some(why) => ended(*why),
+            None => never_existed(),
+        }
+    }
+
+    fn live(&self) -> Vec<Arc<Session>> {
+        self.lock().live.values().cloned().collect()
+    }
+
+    /// Ends every session, and no new one starts: for graceful shutdown.
+    pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        for session in self.live() {
+            self.end(&session, SessionEnd::Shutdown).await;
+        }
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        let live = self.live();
+        SessionStats {
+            open: live.len(),
+            max: self.max,
+            created: self.created.load(Ordering::Relaxed),
+            ended: SessionEnd::ALL
+                .iter()
+                .zip(&self.ended)
+                .map(|(why, n)| (why.as_str(), n.load(Ordering::Relaxed)))
+                .collect(),
+            memory_bytes: live
+                .iter()
+                .map(|s| s.memory_bytes.load(Ordering::Relaxed))
+                .sum(),
+            reserved_mib: live.iter().map(|s| s.memory_mib).sum(),
+        }
+    }
+}
+
+fn never_existed() -> ApiError {
+    ApiError::SessionNotFound(
+        "no such session: it never existed, belongs to another API key, or ended long ago".into(),
+    )
+}
+
+fn ended(why: SessionEnd) -> ApiError {
+    ApiError::SessionNotFound(format!("the session has ended: {}", why.reason()))
+}
+
+/// 128 random bits from the kernel, as 32 hex digits: unguessable, so an id is its own secret
+/// when API keys are off.
+fn new_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| ApiError::task_failed("reading /dev/urandom for a session id", e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_id;
+
+    #[test]
+    fn session_ids_are_128_random_bits_in_hex() {
+        let a = new_id().unwrap();
+        let b = new_id().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

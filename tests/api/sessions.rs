@@ -1,0 +1,304 @@
+//! Sessions (issue 14): a live Python kept between calls. Each test starts the real server, with
+//! real nsjail, and drives sessions over HTTP: the contract (create, cells, GET, DELETE, 404 with
+//! the reason, 409, expiry, timeouts, memory), what sessions cannot see of each other and of
+//! one-shot runs, and that nothing of a session is left once it has ended. `make test` runs them
+//! under both profiles; sessions need fork mode, the default on x86_64.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{processes_with, spawn_app, spawn_app_with, unique, TestApp};
+
+impl TestApp {
+    /// Sends `method` to `path` with an optional JSON body; the answer's status and JSON body
+    /// (`Null` for an empty one).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{path}", self.address);
+        let builder = match method {
+            "GET" => self.client.get(url),
+            "DELETE" => self.client.delete(url),
+            _ => self.client.post(url),
+        };
+        let builder = match body {
+            Some(body) => builder
+                .header("Content-Type", "application/json")
+                .body(body.to_string()),
+            None => builder,
+        };
+        let response = builder.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body read");
+        if text.is_empty() {
+            return (status, Value::Null);
+        }
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:.300}"));
+        (status, value)
+    }
+
+    /// Creates a session with `body`; panics unless it is created. Its id.
+    pub async fn new_session(&self, body: Value) -> String {
+        let (status, created) = self.call("POST", "/sessions", Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        created["session_id"].as_str().expect("session_id").to_string()
+    }
+
+    /// Runs one cell.
+    pub async fn cell(&self, id: &str, code: &str) -> (u16, Value) {
+        self.cell_with(id, json!({ "code": code })).await
+    }
+
+    pub async fn cell_with(&self, id: &str, body: Value) -> (u16, Value) {
+        self.call("POST", &format!("/sessions/{id}/execute"), Some(body))
+            .await
+    }
+
+    /// Runs one cell that must succeed; its result.
+    pub async fn cell_ok(&self, id: &str, code: &str) -> Value {
+        let (status, answer) = self.cell(id, code).await;
+        assert_eq!(status, 200, "{code}: {answer}");
+        assert_eq!(answer["success"], true, "{answer}");
+        answer["result"].clone()
+    }
+}
+
+#[tokio::test]
+async fn a_session_keeps_variables_imports_functions_and_files_between_cells() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    assert_eq!(
+        app.cell_ok(&id, "import pandas as pd\nx = 41\ndef f(v):\n    return v + 1\nwith open('kept.txt', 'w') as fh:\n    fh.write('hello')").await,
+        Value::Null,
+        "a cell whose last statement is not an expression has a null result"
+    );
+    assert_eq!(app.cell_ok(&id, "f(x)").await, 42);
+    assert_eq!(
+        app.cell_ok(&id, "pd.DataFrame({'a': [1, 2]}).a.sum()").await,
+        3
+    );
+    assert_eq!(app.cell_ok(&id, "open('kept.txt').read()").await, "hello");
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_cell_answers_with_the_execute_envelope() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    let (status, answer) = app
+        .cell(&id, "print('out')\nimport sys\nprint('err', file=sys.stderr)\n{'a': float('nan'), 'b': (1, 2)}")
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"], json!({"a": null, "b": [1, 2]}));
+    assert_eq!(answer["stdout"], "out\n");
+    assert_eq!(answer["stderr"], "err\n");
+    assert!(answer["duration_ms"].is_u64(), "{answer}");
+    assert!(answer["usage"]["cpu_time_ms"].is_u64(), "{answer}");
+    assert!(answer["timestamp"].is_string(), "{answer}");
+    // The files a cell leaves in ./output/ come back with it, once.
+    let (_, answer) = app
+        .cell(&id, "open('output/r.txt', 'w').write('x')\n1")
+        .await;
+    assert_eq!(answer["files"][0]["name"], "r.txt", "{answer}");
+    let (_, answer) = app.cell(&id, "2").await;
+    assert!(answer.get("files").is_none(), "{answer}");
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn an_exception_is_a_runtime_error_and_the_session_lives_on() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    app.cell_ok(&id, "kept = 'still here'").await;
+    let (status, answer) = app.cell(&id, "print('before')\n1 / 0").await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error_type"], "runtime_error");
+    assert_eq!(answer["stdout"], "before\n");
+    let traceback = answer["traceback"].as_str().unwrap();
+    assert!(traceback.contains("ZeroDivisionError"), "{traceback}");
+    assert!(traceback.contains("<cell 2>"), "{traceback}");
+    assert!(!traceback.contains("session"), "our frames are left out: {traceback}");
+    assert_eq!(app.cell_ok(&id, "kept").await, "still here");
+    let (status, answer) = app.cell(&id, "def broken(:").await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error_type"], "validation_error");
+    assert_eq!(app.cell_ok(&id, "kept").await, "still here");
+}
+
+#[tokio::test]
+async fn get_reports_the_session_and_its_variables_but_never_their_values() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({"idle_timeout": 120})).await;
+    app.cell_ok(&id, "import numpy as np\nsecret = 'x' * 1000\nn = 7\n_hidden = 1").await;
+    let (status, view) = app.call("GET", &format!("/sessions/{id}"), None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["session_id"], id.as_str());
+    assert_eq!(view["cells_run"], 1);
+    assert_eq!(view["idle_timeout"], 120);
+    assert!(view["memory_used_bytes"].as_u64().unwrap() > 0, "{view}");
+    assert!(view["created_at"].is_string() && view["expires_at"].is_string());
+    let vars = view["variables"].as_array().unwrap();
+    let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["secret", "n"], "{view}");
+    assert_eq!(vars[1], json!({"name": "n", "type": "int", "repr": "7"}));
+    assert!(vars[0]["repr"].as_str().unwrap().len() <= 200, "a short repr: {view}");
+}
+
+#[tokio::test]
+async fn delete_ends_the_session_at_once_and_later_calls_say_why() {
+    let app = spawn_app().await;
+    let marker = unique("sessdel");
+    let id = app.new_session(json!({})).await;
+    app.cell_ok(&id, &format!("import subprocess\np = subprocess.Popen(['sh', '-c', 'exec sleep 300 # {marker}'])"))
+        .await;
+    // The cell's own children end with the cell.
+    assert!(processes_with(&marker).is_empty(), "a cell's process outlived it");
+    let (status, body) = app.call("DELETE", &format!("/sessions/{id}"), None).await;
+    assert_eq!(status, 204, "{body}");
+    for (method, path) in [
+        ("GET", format!("/sessions/{id}")),
+        ("POST", format!("/sessions/{id}/execute")),
+        ("DELETE", format!("/sessions/{id}")),
+    ] {
+        let body = (method == "POST").then(|| json!({"code": "1"}));
+        let (status, answer) = app.call(method, &path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        assert_eq!(answer["error_type"], "session_not_found");
+        assert!(answer["error"].as_str().unwrap().contains("deleted"), "{answer}");
+    }
+    let (status, answer) = app.cell(&"0".repeat(32), "1").await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("never existed"), "{answer}");
+    app.assert_healthy().await;
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn a_second_cell_while_one_runs_is_session_busy() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    let slow = app.cell(&id, "import time\ntime.sleep(3)\n'slow'");
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        app.cell(&id, "1").await
+    };
+    let ((s1, a1), (s2, a2)) = tokio::join!(slow, second);
+    assert_eq!(s1, 200, "{a1}");
+    assert_eq!(a1["result"], "slow");
+    assert_eq!(s2, 409, "{a2}");
+    assert_eq!(a2["error_type"], "session_busy");
+    assert_eq!(app.cell_ok(&id, "2").await, 2);
+}
+
+#[tokio::test]
+async fn a_cell_past_its_timeout_is_interrupted_and_the_session_lives_on() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({"timeout": 1})).await;
+    app.cell_ok(&id, "kept = 5").await;
+    let started = Instant::now();
+    let (status, answer) = app.cell(&id, "import time\nprint('going')\ntime.sleep(30)").await;
+    assert!(started.elapsed() < Duration::from_secs(10), "not killed in time");
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error_type"], "timeout");
+    assert!(answer["error"].as_str().unwrap().contains("interrupted"), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("lives on"), "{answer}");
+    assert_eq!(answer["stdout"], "going\n");
+    assert!(answer["traceback"].as_str().unwrap().contains("KeyboardInterrupt"), "{answer}");
+    assert_eq!(app.cell_ok(&id, "kept").await, 5);
+}
+
+#[tokio::test]
+async fn a_cell_that_ignores_its_interrupt_ends_the_session() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    let started = Instant::now();
+    let code = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)";
+    let (status, answer) = app.cell_with(&id, json!({"code": code, "timeout": 1})).await;
+    assert!(started.elapsed() < Duration::from_secs(15), "not killed in time");
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error_type"], "timeout");
+    assert!(answer["error"].as_str().unwrap().contains("session was ended"), "{answer}");
+    let (status, answer) = app.cell(&id, "1").await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("timed out"), "{answer}");
+    app.assert_healthy().await;
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn a_cell_past_the_sessions_memory_ends_it_with_memory_limit() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({"memory": 256})).await;
+    let (status, answer) = app
+        .cell(&id, "import numpy as np\nblocks = []\nwhile True:\n    blocks.append(np.ones(32 << 20, dtype=np.uint8))")
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error_type"], "memory_limit");
+    let (status, answer) = app.cell(&id, "1").await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("memory"), "{answer}");
+    app.assert_healthy().await;
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_are_reaped_on_time_without_traffic() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({"idle_timeout": 1})).await;
+    // No request meanwhile: the reaper alone must end it.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, health) = app.health().await;
+    assert_eq!(health["sessions"]["open"], 0, "{health}");
+    let (status, answer) = app.cell(&id, "1").await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("expired"), "{answer}");
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn session_files_land_in_the_working_directory() {
+    let app = spawn_app().await;
+    let id = app
+        .new_session(json!({"files": [{"name": "data.csv", "content": "a,b\n1,2\n3,4\n"}]}))
+        .await;
+    assert_eq!(
+        app.cell_ok(&id, "import pandas as pd\npd.read_csv('data.csv').b.sum()").await,
+        6
+    );
+}
+
+#[tokio::test]
+async fn session_options_out_of_range_are_invalid_requests() {
+    let app = spawn_app().await;
+    for body in [
+        json!({"idle_timeout": 0}),
+        json!({"idle_timeout": 999_999}),
+        json!({"timeout": 0}),
+        json!({"memory": 1}),
+        json!({"unknown": 1}),
+    ] {
+        let (status, answer) = app.call("POST", "/sessions", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error_type"], "invalid_request", "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn past_sessions_max_creating_one_gets_429() {
+    let app = spawn_app_with(|s| s.sandbox.sessions_max = 1).await;
+    let first = app.new_session(json!({})).await;
+    let (status, answer) = app.call("POST", "/sessions", Some(json!({}))).await;
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(answer["error_type"], "overloaded");
+    app.call("DELETE", &format!("/sessions/{first}"), None).await;
+    app.new_session(json!({})).await;
+}
+
+#[tokio::test]
+async fn without_fork_mode_sessions_are_unavailable() {
+    let app = spawn_app_with(|s| s.sandbox.pool_mode = Some(python_script_api::sandbox::PoolMode::Spawn)).await;
+    let (status, answer) = app.call("POST", "/sessions", Some(json!({}))).await;
+    assert_eq!(status, 501, "{answer}");
+    assert_eq!(answer["error_type"], "sessions_unavailable");
+    app.assert_healthy().await;
+}
