@@ -200,6 +200,33 @@ impl Metrics {
 }
 
 // Writing to a String cannot fail, so the fmt::Results are dropped.
+/// The sessions' series (crate::sessions), appended to `Metrics::render`'s text by the route.
+pub fn render_sessions(stats: &crate::sessions::SessionStats) -> String {
+    let mut out = String::new();
+    single(&mut out, "psa_sessions_open", "gauge", "Sessions open now.", stats.open);
+    single(&mut out, "psa_sessions_max", "gauge", "SESSIONS_MAX: the most sessions open at once.", stats.max);
+    single(&mut out, "psa_sessions_created_total", "counter", "Sessions created.", stats.created);
+    header(&mut out, "psa_sessions_ended_total", "counter", "Sessions ended, by reason.");
+    for (reason, n) in &stats.ended {
+        line(&mut out, &format!("psa_sessions_ended_total{{reason=\"{reason}\"}}"), n);
+    }
+    single(
+        &mut out,
+        "psa_sessions_memory_bytes",
+        "gauge",
+        "Memory the open sessions' processes held when last measured (after each cell).",
+        stats.memory_bytes,
+    );
+    single(
+        &mut out,
+        "psa_sessions_reserved_mib",
+        "gauge",
+        "MiB of the memory budget the open sessions hold (their memory limits).",
+        stats.reserved_mib,
+    );
+    out
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use crate::sandbox::{Sandbox, SandboxHealth};
+use crate::sessions::Sessions;
 
 #[derive(Serialize)]
 struct Health {
@@ -14,10 +15,33 @@ struct Health {
     version: &'static str,
     #[serde(flatten)]
     sandbox: SandboxHealth,
+    sessions: SessionsHealth,
 }
 
-pub async fn health(sandbox: web::Data<Arc<Sandbox>>) -> HttpResponse {
+#[derive(Serialize)]
+struct SessionsHealth {
+    open: usize,
+    max: usize,
+    created: u64,
+    ended: std::collections::BTreeMap<&'static str, u64>,
+    memory_bytes: u64,
+    reserved_mib: u64,
+}
+
+pub async fn health(
+    sandbox: web::Data<Arc<Sandbox>>,
+    sessions: web::Data<Arc<Sessions>>,
+) -> HttpResponse {
     let sandbox = sandbox.check_health().await;
+    let stats = sessions.stats();
+    let sessions = SessionsHealth {
+        open: stats.open,
+        max: stats.max,
+        created: stats.created,
+        ended: stats.ended.into_iter().collect(),
+        memory_bytes: stats.memory_bytes,
+        reserved_mib: stats.reserved_mib,
+    };
     let body = Health {
         status: if sandbox.healthy {
             "healthy"
@@ -27,6 +51,7 @@ pub async fn health(sandbox: web::Data<Arc<Sandbox>>) -> HttpResponse {
         timestamp: crate::timestamp(),
         version: env!("CARGO_PKG_VERSION"),
         sandbox,
+        sessions,
     };
     if body.sandbox.healthy {
         HttpResponse::Ok().json(body)
