@@ -142,7 +142,7 @@ rem A run may last MAX_TIMEOUT_SECS (300 s); the request timeout of 360 s leaves
 set "EXTRA="
 if defined SA set "EXTRA=--service-account "%SA%""
 if "%ALLOW%"=="1" (set "EXTRA=!EXTRA! --allow-unauthenticated") else (set "EXTRA=!EXTRA! --no-allow-unauthenticated")
-call :run gcloud run deploy "%SERVICE%" --project "%PROJECT%" --region "%REGION%" --platform managed --image "%IMAGE%" --execution-environment gen2 --memory 2Gi --cpu 2 --concurrency %CONCURRENCY% --timeout 360 --port 8080 --startup-probe "httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=24" --set-env-vars "HOST=0.0.0.0,SANDBOX_PROFILE=auto,SANDBOX_SLOTS=%SLOTS%,SANDBOX_QUEUE=%QUEUE%,MAX_TIMEOUT_SECS=300,MAX_MEMORY_MB=%MAX_MEMORY_MB%" !EXTRA!
+call :run gcloud run deploy "%SERVICE%" --project "%PROJECT%" --region "%REGION%" --platform managed --image "%IMAGE%" --execution-environment gen2 --memory 2Gi --cpu 2 --concurrency %CONCURRENCY% --session-affinity --timeout 360 --port 8080 --startup-probe "httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=24" --set-env-vars "HOST=0.0.0.0,SANDBOX_PROFILE=auto,SANDBOX_SLOTS=%SLOTS%,SANDBOX_QUEUE=%QUEUE%,MAX_TIMEOUT_SECS=300,MAX_MEMORY_MB=%MAX_MEMORY_MB%" !EXTRA!
 if errorlevel 1 goto failed
 
 if "%DRY%"=="1" (

@@ -135,6 +135,9 @@ deploy=(gcloud run deploy "$service"
   --execution-environment gen2
   --memory 2Gi --cpu 2
   --concurrency "$concurrency"
+  # Sessions live in one instance's memory: a client's calls (with Cloud Run's affinity cookie)
+  # go back to it, best effort. When it is gone the client gets 404 session_not_found (README).
+  --session-affinity
   # A run may last MAX_TIMEOUT_SECS (300 s); the request timeout leaves room for queueing.
   --timeout 360
   --port 8080

@@ -435,6 +435,56 @@ def one_workload(w, c, port, pid, work):
     return r
 
 
+# Issue 14: sessions. A warm session's trivial cell (bar: p50 <= 1 ms over HTTP), a pandas cell on a
+# 100 000-row DataFrame that an earlier cell built, and the memory one idle session holds.
+SESSION_SEQ = 20 if QUICK else 300
+SESSION_BUILD = ("import numpy as np, pandas as pd\n"
+                 "df = pd.DataFrame({'g': np.arange(100_000) % 100, 'v': np.random.rand(100_000)})")
+SESSION_PANDAS = "df.groupby('g').v.agg(['sum', 'mean', 'count']).shape"
+SESSION_TRIVIAL_BAR_MS = 1.0
+
+
+def sessions(first_port, cgroup, work):
+    """One fresh server: a session, its cells over one keep-alive connection, then an idle session's
+    memory (its cgroup, zygote included, as GET /sessions/{id} reports it)."""
+    with Server(first_port, cgroup, Path(work) / "server-sessions.log") as server:
+        c = Client(server.port)
+        c.wait_idle()
+
+        def create():
+            status, _, data = c.request("POST", "/sessions", b"{}")
+            if status != 201:
+                raise RuntimeError(f"POST /sessions: {status} {data[:300]!r}")
+            return json.loads(data)["session_id"]
+
+        sid = create()
+
+        def cell(code):
+            status, ms, data = c.request("POST", f"/sessions/{sid}/execute", json.dumps({"code": code}).encode())
+            if status != 200:
+                raise RuntimeError(f"a cell failed: {status} {data[:300]!r}")
+            return ms
+
+        log(f"sessions: {SESSION_SEQ} trivial cells, then {SESSION_SEQ // 10} pandas cells")
+        for _ in range(5):
+            cell("1")
+        trivial = [cell("1") for _ in range(SESSION_SEQ)]
+        cell(SESSION_BUILD)
+        cell(SESSION_PANDAS)
+        pandas = [cell(SESSION_PANDAS) for _ in range(max(SESSION_SEQ // 10, 5))]
+        idle_id = create()
+        time.sleep(1)
+        view = json.loads(c.request("GET", f"/sessions/{idle_id}")[2])
+        for s in (sid, idle_id):
+            c.request("DELETE", f"/sessions/{s}")
+    t = summary(trivial)
+    return {"trivial_cell": t, "pandas_cell_100k_rows": summary(pandas),
+            "idle_session_mib": view["memory_used_bytes"] / (1 << 20),
+            "bar": {"ratio": "trivial cell p50 (ms)", "value": t["p50"], "target": f"<= {SESSION_TRIVIAL_BAR_MS}",
+                    "met": t["p50"] <= SESSION_TRIVIAL_BAR_MS},
+            "cells": {"trivial": "1", "build": SESSION_BUILD, "pandas": SESSION_PANDAS}}
+
+
 # ---------------------------------------------------------------------------------------------
 # Ratios, report.
 
@@ -572,6 +622,14 @@ def markdown(res):
         L.append("")
     L.append("Other ratios: " + "; ".join(f"{o['ratio']} = {o['value']:.2f}" for o in res["other_ratios"]) + ".")
     L.append("")
+    if res.get("sessions"):
+        se = res["sessions"]
+        L.append(f"Sessions (issue 14; ms over one keep-alive connection): trivial cell p50 {f(se['trivial_cell']['p50'], 2)}, "
+                 f"p90 {f(se['trivial_cell']['p90'], 2)} (bar <= {SESSION_TRIVIAL_BAR_MS} ms: "
+                 f"{'met' if se['bar']['met'] else '**not met**'}); pandas cell on a 100 000-row DataFrame built by an "
+                 f"earlier cell p50 {f(se['pandas_cell_100k_rows']['p50'])}, p90 {f(se['pandas_cell_100k_rows']['p90'])}; "
+                 f"one idle session holds {f(se['idle_session_mib'])} MiB (its cgroup, zygote included).")
+        L.append("")
     return "\n".join(L)
 
 
@@ -607,6 +665,7 @@ def main():
     res["bare_env"] = BARE_ENV
     res["service"] = service(a.port, a.cgroup, a.work)
     res["bars"], res["bars_issue19"], res["other_ratios"] = ratios(res["baselines"], res["service"])
+    res["sessions"] = sessions(a.port, a.cgroup, a.work)
     res["loadavg_end"] = Path("/proc/loadavg").read_text().split()[0]
     res["elapsed_s"] = time.time() - t0
 

@@ -90,6 +90,7 @@ expect "dry run: the deploy command" 0 \
   "--service-account sa@x.iam.gserviceaccount.com" \
   "--no-allow-unauthenticated" \
   "--concurrency 10" \
+  "--session-affinity" \
   "--memory 2Gi --cpu 2" \
   "--timeout 360" \
   "--port 8080" \

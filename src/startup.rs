@@ -147,6 +147,12 @@ fn run(
                     .default_service(web::to(method_not_allowed)),
             )
             .service(
+                web::resource("/batch")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::batch))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
                 web::resource("/sessions")
                     .wrap(from_fn(require_api_key))
                     .route(web::post().to(routes::create_session))
@@ -157,6 +163,12 @@ fn run(
                     .wrap(from_fn(require_api_key))
                     .route(web::get().to(routes::describe_session))
                     .route(web::delete().to(routes::delete_session))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/sessions/{id}/execute/stream")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::execute_cell_stream))
                     .default_service(web::to(method_not_allowed)),
             )
             .service(

@@ -53,6 +53,8 @@ struct Attack {
     category: String,
     request: Map<String, Value>,
     expects: Vec<Expect>,
+    /// What a session's cell must answer instead, where a cell's answer differs (`session-expect`).
+    session_expects: Vec<Expect>,
     within: Option<Duration>,
 }
 
@@ -62,6 +64,7 @@ fn parse_header(text: &str) -> Result<Attack, String> {
     let mut category = None;
     let mut request = Map::new();
     let mut expects = Vec::new();
+    let mut session_expects = Vec::new();
     let mut within = None;
     for line in text.lines().take_while(|l| l.starts_with('#')) {
         let Some((key, value)) = line.trim_start_matches('#').split_once(':') else {
@@ -93,6 +96,7 @@ fn parse_header(text: &str) -> Result<Attack, String> {
                 within = Some(Duration::from_secs_f64(secs));
             }
             "expect" => expects.push(parse_expect(value)?),
+            "session-expect" => session_expects.push(parse_expect(value)?),
             _ => {}
         }
     }
@@ -104,6 +108,7 @@ fn parse_header(text: &str) -> Result<Attack, String> {
         category: category.ok_or("no `# category:` line")?,
         request,
         expects,
+        session_expects,
         within,
     })
 }
@@ -542,4 +547,176 @@ async fn every_attack_is_contained() {
             health["pool_size"]
         );
     }
+}
+
+/// The least memory a session of the corpus gets: its zygote (the preload) lives in it too.
+const SESSION_MIN_MEMORY: u64 = 160;
+
+/// A request to `path` on `app`; status and JSON body (`Null` when empty or not JSON).
+async fn call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let url = format!("{}{path}", app.address);
+    let builder = match method {
+        "DELETE" => app.client.delete(url),
+        _ => app.client.post(url),
+    };
+    let builder = match body {
+        Some(b) => builder
+            .header("Content-Type", "application/json")
+            .body(b.to_string()),
+        None => builder,
+    };
+    match builder.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap_or_default();
+            (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+        Err(e) => (0, Value::String(e.to_string())),
+    }
+}
+
+/// Runs one attack as a cell of a fresh session (the script, then `main()` as its last
+/// expression), with the attack's memory for the session (at least `SESSION_MIN_MEMORY`) and its
+/// timeout for the cell. Then the session is deleted, and a new one must find nothing of it.
+async fn run_attack_in_session(
+    app: &TestApp,
+    host: &Host,
+    attack: &Attack,
+    script: String,
+) -> Option<String> {
+    let memory = attack
+        .request
+        .get("memory")
+        .and_then(Value::as_u64)
+        .unwrap_or(256)
+        .max(SESSION_MIN_MEMORY);
+    let (status, created) = call(app, "POST", "/sessions", Some(serde_json::json!({"memory": memory}))).await;
+    let Some(id) = created["session_id"].as_str().map(str::to_string) else {
+        return Some(format!("the session did not start: {status} {created}"));
+    };
+    let call_main = if script.contains("async def main") {
+        "\n\nimport asyncio as _asyncio\n_asyncio.run(main())\n"
+    } else {
+        "\n\nmain()\n"
+    };
+    let mut body = Map::new();
+    body.insert("code".into(), Value::String(format!("{script}{call_main}")));
+    if let Some(t) = attack.request.get("timeout") {
+        body.insert("timeout".into(), t.clone());
+    }
+    let started = Instant::now();
+    let (status, answer) = call(app, "POST", &format!("/sessions/{id}/execute"), Some(Value::Object(body))).await;
+    let elapsed = started.elapsed();
+    let expects = if attack.session_expects.is_empty() {
+        &attack.expects
+    } else {
+        &attack.session_expects
+    };
+    let mut problems = Vec::new();
+    if !expects.iter().any(|e| matches(e, status, &answer)) {
+        problems.push(format!(
+            "expected {}\n    got {status} after {elapsed:.1?}: {}",
+            expects.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(" OR "),
+            excerpt(&answer.to_string())
+        ));
+    }
+    if let Some(limit) = attack.within {
+        // A cell may use its grace after the interrupt before the session is ended.
+        let limit = limit + Duration::from_secs(3);
+        if elapsed > limit {
+            problems.push(format!("took {elapsed:.1?}, more than {limit:?}"));
+        }
+    }
+    problems.extend(host.connections());
+    let (status, gone) = call(app, "DELETE", &format!("/sessions/{id}"), None).await;
+    if status != 204 && !(status == 404 && gone["error_type"] == "session_not_found") {
+        problems.push(format!("DELETE answered {status}: {gone}"));
+    }
+    // A fresh session is clean: its own processes only, an empty working directory, /dev/shm.
+    let (_, fresh) = call(app, "POST", "/sessions", Some(serde_json::json!({}))).await;
+    match fresh["session_id"].as_str() {
+        None => problems.push(format!("a fresh session did not start: {fresh}")),
+        Some(fresh_id) => {
+            let probe = "import os\n{'tmp': sorted(n for n in os.listdir('.') if n != '.matplotlib'), 'shm': os.listdir('/dev/shm'), 'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}";
+            let (status, seen) = call(app, "POST", &format!("/sessions/{fresh_id}/execute"), Some(serde_json::json!({"code": probe}))).await;
+            let clean = serde_json::json!({"tmp": ["output"], "shm": [], "pids": [1]});
+            if status != 200 || seen["result"] != clean {
+                problems.push(format!("a fresh session after it is not clean: {status} {seen}"));
+            }
+            call(app, "DELETE", &format!("/sessions/{fresh_id}"), None).await;
+        }
+    }
+    if problems.is_empty() {
+        None
+    } else {
+        Some(problems.join("; "))
+    }
+}
+
+#[tokio::test]
+async fn every_attack_is_contained_as_a_session_cell() {
+    let started = Instant::now();
+    let canary = unique("psa-session-attack-canary");
+    std::env::set_var("PSA_ATTACK_CANARY", &canary);
+    let app = Arc::new(spawn_app().await);
+    let host = Host::new(&app, &canary);
+    let files = attack_files();
+    let mut failures = Vec::new();
+    for (index, path) in files.iter().enumerate() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(path).expect("attack file is UTF-8");
+        let attack = match parse_header(&source) {
+            Ok(a) => a,
+            Err(e) => {
+                failures.push(format!("{name}: bad header: {e}"));
+                continue;
+            }
+        };
+        let marker = format!("psa-session-attack-marker-{}-{index}", std::process::id());
+        let script = match host.substitute(&source, &marker) {
+            Ok(s) => s,
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let one = Instant::now();
+        let mut failure = run_attack_in_session(&app, &host, &attack, script).await;
+        if source.contains("@@MARKER@@") {
+            let left = processes_with_async(&marker).await;
+            if !left.is_empty() {
+                let text = format!("processes outlived the session: {left:?}");
+                failure = Some(failure.map_or(text.clone(), |f| format!("{f}\n    {text}")));
+            }
+        }
+        let checker = Arc::clone(&app);
+        let health = tokio::spawn(async move {
+            checker.assert_healthy().await;
+            checker.assert_no_leftovers().await;
+        })
+        .await;
+        if let Err(e) = health {
+            let text = format!("after the attack: {}", panic_text(e));
+            failure = Some(failure.map_or(text.clone(), |f| format!("{f}\n    {text}")));
+        }
+        let took = one.elapsed();
+        match failure {
+            None => println!("[contained] {name} ({took:.1?}, session cell)"),
+            Some(why) => {
+                println!("[FAILED]    {name} ({took:.1?}, session cell)");
+                failures.push(format!(
+                    "{name} ({}): {}\n    {why}",
+                    attack.category, attack.description
+                ));
+            }
+        }
+    }
+    println!("{} attacks as session cells in {:.1?}", files.len(), started.elapsed());
+    assert!(
+        failures.is_empty(),
+        "{} of {} attacks were not contained as session cells:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }

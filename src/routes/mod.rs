@@ -11,5 +11,7 @@ pub use execute::{execute, execute_stream, ExecuteRequest};
 pub use health::health;
 pub use metrics::metrics;
 pub use openapi::{openapi, OPENAPI};
-pub use sessions::{create_session, delete_session, describe_session, execute_cell};
+pub use sessions::{
+    batch, create_session, delete_session, describe_session, execute_cell, execute_cell_stream,
+};
 pub use validate::{validate, ValidateGate};

@@ -12,11 +12,14 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
+use super::execute::events::EventStream;
 use super::execute::render::render;
+use super::execute::stream::{negotiate, CHANNEL_CHUNKS};
 use super::execute::request::ExecuteRequest;
 use crate::auth::ApiKeys;
 use crate::body::BodyGate;
 use crate::configuration::Settings;
+use crate::disconnect::client_gone;
 use crate::error::ApiError;
 use crate::files::{check_files, FileRequest};
 use crate::sessions::{NewSession, Session, Sessions};
@@ -87,14 +90,12 @@ fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub async fn create_session(
-    req: HttpRequest,
-    payload: web::Payload,
-    bodies: web::Data<BodyGate>,
-    settings: web::Data<Settings>,
-    sessions: web::Data<Arc<Sessions>>,
-) -> Result<HttpResponse, ApiError> {
-    let (body, _lease) = bodies.read_json::<CreateSession>(&req, payload).await?;
+/// A new session's parameters from its request, checked as /execute checks its own.
+async fn new_session(
+    req: &HttpRequest,
+    settings: &Settings,
+    body: CreateSession,
+) -> Result<NewSession, ApiError> {
     // The same limits, ranges and messages as /execute's.
     let limits = ExecuteRequest {
         script: String::new(),
@@ -105,7 +106,7 @@ pub async fn create_session(
         files: None,
         capture_figures: None,
     }
-    .limits(&settings)?;
+    .limits(settings)?;
     let idle = body.idle_timeout.unwrap_or(DEFAULT_IDLE_SECS);
     if !(1..=settings.session_max_idle_secs).contains(&idle) {
         return Err(ApiError::InvalidRequest(format!(
@@ -118,18 +119,24 @@ pub async fn create_session(
     let files = web::block(move || check_files(requested, max_files, max_bytes))
         .await
         .map_err(|e| ApiError::task_failed("checking the session's files", e))??;
-    let new = NewSession {
-        owner: owner(&req),
+    Ok(NewSession {
+        owner: owner(req),
         limits,
         idle: Duration::from_secs(idle),
         files,
-    };
-    // On a task: a client that hangs up mid-start leaves a session that expires, never a
-    // half-started one.
-    let registry = sessions.get_ref().clone();
-    let session = tokio::spawn(async move { registry.create(new).await })
-        .await
-        .map_err(|e| ApiError::task_failed("starting a session", e))??;
+    })
+}
+
+pub async fn create_session(
+    req: HttpRequest,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
+    settings: web::Data<Settings>,
+    sessions: web::Data<Arc<Sessions>>,
+) -> Result<HttpResponse, ApiError> {
+    let (body, _lease) = bodies.read_json::<CreateSession>(&req, payload).await?;
+    let new = new_session(&req, &settings, body).await?;
+    let session = sessions.create(new).await?;
     Ok(HttpResponse::Created().json(Created {
         session_id: &session.id,
         created_at: rfc3339(session.created_at),
@@ -181,6 +188,155 @@ pub async fn execute_cell(
     let (session, timeout) = prepare_cell(&req, &path, &cell, &settings, &sessions)?;
     let result = sessions.run_cell(&session, cell.code, timeout, None).await;
     Ok(render(result).into_response())
+}
+
+/// POST /sessions/{id}/execute/stream: the cell's stdout and stderr as they come, then its
+/// answer as the final event, with /execute/stream's formats and rules. Failures before the cell
+/// starts (404, 409, a bad body) are plain JSON errors.
+pub async fn execute_cell_stream(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
+    settings: web::Data<Settings>,
+    sessions: web::Data<Arc<Sessions>>,
+) -> Result<HttpResponse, ApiError> {
+    use actix_web::http::header::{self, HeaderValue};
+    use actix_web::HttpMessage;
+
+    let format = negotiate(&req);
+    let (cell, lease) = bodies.read_json::<CellRequest>(&req, payload).await?;
+    let (session, timeout) = prepare_cell(&req, &path, &cell, &settings, &sessions)?;
+    // Busy is a plain 409, before the stream starts: the lock is taken here and handed on.
+    if session.is_busy() {
+        return Err(ApiError::SessionBusy(session.id.clone()));
+    }
+    let (output_tx, output_rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let registry = sessions.get_ref().clone();
+    let request_id = req
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    // Aborting this task (the client left) does not stop the cell: it runs on, within its
+    // timeout, on a task of the session's (the session's state is the cell's to finish).
+    let run = actix_web::rt::spawn(crate::request_id::with_request_id(
+        request_id.clone(),
+        async move {
+            let _lease = lease;
+            let result = registry
+                .run_cell(&session, cell.code, timeout, Some(output_tx))
+                .await;
+            let _ = done_tx.send(render(result));
+        },
+    ));
+    let events = EventStream::new(
+        format,
+        output_rx,
+        done_rx,
+        client_gone(&req),
+        run,
+        request_id,
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, format.content_type()))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", HeaderValue::from_static("no")))
+        .body(events))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// The cells' code, run in order in one fresh session.
+    pub cells: Vec<String>,
+    /// Whether a failed cell stops the batch (default true).
+    pub stop_on_error: Option<bool>,
+    /// As POST /sessions: the session's memory, each cell's timeout, its input files.
+    pub memory: Option<u64>,
+    pub timeout: Option<u64>,
+    pub files: Option<Vec<FileRequest>>,
+}
+
+#[derive(Serialize)]
+struct BatchAnswer {
+    /// Whether every cell ran and succeeded.
+    success: bool,
+    /// Each cell that ran, in order: the body its POST /sessions/{id}/execute would have had.
+    cells: Vec<Box<serde_json::value::RawValue>>,
+    cells_run: usize,
+    timestamp: String,
+    duration_ms: u64,
+}
+
+/// POST /batch: the cells in order in a fresh temporary session, ended with the batch (even if
+/// the client leaves first); each cell's outcome, as a cell's answer.
+pub async fn batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
+    settings: web::Data<Settings>,
+    sessions: web::Data<Arc<Sessions>>,
+) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let (body, _lease) = bodies.read_json::<BatchRequest>(&req, payload).await?;
+    let total: usize = body.cells.iter().map(String::len).sum();
+    if total > settings.max_script_bytes {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the cells come to {total} bytes, more than the {} allowed",
+            settings.max_script_bytes
+        )));
+    }
+    let new = new_session(
+        &req,
+        &settings,
+        CreateSession {
+            memory: body.memory,
+            timeout: body.timeout,
+            idle_timeout: None,
+            files: body.files,
+        },
+    )
+    .await?;
+    let stop_on_error = body.stop_on_error.unwrap_or(true);
+    let registry = sessions.get_ref().clone();
+    let cells = body.cells;
+    let ran = tokio::spawn(async move {
+        let session = registry.create(new).await?;
+        let mut answers = Vec::with_capacity(cells.len());
+        let mut all_ok = true;
+        for code in cells {
+            let result = registry
+                .run_cell(&session, code, session.timeout, None)
+                .await;
+            let gone = matches!(result, Err(ApiError::SessionNotFound(_)));
+            let rendered = render(result);
+            let ok = rendered.error_type.is_none();
+            all_ok &= ok;
+            let text = String::from_utf8_lossy(&rendered.body).into_owned();
+            if let Ok(raw) = serde_json::value::RawValue::from_string(text) {
+                answers.push(raw);
+            }
+            if gone || (!ok && stop_on_error) {
+                break;
+            }
+        }
+        registry
+            .end(&session, crate::sandbox::SessionEnd::BatchDone)
+            .await;
+        Ok::<_, ApiError>((answers, all_ok))
+    })
+    .await
+    .map_err(|e| ApiError::task_failed("a batch", e))?;
+    let (answers, all_ok) = ran?;
+    Ok(HttpResponse::Ok().json(BatchAnswer {
+        success: all_ok,
+        cells_run: answers.len(),
+        cells: answers,
+        timestamp: crate::timestamp(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    }))
 }
 
 pub async fn describe_session(

@@ -80,6 +80,9 @@ def serve(setup, runner):
             for fd in fds:
                 os.close(fd)
             continue
+        # Above 3 first: a cell may have closed any of 0 to 3, and a received fd could then be
+        # one of the targets below.
+        fds = [_above_channels(fd) for fd in fds]
         for target, fd in enumerate(fds):
             os.dup2(fd, target, inheritable=target < RESULT_FD)
             os.close(fd)
@@ -93,8 +96,25 @@ def _setup_failed(error_type, message, **extra):
     os._exit(73)
 
 
+def _above_channels(fd):
+    """`fd`, moved above fds 0 to 3 if it is one of them."""
+    import fcntl
+
+    if fd > RESULT_FD:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, RESULT_FD + 1)
+    os.close(fd)
+    return moved
+
+
+def _null():
+    """/dev/null on an fd above 3: dup2 onto 0 to 3 from it never meets itself (os.dup2 with
+    inheritable=False is dup3, which refuses equal fds)."""
+    return _above_channels(os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC))
+
+
 def _park():
-    null = os.open("/dev/null", os.O_RDWR)
+    null = _null()
     for fd in range(RESULT_FD + 1):
         os.dup2(null, fd, inheritable=fd < RESULT_FD)
     os.close(null)
@@ -122,7 +142,7 @@ def _cell(number, setup, ns, runner):
     except Exception:
         _park()
         return
-    null = os.open("/dev/null", os.O_RDONLY)
+    null = _null()
     os.dup2(null, 0)
     os.close(null)
     # Line-buffered, as a one-shot run's: a cell interrupted at its deadline still shows its output.
@@ -307,7 +327,7 @@ def _send(frame, raw, before, runner):
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = now.ru_utime + now.ru_stime - before.ru_utime - before.ru_stime
     frame["usage"] = {"cpu_time_ms": max(0, int(cpu * 1000)), "max_rss_kib": max(now.ru_maxrss, kids.ru_maxrss)}
-    null = os.open("/dev/null", os.O_RDWR)
+    null = _null()
     # The cell's stdout and stderr end before its frame: the server's readers see EOF once the
     # cell's leftover processes, which it kills, let go of them.
     for fd in (1, 2):

@@ -34,6 +34,14 @@ pub const SESSION: &str = include_str!("session.py");
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 /// How long the child has to write a session's input files and say it is ready.
 const SETUP_WITHIN: Duration = Duration::from_secs(30);
+/// x86_64's recvmsg, as /proc/<pid>/syscall names it, and the session socket's fd in session.py
+/// (SOCKET_FD = 100), in the kernel's hex: the loop waiting for its next cell.
+const RECVMSG: &str = "47";
+const SOCKET_FD_HEX: &str = "0x64";
+/// How long the end of a cell's result channel waits for the loop to be back at once, and how
+/// often it looks again after that, while the cell runs on.
+const BACK_WITHIN: Duration = Duration::from_millis(5);
+const BACK_POLL: Duration = Duration::from_millis(10);
 /// How long GET's inspection of the variables may take (it runs the variables' `__repr__`).
 pub const INSPECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -299,7 +307,10 @@ impl SessionJail {
         });
         let home = tokio::runtime::Handle::current();
         let (overflow_tx, mut overflow_rx) = mpsc::channel::<()>(3);
-        let (frame_tx, mut frame_rx) = oneshot::channel::<()>();
+        // A cell's frame may be forged by the cell (it can write on fd 3): what ends a cell is
+        // the end of its result channel (the loop closes it after its frame), and the loop back
+        // in its wait for the next cell (`back_in_loop`).
+        let (frame_tx, _frame_rx) = oneshot::channel::<()>();
         let forward = |stream| output.clone().map(|tx| Forward::new(stream, tx));
         let cap = s.max_output_bytes;
         let stdout = capture::spawn_reader(
@@ -317,7 +328,7 @@ impl SessionJail {
             forward(OutputStream::Stderr),
         );
         drop(output);
-        let result = capture::spawn_result_reader(
+        let mut result = capture::spawn_result_reader(
             &home,
             pipes.result,
             false,
@@ -328,19 +339,33 @@ impl SessionJail {
 
         let deadline = started + timeout;
         let mut interrupted = false;
-        // The result reader ended without a frame (the cell closed fd 3): only the deadline or
-        // the child's end can end the wait then.
-        let mut frame_closed = false;
+        let mut result_read: Option<Vec<u8>> = None;
         // What ended the wait: the frame (None), or the end of the session.
         let ended: Option<SessionEnd> = loop {
             let grace_over = deadline + INTERRUPT_GRACE;
             tokio::select! {
-                done = &mut frame_rx, if !frame_closed => match done {
-                    Ok(()) => break None,
-                    Err(_) => frame_closed = true,
+                read = &mut result, if result_read.is_none() => {
+                    let (bytes, over) = read.unwrap_or_default();
+                    if over {
+                        break Some(SessionEnd::OutputLimit);
+                    }
+                    result_read = Some(bytes);
+                    if self.back_in_loop(Instant::now() + BACK_WITHIN).await {
+                        break None;
+                    }
+                    // The cell closed its channel and runs on: it is over when the loop is
+                    // back (polled below), or at its deadline.
+                },
+                _ = tokio::time::sleep(BACK_POLL), if result_read.is_some() => {
+                    if self.is_back() {
+                        break None;
+                    }
                 },
                 Some(()) = overflow_rx.recv() => break Some(SessionEnd::OutputLimit),
-                _ = self.zygote.child_exit() => break Some(SessionEnd::Exited),
+                code = self.zygote.child_exit() => {
+                    log::info!("a session's Python ended: {code:?}");
+                    break Some(SessionEnd::Exited);
+                }
                 changed = end.changed() => {
                     let why = match changed {
                         Ok(()) => *end.borrow(),
@@ -384,7 +409,10 @@ impl SessionJail {
         let duration = started.elapsed();
         let (stdout, _) = capture::drain(stdout).await;
         let (stderr, _) = capture::drain(stderr).await;
-        let (result, _) = capture::drain(result).await;
+        let result = match result_read {
+            Some(bytes) => bytes,
+            None => capture::drain(result).await.0,
+        };
         let stdout = String::from_utf8_lossy(&stdout).into_owned();
         let stderr = String::from_utf8_lossy(&stderr).into_owned();
         let frame = parse_frame(&result);
@@ -524,6 +552,39 @@ impl SessionJail {
             None,
             Some(why),
         )
+    }
+
+    /// Whether the child's main thread is back in its wait for the next cell (blocked in recvmsg
+    /// on the session's socket, as the kernel's /proc/<pid>/syscall shows), waiting until
+    /// `until` at most. A cell that closed its result channel early is not. Where the file cannot
+    /// be read, the channel's end is taken as the cell's.
+    async fn back_in_loop(&self, until: Instant) -> bool {
+        let mut spins = 0u32;
+        loop {
+            if self.is_back() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            // The loop gets there microseconds after it closes the channel: yield first, then
+            // poll at the timer's pace.
+            spins += 1;
+            if spins < 200 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+
+    /// One look at /proc/<pid>/syscall (see `back_in_loop`).
+    fn is_back(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{}/syscall", self.pid)) else {
+            return true;
+        };
+        let mut fields = text.split_whitespace();
+        fields.next() == Some(RECVMSG) && fields.next() == Some(SOCKET_FD_HEX)
     }
 
     /// SIGKILL to the child and whatever it started (nsjail and the zygote go with `destroy`).

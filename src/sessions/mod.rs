@@ -38,6 +38,10 @@ pub struct Sessions {
     ended: [AtomicU64; SessionEnd::ALL.len()],
     /// Set at shutdown: no session starts after it.
     closed: AtomicBool,
+    /// The server's long-lived runtime (the one that built it): sessions start there, so their
+    /// processes and fds belong to a runtime that outlives the HTTP workers (shutdown ends
+    /// sessions after the workers are gone).
+    home: tokio::runtime::Handle,
 }
 
 #[derive(Default)]
@@ -83,6 +87,7 @@ impl Sessions {
             created: AtomicU64::new(0),
             ended: Default::default(),
             closed: AtomicBool::new(false),
+            home: tokio::runtime::Handle::current(),
         });
         reaper::spawn(Arc::downgrade(&sessions));
         sessions
@@ -93,9 +98,18 @@ impl Sessions {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts a session: counts it against SESSIONS_MAX, starts its jail, gives it an id. Not
-    /// to be cancelled midway (its count would stay taken): the route runs it on a task.
+    /// Starts a session on the registry's runtime (see `home`), where a caller that goes away
+    /// cannot cancel it midway: a session whose client left expires like any idle one.
     pub async fn create(self: &Arc<Self>, new: NewSession) -> Result<Arc<Session>, ApiError> {
+        let this = self.clone();
+        self.home
+            .spawn(async move { this.start_one(new).await })
+            .await
+            .map_err(|e| ApiError::task_failed("starting a session", e))?
+    }
+
+    /// Counts the session against SESSIONS_MAX, starts its jail, gives it an id.
+    async fn start_one(self: &Arc<Self>, new: NewSession) -> Result<Arc<Session>, ApiError> {
         if self.max == 0 {
             return Err(SandboxError::SessionsUnavailable {
                 why: "SESSIONS_MAX is 0".into(),
@@ -279,9 +293,16 @@ impl Sessions {
     pub async fn end(&self, session: &Arc<Session>, why: SessionEnd) {
         self.finish(&session.id, why);
         session.end.send_replace(Some(why));
-        let mut guard = session.jail.lock().await;
-        if let Some(jail) = guard.take() {
-            jail.destroy().await;
+        // On its home runtime, where its processes were started and are reaped.
+        let jail = session.jail.clone();
+        let destroyed = session.home.spawn(async move {
+            let mut guard = jail.lock().await;
+            if let Some(jail) = guard.take() {
+                jail.destroy().await;
+            }
+        });
+        if let Err(e) = destroyed.await {
+            log::error!("session {}: its end did not finish: {e}", session.id);
         }
     }
 

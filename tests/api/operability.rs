@@ -346,3 +346,50 @@ async fn as_pid_1_the_server_reaps_orphaned_jail_processes() {
         .collect();
     assert!(zombies.is_empty(), "zombies of the server: {zombies:?}");
 }
+
+#[tokio::test]
+async fn sigterm_ends_open_sessions_and_leaves_nothing() {
+    let mut server = start_binary(&[("SHUTDOWN_TIMEOUT_SECS", "1")]);
+    let port = server.port;
+    let client = reqwest::Client::new();
+    let health: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await
+        .expect("/health answers")
+        .json()
+        .await
+        .expect("/health is JSON");
+    let layout = cgroups::layout(&health).unwrap_or_else(|why| panic!("{why}"));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let created: serde_json::Value = client
+            .post(format!("http://127.0.0.1:{port}/sessions"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["session_id"].as_str().expect("a session").to_string());
+    }
+    // One idle, one in the middle of a cell that outlasts the shutdown bound.
+    let busy = format!("http://127.0.0.1:{port}/sessions/{}/execute", ids[1]);
+    let _running = tokio::spawn(async move {
+        let _ = reqwest::Client::new()
+            .post(busy)
+            .json(&json!({"code": "import time\ntime.sleep(60)", "timeout": 60}))
+            .send()
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sigterm(&server.child);
+    let status = wait_exit(&mut server.child, Duration::from_secs(15)).expect("the server exits");
+    assert!(status.success(), "{status:?}");
+    let left = server
+        .cgroups
+        .listing(&CgroupRoots::host(), layout)
+        .unwrap_or_else(|why| panic!("the server's cgroups are not there: {why}"));
+    assert_eq!(left, cgroups::Listing::default(), "a session was left behind");
+}

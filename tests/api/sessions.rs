@@ -302,3 +302,270 @@ async fn without_fork_mode_sessions_are_unavailable() {
     assert_eq!(answer["error_type"], "sessions_unavailable");
     app.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn a_cell_that_forges_its_frame_and_runs_on_is_still_timed() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    let marker = unique("forged");
+    // A complete success frame, then the channel closed, then more work: the cell is not over
+    // until its code is, so it is interrupted at its deadline like any other.
+    let code = format!(
+        "import os, time\nframe = b'{{\"ok\":true,\"result\":\"{marker}\"}}'\nos.write(3, b'%d\\n' % len(frame) + frame)\nos.close(3)\ntime.sleep(30)"
+    );
+    let started = Instant::now();
+    let (status, answer) = app.cell_with(&id, json!({"code": code, "timeout": 2})).await;
+    assert!(started.elapsed() >= Duration::from_secs(2), "answered before the cell was over: {answer}");
+    assert!(started.elapsed() < Duration::from_secs(15), "not stopped in time");
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error_type"], "timeout", "{answer}");
+    // The session goes on: its loop got the interrupt and is back, waiting.
+    assert_eq!(app.cell_ok(&id, "'after'").await, "after");
+}
+
+/// What a session leaves for others to find: files in its working directory and /dev/shm, a SysV
+/// segment, an abstract socket and a TCP port listening (the session's globals hold them), as long
+/// as the session lives.
+const LEAVE: &str = r#"
+import ctypes, os, socket, threading
+open("left", "w").write("secret")
+open("/dev/shm/left", "w").write("secret")
+libc = ctypes.CDLL(None, use_errno=True)
+shm_id = libc.shmget(0x5054, 4096, 0o1666)
+unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+unix.bind("\0psa-session-leak")
+unix.listen()
+tcp = socket.socket()
+tcp.bind(("127.0.0.1", 47011))
+tcp.listen()
+shm_id >= 0
+"#;
+
+/// What another sandbox sees of `LEAVE`'s traces: nothing.
+const LOOK: &str = r#"
+import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def reach(family, address):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.connect(address)
+        return "connected"
+    except OSError as e:
+        return e.errno
+    finally:
+        s.close()
+def look():
+    return {
+        "tmp": sorted(n for n in os.listdir(".") if n not in (".matplotlib", "output")),
+        "shm": os.listdir("/dev/shm"),
+        "sysv": libc.shmget(0x5054, 4096, 0o666),
+        "abstract": reach(socket.AF_UNIX, "\0psa-session-leak"),
+        "tcp": reach(socket.AF_INET, ("127.0.0.1", 47011)),
+        "procs": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+    }
+"#;
+
+fn assert_sees_nothing(seen: &Value) {
+    assert_eq!(seen["tmp"], json!([]), "{seen}");
+    assert_eq!(seen["shm"], json!([]), "{seen}");
+    assert_eq!(seen["sysv"], -1, "a SysV segment is shared: {seen}");
+    assert_eq!(seen["abstract"], 111, "ECONNREFUSED expected: {seen}");
+    // ENETUNREACH where the namespace's loopback is down (a forked child's), ECONNREFUSED where
+    // it is up: either way nothing listens there for this sandbox.
+    assert!(
+        seen["tcp"] == 101 || seen["tcp"] == 111,
+        "ENETUNREACH or ECONNREFUSED expected: {seen}"
+    );
+    assert_eq!(seen["procs"], json!([1]), "{seen}");
+}
+
+#[tokio::test]
+async fn sessions_cannot_see_each_other_or_one_shot_runs() {
+    let app = spawn_app().await;
+    let a = app.new_session(json!({})).await;
+    let b = app.new_session(json!({})).await;
+    assert_eq!(app.cell_ok(&a, LEAVE).await, true);
+    // Another session, while the first one lives and holds its traces.
+    app.cell_ok(&b, LOOK).await;
+    assert_sees_nothing(&app.cell_ok(&b, "look()").await);
+    // A one-shot run meanwhile.
+    let (status, answer) = app
+        .run(&format!("{LOOK}\ndef main():\n    return look()"))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_sees_nothing(&answer["result"]);
+    // And the other way: a one-shot run's traces, while it runs, are not a session's to see.
+    let one_shot = format!(
+        "{}\ndef main():\n    import time\n    time.sleep(3)\n    return True",
+        LEAVE.replace("shm_id >= 0", "")
+    );
+    let run = app.run(&one_shot);
+    let look = async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        app.cell_ok(&b, "look()").await
+    };
+    let ((status, answer), seen) = tokio::join!(run, look);
+    assert_eq!(status, 200, "{answer}");
+    assert_sees_nothing(&seen);
+    // The first session still has its own.
+    assert_eq!(app.cell_ok(&a, "open('left').read()").await, "secret");
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_session_runs_unprivileged_in_its_own_namespaces() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    let status = app
+        .cell_ok(
+            &id,
+            "s = dict(l.split(':', 1) for l in open('/proc/self/status').read().splitlines())\n{k: s[k].strip() for k in ('CapEff', 'CapPrm', 'CapBnd', 'NoNewPrivs', 'Seccomp')}",
+        )
+        .await;
+    assert_eq!(
+        status,
+        json!({"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2"})
+    );
+    // Its pid namespace has only itself: not its zygote, nor nsjail.
+    assert_eq!(app.cell_ok(&id, "import os\nos.getpid()").await, 1);
+}
+
+#[tokio::test]
+async fn a_cell_streams_its_output_then_its_answer() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    app.cell_ok(&id, "n = 3").await;
+    let response = app
+        .client
+        .post(format!("{}/sessions/{id}/execute/stream", app.address))
+        .header("Accept", "application/x-ndjson")
+        .body(json!({"code": "import time\nfor i in range(n):\n    print('step', i, flush=True)\n    time.sleep(0.2)\n'done'"}).to_string())
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "result", "{text}");
+    assert_eq!(last["data"]["result"], "done", "{text}");
+    assert_eq!(last["data"]["stdout"], "step 0\nstep 1\nstep 2\n", "{text}");
+    let streamed: String = events
+        .iter()
+        .filter(|e| e["type"] == "stdout")
+        .map(|e| e["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, "step 0\nstep 1\nstep 2\n");
+    assert!(events.len() >= 3, "the output came in pieces: {text}");
+    // A gone session is a plain 404, before any stream.
+    app.call("DELETE", &format!("/sessions/{id}"), None).await;
+    let (status, answer) = app
+        .call("POST", &format!("/sessions/{id}/execute/stream"), Some(json!({"code": "1"})))
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error_type"], "session_not_found");
+}
+
+#[tokio::test]
+async fn a_batch_runs_its_cells_in_one_fresh_session_and_ends_it() {
+    let app = spawn_app().await;
+    let (status, answer) = app
+        .call("POST", "/batch", Some(json!({"cells": ["x = 20", "x * 2", "1 / 0", "'never'"]})))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["success"], false, "{answer}");
+    assert_eq!(answer["cells_run"], 3, "stop_on_error is the default: {answer}");
+    assert_eq!(answer["cells"][0]["result"], Value::Null);
+    assert_eq!(answer["cells"][1]["result"], 40);
+    assert_eq!(answer["cells"][2]["error_type"], "runtime_error");
+    let (_, answer) = app
+        .call("POST", "/batch", Some(json!({"cells": ["1 / 0", "'ran'"], "stop_on_error": false})))
+        .await;
+    assert_eq!(answer["cells_run"], 2, "{answer}");
+    assert_eq!(answer["cells"][1]["result"], "ran");
+    let (_, health) = app.health().await;
+    assert_eq!(health["sessions"]["open"], 0, "{health}");
+    assert_eq!(health["sessions"]["ended"]["batch_done"], 2, "{health}");
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn with_api_keys_a_session_belongs_to_the_key_that_created_it() {
+    let app = spawn_app_with(|s| s.api_keys = vec!["key-one".into(), "key-two".into()]).await;
+    let post = |key: &'static str, path: String, body: Value| {
+        app.client
+            .post(format!("{}{path}", app.address))
+            .bearer_auth(key)
+            .body(body.to_string())
+            .send()
+    };
+    let created: Value = post("key-one", "/sessions".into(), json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["session_id"].as_str().unwrap().to_string();
+    let other = post("key-two", format!("/sessions/{id}/execute"), json!({"code": "1"}))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    let body: Value = other.json().await.unwrap();
+    assert_eq!(body["error_type"], "session_not_found");
+    let mine = post("key-one", format!("/sessions/{id}/execute"), json!({"code": "1"}))
+        .await
+        .unwrap();
+    assert_eq!(mine.status(), 200);
+    let deleted = app
+        .client
+        .delete(format!("{}/sessions/{id}", app.address))
+        .bearer_auth("key-two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 404, "another key cannot delete it");
+}
+
+#[tokio::test]
+async fn metrics_count_sessions_by_how_they_ended() {
+    let app = spawn_app().await;
+    let id = app.new_session(json!({})).await;
+    app.call("DELETE", &format!("/sessions/{id}"), None).await;
+    let metrics = app.metrics().await;
+    assert!(metrics.contains("psa_sessions_created_total 1"), "{metrics}");
+    assert!(metrics.contains("psa_sessions_ended_total{reason=\"deleted\"} 1"), "{metrics}");
+    assert!(metrics.contains("psa_sessions_open 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn session_answers_fit_the_openapi_description() {
+    use crate::openapi::{check, response_schema, spec};
+    let spec = spec();
+    let app = spawn_app().await;
+    let (status, created) = app
+        .call("POST", "/sessions", Some(json!({"idle_timeout": 60, "files": [{"name": "a.txt", "content": "a"}]})))
+        .await;
+    check(&spec, &response_schema(&spec, "/sessions", "post", status), &created, "POST /sessions");
+    let id = created["session_id"].as_str().unwrap().to_string();
+    let cell = format!("/sessions/{id}/execute");
+    for code in ["x = [1, 2.5, None]\nx", "1 / 0", "def f(:", "import sys\nsys.exit(3)"] {
+        let (status, answer) = app.call("POST", &cell, Some(json!({"code": code}))).await;
+        check(&spec, &response_schema(&spec, "/sessions/{id}/execute", "post", status), &answer, code);
+    }
+    // sys.exit ended it: every route of it is a 404 now.
+    let (status, answer) = app.call("GET", &format!("/sessions/{id}"), None).await;
+    assert_eq!(status, 404);
+    check(&spec, &response_schema(&spec, "/sessions/{id}", "get", status), &answer, "GET ended");
+    let id = app.new_session(json!({})).await;
+    app.cell_ok(&id, "import pandas as pd\ndf = pd.DataFrame({'a': [1]})").await;
+    let (status, view) = app.call("GET", &format!("/sessions/{id}"), None).await;
+    check(&spec, &response_schema(&spec, "/sessions/{id}", "get", status), &view, "GET");
+    for body in [json!({"unknown": 1}), json!({"timeout": 0})] {
+        let (status, answer) = app.call("POST", "/sessions", Some(body)).await;
+        check(&spec, &response_schema(&spec, "/sessions", "post", status), &answer, "bad POST /sessions");
+    }
+    let (status, answer) = app
+        .call("POST", "/batch", Some(json!({"cells": ["x = 1", "x + 1", "1 / 0"]})))
+        .await;
+    check(&spec, &response_schema(&spec, "/batch", "post", status), &answer, "POST /batch");
+}

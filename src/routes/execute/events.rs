@@ -32,7 +32,7 @@ pub(super) const LOG_TARGET: &str = "python_script_api::routes::execute_stream";
 
 /// The two wire formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Format {
+pub(crate) enum Format {
     /// text/event-stream: `event: stdout\ndata: {"data":"..."}\n\n`.
     Sse,
     /// application/x-ndjson: `{"type":"stdout","data":"..."}\n`.
@@ -40,7 +40,7 @@ pub(super) enum Format {
 }
 
 impl Format {
-    pub(super) fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::Sse => "text/event-stream",
             Format::Ndjson => "application/x-ndjson",
@@ -77,7 +77,7 @@ fn index(stream: OutputStream) -> usize {
 }
 
 /// The response body: output events while the run goes, then the final event.
-pub(super) struct EventStream {
+pub(crate) struct EventStream {
     format: Format,
     output: mpsc::Receiver<OutputChunk>,
     /// Until every reader has finished passing output on.
@@ -98,7 +98,7 @@ pub(super) struct EventStream {
 impl EventStream {
     /// The body for the run on task `run`, which sends its output to `output` and its rendering
     /// to `done`; `gone` resolves when the client has hung up.
-    pub(super) fn new(
+    pub(crate) fn new(
         format: Format,
         output: mpsc::Receiver<OutputChunk>,
         done: oneshot::Receiver<Rendered>,

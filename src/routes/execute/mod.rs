@@ -20,12 +20,12 @@
 //! request body's budget and deadline (`crate::body`).
 
 mod admission;
-mod events;
+pub(super) mod events;
 mod pending;
 mod plain;
 pub(super) mod render;
 pub(super) mod request;
-mod stream;
+pub(super) mod stream;
 
 pub use plain::execute;
 pub use request::ExecuteRequest;

@@ -17,11 +17,11 @@ use crate::sandbox::{Outcome, RunStatus, Usage};
 /// A run's answer, rendered: what both endpoints send.
 pub(crate) struct Rendered {
     /// None for a success.
-    pub(super) error_type: Option<ErrorType>,
+    pub(crate) error_type: Option<ErrorType>,
     /// A 429's `Retry-After` seconds, as its error estimated them.
     pub(super) retry_after_secs: Option<u32>,
     /// The JSON body.
-    pub(super) body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 #[derive(Serialize)]

@@ -31,7 +31,7 @@ use crate::sandbox::Sandbox;
 
 /// Chunks in flight between the run's readers and the body. When it is full the readers hold
 /// and coalesce what does not fit (see `sandbox::OutputSender`), so its size only sets how often.
-const CHANNEL_CHUNKS: usize = 64;
+pub(crate) const CHANNEL_CHUNKS: usize = 64;
 
 pub async fn execute_stream(
     req: HttpRequest,
@@ -93,7 +93,7 @@ pub async fn execute_stream(
 }
 
 /// SSE, unless `Accept` names application/x-ndjson (before any text/event-stream).
-fn negotiate(req: &HttpRequest) -> Format {
+pub(crate) fn negotiate(req: &HttpRequest) -> Format {
     let accept = req
         .headers()
         .get_all(ACCEPT)
