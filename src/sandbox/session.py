@@ -56,6 +56,9 @@ def serve(setup, runner):
 
     os.dup2(RESULT_FD, SOCKET_FD, inheritable=False)
     sock = socket.socket(fileno=SOCKET_FD)
+    # The ready mark was the child's last word on it: user code, which shares this process and so
+    # this fd, can write nothing on it either.
+    sock.shutdown(socket.SHUT_WR)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     workdir, script_api = runner.workdir, runner.script_api
     workdir._prepare_workdir(setup, _setup_failed)

@@ -346,10 +346,11 @@ impl SessionJail {
             tokio::select! {
                 read = &mut result, if result_read.is_none() => {
                     let (bytes, over) = read.unwrap_or_default();
+                    // Kept even past the cap: a finished reader is never polled again.
+                    result_read = Some(bytes);
                     if over {
                         break Some(SessionEnd::OutputLimit);
                     }
-                    result_read = Some(bytes);
                     if self.back_in_loop(Instant::now() + BACK_WITHIN).await {
                         break None;
                     }
@@ -580,11 +581,18 @@ impl SessionJail {
 
     /// One look at /proc/<pid>/syscall (see `back_in_loop`).
     fn is_back(&self) -> bool {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{}/syscall", self.pid)) else {
-            return true;
-        };
-        let mut fields = text.split_whitespace();
-        fields.next() == Some(RECVMSG) && fields.next() == Some(SOCKET_FD_HEX)
+        match std::fs::read_to_string(format!("/proc/{}/syscall", self.pid)) {
+            Ok(text) => {
+                let mut fields = text.split_whitespace();
+                fields.next() == Some(RECVMSG) && fields.next() == Some(SOCKET_FD_HEX)
+            }
+            // The child is gone (or a zombie): its end comes from the zygote's report.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => false,
+            // This kernel does not say (no CONFIG_HAVE_ARCH_TRACEHOOK, or no access): the end of
+            // the result channel is taken as the cell's.
+            Err(_) => true,
+        }
     }
 
     /// SIGKILL to the child and whatever it started (nsjail and the zygote go with `destroy`).

@@ -2,6 +2,8 @@
 # category: channel
 # expect: status=200 result="forged"
 # expect: status=422 error_type=invalid_result
+# As a session cell, os._exit ends the session's Python, and the session with it:
+# session-expect: status=422 error_type=exited
 import os
 
 

@@ -1,6 +1,7 @@
 # attack: forge a failure frame whose error_type is one the runner never sends (overloaded), hoping for a 429 or 500
 # category: channel
 # expect: status=422 error_type=invalid_result
+# session-expect: status=422 error_type=exited
 import os
 
 

@@ -2,6 +2,8 @@
 # category: channel
 # request: {"timeout": 10}
 # expect: status=422 error_type=output_limit
+# As a session cell: the cap, or the os._exit that ends the session, whichever the server sees first:
+# session-expect: status=422 error_type=output_limit|exited
 import os
 
 

@@ -1,6 +1,8 @@
 # attack: a frame whose fields have the wrong types: negative usage, exit_code past i32, a number for the message
 # category: channel
 # expect: status=422 error_type=invalid_result
+# As a session cell, os._exit ends the session's Python, and the session with it:
+# session-expect: status=422 error_type=exited
 import os
 
 

@@ -2,11 +2,16 @@
 # category: channel
 # expect: status=200 result="contained"
 import os
+import sys
 
 
 def main():
     breaches = []
     own = {0, 1, 2, 3}
+    if sys.argv == ["<session>"]:
+        # A session's cell loop keeps its socket at fd 100, in the same process by design
+        # (SECURITY.md, "Sessions"); it is shut down for writing, which the loop below checks.
+        own.add(100)
     listed = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
     for fd in listed:
         if fd in own:

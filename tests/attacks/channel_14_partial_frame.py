@@ -1,6 +1,8 @@
 # attack: write half of a valid frame, then exit before finishing it
 # category: channel
 # expect: status=422 error_type=invalid_result
+# As a session cell, os._exit ends the session's Python, and the session with it:
+# session-expect: status=422 error_type=exited
 import os
 
 

@@ -1,6 +1,8 @@
 # attack: forge a success frame whose output files are named ../../../home/user/.bashrc and /etc/cron.d/evil, with a size that does not match, content that is not base64 and a chosen MIME type; a client saving files by name would write outside its folder
 # category: channel
 # expect: status=422 error_type=invalid_result
+# As a session cell, os._exit ends the session's Python, and the session with it:
+# session-expect: status=422 error_type=exited
 import json
 import os
 

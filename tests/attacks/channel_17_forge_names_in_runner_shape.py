@@ -1,6 +1,8 @@
 # attack: forge a frame in the runner's own shape (name and content only) whose names climb out of the folder, one per file, in every spelling: "..", an absolute path, Windows separators, a NUL
 # category: channel
 # expect: status=422 error_type=invalid_result
+# As a session cell, os._exit ends the session's Python, and the session with it:
+# session-expect: status=422 error_type=exited
 import json
 import os
 

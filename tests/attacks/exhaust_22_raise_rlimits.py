@@ -1,6 +1,9 @@
 # attack: lift every resource limit (CPU, file size, processes, address space, core dumps, locked memory, nice, rtprio) above its hard value
 # category: exhaust
 # expect: status=200 result="contained"
+# A session has no RLIMIT_CPU hard limit (its CPU adds up over cells; each cell's wall-clock
+# deadline bounds it, SECURITY.md "Sessions"); everything else must hold as in a run:
+# session-expect: status=200 result=["RLIMIT_CPU has no hard limit"]
 import os
 import resource
 
