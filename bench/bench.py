@@ -624,10 +624,11 @@ def markdown(res):
     L.append("")
     if res.get("sessions"):
         se = res["sessions"]
-        L.append(f"Sessions (issue 14; ms over one keep-alive connection): trivial cell p50 {f(se['trivial_cell']['p50'], 2)}, "
-                 f"p90 {f(se['trivial_cell']['p90'], 2)} (bar <= {SESSION_TRIVIAL_BAR_MS} ms: "
-                 f"{'met' if se['bar']['met'] else '**not met**'}); pandas cell on a 100 000-row DataFrame built by an "
-                 f"earlier cell p50 {f(se['pandas_cell_100k_rows']['p50'])}, p90 {f(se['pandas_cell_100k_rows']['p90'])}; "
+        t, pd = se["trivial_cell"], se["pandas_cell_100k_rows"]
+        L.append(f"Sessions (issue 14; ms over one keep-alive connection): trivial cell p50 {f(t['p50'], 2)}, "
+                 f"p90 {f(t['p90'], 2)} (bar <= {SESSION_TRIVIAL_BAR_MS} ms: "
+                 f"{'met' if se['bar']['met'] else '**not met**'}); pandas cell on a 100 000-row DataFrame built "
+                 f"by an earlier cell p50 {f(pd['p50'])}, p90 {f(pd['p90'])}; "
                  f"one idle session holds {f(se['idle_session_mib'])} MiB (its cgroup, zygote included).")
         L.append("")
     return "\n".join(L)

@@ -859,4 +859,39 @@ mod tests {
             "{notes:?}"
         );
     }
+
+    #[test]
+    fn sessions_max_and_the_longest_idle_timeout_are_settings() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.sandbox.sessions_max, 8);
+        assert_eq!(s.session_max_idle_secs, 3600);
+        let s = settings(&[("SESSIONS_MAX", "0"), ("SESSION_MAX_IDLE_SECS", "60")]).unwrap();
+        assert_eq!(s.sandbox.sessions_max, 0);
+        assert_eq!(s.session_max_idle_secs, 60);
+        for (name, value) in [
+            ("SESSIONS_MAX", "1025"),
+            ("SESSIONS_MAX", "x"),
+            ("SESSION_MAX_IDLE_SECS", "0"),
+            ("SESSION_MAX_IDLE_SECS", "86401"),
+        ] {
+            let e = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(e.name, name);
+        }
+    }
+
+    #[test]
+    fn each_session_has_a_uid_of_its_own_in_the_range() {
+        // The range grows by SESSIONS_MAX: one more session and it would hold 65534.
+        let base = 65534 - crate::sandbox::uids::capacity(2, 2) - 8;
+        let fits = base.to_string();
+        assert!(settings(&[("SANDBOX_SLOTS", "2"), ("SANDBOX_UID_BASE", &fits)]).is_ok());
+        let tight = (base + 1).to_string();
+        assert!(settings(&[("SANDBOX_SLOTS", "2"), ("SANDBOX_UID_BASE", &tight)]).is_err());
+        let fewer = [
+            ("SANDBOX_SLOTS", "2"),
+            ("SANDBOX_UID_BASE", &tight),
+            ("SESSIONS_MAX", "7"),
+        ];
+        assert!(settings(&fewer).is_ok());
+    }
 }

@@ -203,12 +203,39 @@ impl Metrics {
 /// The sessions' series (crate::sessions), appended to `Metrics::render`'s text by the route.
 pub fn render_sessions(stats: &crate::sessions::SessionStats) -> String {
     let mut out = String::new();
-    single(&mut out, "psa_sessions_open", "gauge", "Sessions open now.", stats.open);
-    single(&mut out, "psa_sessions_max", "gauge", "SESSIONS_MAX: the most sessions open at once.", stats.max);
-    single(&mut out, "psa_sessions_created_total", "counter", "Sessions created.", stats.created);
-    header(&mut out, "psa_sessions_ended_total", "counter", "Sessions ended, by reason.");
+    single(
+        &mut out,
+        "psa_sessions_open",
+        "gauge",
+        "Sessions open now.",
+        stats.open,
+    );
+    single(
+        &mut out,
+        "psa_sessions_max",
+        "gauge",
+        "SESSIONS_MAX: the most sessions open at once.",
+        stats.max,
+    );
+    single(
+        &mut out,
+        "psa_sessions_created_total",
+        "counter",
+        "Sessions created.",
+        stats.created,
+    );
+    header(
+        &mut out,
+        "psa_sessions_ended_total",
+        "counter",
+        "Sessions ended, by reason.",
+    );
     for (reason, n) in &stats.ended {
-        line(&mut out, &format!("psa_sessions_ended_total{{reason=\"{reason}\"}}"), n);
+        line(
+            &mut out,
+            &format!("psa_sessions_ended_total{{reason=\"{reason}\"}}"),
+            n,
+        );
     }
     single(
         &mut out,

@@ -590,7 +590,13 @@ async fn run_attack_in_session(
         .and_then(Value::as_u64)
         .unwrap_or(256)
         .max(SESSION_MIN_MEMORY);
-    let (status, created) = call(app, "POST", "/sessions", Some(serde_json::json!({"memory": memory}))).await;
+    let (status, created) = call(
+        app,
+        "POST",
+        "/sessions",
+        Some(serde_json::json!({"memory": memory})),
+    )
+    .await;
     let Some(id) = created["session_id"].as_str().map(str::to_string) else {
         return Some(format!("the session did not start: {status} {created}"));
     };
@@ -605,7 +611,13 @@ async fn run_attack_in_session(
         body.insert("timeout".into(), t.clone());
     }
     let started = Instant::now();
-    let (status, answer) = call(app, "POST", &format!("/sessions/{id}/execute"), Some(Value::Object(body))).await;
+    let (status, answer) = call(
+        app,
+        "POST",
+        &format!("/sessions/{id}/execute"),
+        Some(Value::Object(body)),
+    )
+    .await;
     let elapsed = started.elapsed();
     let expects = if attack.session_expects.is_empty() {
         &attack.expects
@@ -616,7 +628,11 @@ async fn run_attack_in_session(
     if !expects.iter().any(|e| matches(e, status, &answer)) {
         problems.push(format!(
             "expected {}\n    got {status} after {elapsed:.1?}: {}",
-            expects.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(" OR "),
+            expects
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(" OR "),
             excerpt(&answer.to_string())
         ));
     }
@@ -638,10 +654,18 @@ async fn run_attack_in_session(
         None => problems.push(format!("a fresh session did not start: {fresh}")),
         Some(fresh_id) => {
             let probe = "import os\n{'tmp': sorted(n for n in os.listdir('.') if n != '.matplotlib'), 'shm': os.listdir('/dev/shm'), 'pids': sorted(int(p) for p in os.listdir('/proc') if p.isdigit())}";
-            let (status, seen) = call(app, "POST", &format!("/sessions/{fresh_id}/execute"), Some(serde_json::json!({"code": probe}))).await;
+            let (status, seen) = call(
+                app,
+                "POST",
+                &format!("/sessions/{fresh_id}/execute"),
+                Some(serde_json::json!({"code": probe})),
+            )
+            .await;
             let clean = serde_json::json!({"tmp": ["output"], "shm": [], "pids": [1]});
             if status != 200 || seen["result"] != clean {
-                problems.push(format!("a fresh session after it is not clean: {status} {seen}"));
+                problems.push(format!(
+                    "a fresh session after it is not clean: {status} {seen}"
+                ));
             }
             call(app, "DELETE", &format!("/sessions/{fresh_id}"), None).await;
         }
@@ -711,7 +735,11 @@ async fn every_attack_is_contained_as_a_session_cell() {
             }
         }
     }
-    println!("{} attacks as session cells in {:.1?}", files.len(), started.elapsed());
+    println!(
+        "{} attacks as session cells in {:.1?}",
+        files.len(),
+        started.elapsed()
+    );
     assert!(
         failures.is_empty(),
         "{} of {} attacks were not contained as session cells:\n\n{}",

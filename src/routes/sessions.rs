@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::execute::events::EventStream;
 use super::execute::render::render;
-use super::execute::stream::{negotiate, CHANNEL_CHUNKS};
 use super::execute::request::ExecuteRequest;
+use super::execute::stream::{negotiate, CHANNEL_CHUNKS};
 use crate::auth::ApiKeys;
 use crate::body::BodyGate;
 use crate::configuration::Settings;
@@ -355,9 +355,7 @@ pub async fn describe_session(
         memory: session.memory_mib,
         timeout: session.timeout.as_secs(),
         idle_timeout: session.idle.as_secs(),
-        cells_run: session
-            .cells_run
-            .load(std::sync::atomic::Ordering::Relaxed),
+        cells_run: session.cells_run.load(std::sync::atomic::Ordering::Relaxed),
         memory_used_bytes: session
             .memory_bytes
             .load(std::sync::atomic::Ordering::Relaxed),

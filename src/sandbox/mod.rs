@@ -67,9 +67,9 @@ pub use outcome::{
     Failure, FailureKind, Outcome, OutputChunk, OutputSender, OutputStream, RunStatus, Usage,
 };
 pub use pace::{Pace, MAX_RETRY_AFTER_SECS};
-pub use session::{CellOutcome, SessionEnd, SessionJail, SessionStart, INTERRUPT_GRACE};
 use pool::Pool;
 use process::JailContext;
+pub use session::{CellOutcome, SessionEnd, SessionJail, SessionStart, INTERRUPT_GRACE};
 pub use settings::{
     PoolMode, PoolPlan, ProbeFindings, Profile, ProfileChoice, ProfileSetting, SandboxSettings,
 };

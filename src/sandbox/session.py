@@ -208,7 +208,8 @@ def _run_code(code, number, ns, runner):
             exit_code=code_ if isinstance(code_, int) else 1,
         )
     except MemoryError as exc:
-        _fail("memory_limit", "the cell ran out of memory (MemoryError); the session is over", traceback=_traceback(exc, runner))
+        message = "the cell ran out of memory (MemoryError); the session is over"
+        _fail("memory_limit", message, traceback=_traceback(exc, runner))
     except _CellFailed:
         raise
     except BaseException as exc:  # noqa: B902 - every user exception is reported, KeyboardInterrupt included
@@ -280,7 +281,8 @@ def _encode(value, setup, runner):
     saved = script_api._saved_json()
     size = len(encoded) + (len(saved) if saved is not None else 0)
     if size > limit:
-        _fail("output_limit", "the cell's value and saved results come to %d bytes of JSON; the limit is %d" % (size, limit))
+        message = "the cell's value and saved results come to %d bytes of JSON; the limit is %d" % (size, limit)
+        _fail("output_limit", message)
     raw = [("result", encoded)]
     if saved is not None:
         raw.append(("results", saved))

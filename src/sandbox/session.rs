@@ -290,8 +290,13 @@ impl SessionJail {
         let started = Instant::now();
         let s = &self.ctx.settings;
         let (pipes, theirs) = RunPipes::create()?;
-        let fds = [&theirs.stdin, &theirs.stdout, &theirs.stderr, &theirs.result]
-            .map(|fd| fd.as_raw_fd());
+        let fds = [
+            &theirs.stdin,
+            &theirs.stdout,
+            &theirs.stderr,
+            &theirs.result,
+        ]
+        .map(|fd| fd.as_raw_fd());
         let sent = zygote::send_fds(self.socket.as_raw_fd(), b"cell", &fds);
         drop(theirs);
         if sent.is_err() {
@@ -598,5 +603,30 @@ impl SessionJail {
     /// SIGKILL to the child and whatever it started (nsjail and the zygote go with `destroy`).
     fn kill_everything(&self) {
         self.zygote.cgroup().kill_all_except(&self.zygote.keep());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constants the Rust half repeats from session.py's.
+    #[test]
+    fn the_socket_fd_agrees_with_session_py() {
+        let fd = SESSION
+            .lines()
+            .find_map(|l| l.strip_prefix("SOCKET_FD = "))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap();
+        assert_eq!(SOCKET_FD_HEX, format!("{fd:#x}"));
+        assert!(SESSION.contains("RESULT_FD = 3\n"));
+    }
+
+    #[test]
+    fn every_end_has_a_label_and_a_reason() {
+        let labels: std::collections::HashSet<_> =
+            SessionEnd::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(labels.len(), SessionEnd::ALL.len());
+        assert!(SessionEnd::ALL.iter().all(|e| !e.reason().is_empty()));
     }
 }

@@ -74,7 +74,11 @@ impl Session {
 
     /// When it expires if no cell comes, as an instant.
     pub(super) fn expires(&self) -> Instant {
-        let last = self.last_used.lock().map(|l| *l).unwrap_or_else(|_| Instant::now());
+        let last = self
+            .last_used
+            .lock()
+            .map(|l| *l)
+            .unwrap_or_else(|_| Instant::now());
         last + self.idle
     }
 

@@ -372,7 +372,12 @@ async fn sigterm_ends_open_sessions_and_leaves_nothing() {
             .json()
             .await
             .unwrap();
-        ids.push(created["session_id"].as_str().expect("a session").to_string());
+        ids.push(
+            created["session_id"]
+                .as_str()
+                .expect("a session")
+                .to_string(),
+        );
     }
     // One idle, one in the middle of a cell that outlasts the shutdown bound.
     let busy = format!("http://127.0.0.1:{port}/sessions/{}/execute", ids[1]);
@@ -391,5 +396,9 @@ async fn sigterm_ends_open_sessions_and_leaves_nothing() {
         .cgroups
         .listing(&CgroupRoots::host(), layout)
         .unwrap_or_else(|why| panic!("the server's cgroups are not there: {why}"));
-    assert_eq!(left, cgroups::Listing::default(), "a session was left behind");
+    assert_eq!(
+        left,
+        cgroups::Listing::default(),
+        "a session was left behind"
+    );
 }

@@ -41,7 +41,10 @@ impl TestApp {
     pub async fn new_session(&self, body: Value) -> String {
         let (status, created) = self.call("POST", "/sessions", Some(body)).await;
         assert_eq!(status, 201, "{created}");
-        created["session_id"].as_str().expect("session_id").to_string()
+        created["session_id"]
+            .as_str()
+            .expect("session_id")
+            .to_string()
     }
 
     /// Runs one cell.
@@ -74,7 +77,8 @@ async fn a_session_keeps_variables_imports_functions_and_files_between_cells() {
     );
     assert_eq!(app.cell_ok(&id, "f(x)").await, 42);
     assert_eq!(
-        app.cell_ok(&id, "pd.DataFrame({'a': [1, 2]}).a.sum()").await,
+        app.cell_ok(&id, "pd.DataFrame({'a': [1, 2]}).a.sum()")
+            .await,
         3
     );
     assert_eq!(app.cell_ok(&id, "open('kept.txt').read()").await, "hello");
@@ -117,7 +121,10 @@ async fn an_exception_is_a_runtime_error_and_the_session_lives_on() {
     let traceback = answer["traceback"].as_str().unwrap();
     assert!(traceback.contains("ZeroDivisionError"), "{traceback}");
     assert!(traceback.contains("<cell 2>"), "{traceback}");
-    assert!(!traceback.contains("session"), "our frames are left out: {traceback}");
+    assert!(
+        !traceback.contains("session"),
+        "our frames are left out: {traceback}"
+    );
     assert_eq!(app.cell_ok(&id, "kept").await, "still here");
     let (status, answer) = app.cell(&id, "def broken(:").await;
     assert_eq!(status, 400, "{answer}");
@@ -129,7 +136,11 @@ async fn an_exception_is_a_runtime_error_and_the_session_lives_on() {
 async fn get_reports_the_session_and_its_variables_but_never_their_values() {
     let app = spawn_app().await;
     let id = app.new_session(json!({"idle_timeout": 120})).await;
-    app.cell_ok(&id, "import numpy as np\nsecret = 'x' * 1000\nn = 7\n_hidden = 1").await;
+    app.cell_ok(
+        &id,
+        "import numpy as np\nsecret = 'x' * 1000\nn = 7\n_hidden = 1",
+    )
+    .await;
     let (status, view) = app.call("GET", &format!("/sessions/{id}"), None).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["session_id"], id.as_str());
@@ -141,7 +152,10 @@ async fn get_reports_the_session_and_its_variables_but_never_their_values() {
     let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["secret", "n"], "{view}");
     assert_eq!(vars[1], json!({"name": "n", "type": "int", "repr": "7"}));
-    assert!(vars[0]["repr"].as_str().unwrap().len() <= 200, "a short repr: {view}");
+    assert!(
+        vars[0]["repr"].as_str().unwrap().len() <= 200,
+        "a short repr: {view}"
+    );
 }
 
 #[tokio::test]
@@ -149,10 +163,18 @@ async fn delete_ends_the_session_at_once_and_later_calls_say_why() {
     let app = spawn_app().await;
     let marker = unique("sessdel");
     let id = app.new_session(json!({})).await;
-    app.cell_ok(&id, &format!("import subprocess\np = subprocess.Popen(['sh', '-c', 'exec sleep 300 # {marker}'])"))
-        .await;
+    app.cell_ok(
+        &id,
+        &format!(
+            "import subprocess\np = subprocess.Popen(['sh', '-c', 'exec sleep 300 # {marker}'])"
+        ),
+    )
+    .await;
     // The cell's own children end with the cell.
-    assert!(processes_with(&marker).is_empty(), "a cell's process outlived it");
+    assert!(
+        processes_with(&marker).is_empty(),
+        "a cell's process outlived it"
+    );
     let (status, body) = app.call("DELETE", &format!("/sessions/{id}"), None).await;
     assert_eq!(status, 204, "{body}");
     for (method, path) in [
@@ -164,11 +186,17 @@ async fn delete_ends_the_session_at_once_and_later_calls_say_why() {
         let (status, answer) = app.call(method, &path, body).await;
         assert_eq!(status, 404, "{method} {path}: {answer}");
         assert_eq!(answer["error_type"], "session_not_found");
-        assert!(answer["error"].as_str().unwrap().contains("deleted"), "{answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("deleted"),
+            "{answer}"
+        );
     }
     let (status, answer) = app.cell(&"0".repeat(32), "1").await;
     assert_eq!(status, 404, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("never existed"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("never existed"),
+        "{answer}"
+    );
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
 }
@@ -196,14 +224,31 @@ async fn a_cell_past_its_timeout_is_interrupted_and_the_session_lives_on() {
     let id = app.new_session(json!({"timeout": 1})).await;
     app.cell_ok(&id, "kept = 5").await;
     let started = Instant::now();
-    let (status, answer) = app.cell(&id, "import time\nprint('going')\ntime.sleep(30)").await;
-    assert!(started.elapsed() < Duration::from_secs(10), "not killed in time");
+    let (status, answer) = app
+        .cell(&id, "import time\nprint('going')\ntime.sleep(30)")
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "not killed in time"
+    );
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error_type"], "timeout");
-    assert!(answer["error"].as_str().unwrap().contains("interrupted"), "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("lives on"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("interrupted"),
+        "{answer}"
+    );
+    assert!(
+        answer["error"].as_str().unwrap().contains("lives on"),
+        "{answer}"
+    );
     assert_eq!(answer["stdout"], "going\n");
-    assert!(answer["traceback"].as_str().unwrap().contains("KeyboardInterrupt"), "{answer}");
+    assert!(
+        answer["traceback"]
+            .as_str()
+            .unwrap()
+            .contains("KeyboardInterrupt"),
+        "{answer}"
+    );
     assert_eq!(app.cell_ok(&id, "kept").await, 5);
 }
 
@@ -213,14 +258,28 @@ async fn a_cell_that_ignores_its_interrupt_ends_the_session() {
     let id = app.new_session(json!({})).await;
     let started = Instant::now();
     let code = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)";
-    let (status, answer) = app.cell_with(&id, json!({"code": code, "timeout": 1})).await;
-    assert!(started.elapsed() < Duration::from_secs(15), "not killed in time");
+    let (status, answer) = app
+        .cell_with(&id, json!({"code": code, "timeout": 1}))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "not killed in time"
+    );
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error_type"], "timeout");
-    assert!(answer["error"].as_str().unwrap().contains("session was ended"), "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("session was ended"),
+        "{answer}"
+    );
     let (status, answer) = app.cell(&id, "1").await;
     assert_eq!(status, 404, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("timed out"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("timed out"),
+        "{answer}"
+    );
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
 }
@@ -236,7 +295,10 @@ async fn a_cell_past_the_sessions_memory_ends_it_with_memory_limit() {
     assert_eq!(answer["error_type"], "memory_limit");
     let (status, answer) = app.cell(&id, "1").await;
     assert_eq!(status, 404, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("memory"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("memory"),
+        "{answer}"
+    );
     app.assert_healthy().await;
     app.assert_no_leftovers().await;
 }
@@ -251,7 +313,10 @@ async fn idle_sessions_are_reaped_on_time_without_traffic() {
     assert_eq!(health["sessions"]["open"], 0, "{health}");
     let (status, answer) = app.cell(&id, "1").await;
     assert_eq!(status, 404, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("expired"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("expired"),
+        "{answer}"
+    );
     app.assert_no_leftovers().await;
 }
 
@@ -262,7 +327,8 @@ async fn session_files_land_in_the_working_directory() {
         .new_session(json!({"files": [{"name": "data.csv", "content": "a,b\n1,2\n3,4\n"}]}))
         .await;
     assert_eq!(
-        app.cell_ok(&id, "import pandas as pd\npd.read_csv('data.csv').b.sum()").await,
+        app.cell_ok(&id, "import pandas as pd\npd.read_csv('data.csv').b.sum()")
+            .await,
         6
     );
 }
@@ -290,13 +356,16 @@ async fn past_sessions_max_creating_one_gets_429() {
     let (status, answer) = app.call("POST", "/sessions", Some(json!({}))).await;
     assert_eq!(status, 429, "{answer}");
     assert_eq!(answer["error_type"], "overloaded");
-    app.call("DELETE", &format!("/sessions/{first}"), None).await;
+    app.call("DELETE", &format!("/sessions/{first}"), None)
+        .await;
     app.new_session(json!({})).await;
 }
 
 #[tokio::test]
 async fn without_fork_mode_sessions_are_unavailable() {
-    let app = spawn_app_with(|s| s.sandbox.pool_mode = Some(python_script_api::sandbox::PoolMode::Spawn)).await;
+    let app =
+        spawn_app_with(|s| s.sandbox.pool_mode = Some(python_script_api::sandbox::PoolMode::Spawn))
+            .await;
     let (status, answer) = app.call("POST", "/sessions", Some(json!({}))).await;
     assert_eq!(status, 501, "{answer}");
     assert_eq!(answer["error_type"], "sessions_unavailable");
@@ -314,9 +383,17 @@ async fn a_cell_that_forges_its_frame_and_runs_on_is_still_timed() {
         "import os, time\nframe = b'{{\"ok\":true,\"result\":\"{marker}\"}}'\nos.write(3, b'%d\\n' % len(frame) + frame)\nos.close(3)\ntime.sleep(30)"
     );
     let started = Instant::now();
-    let (status, answer) = app.cell_with(&id, json!({"code": code, "timeout": 2})).await;
-    assert!(started.elapsed() >= Duration::from_secs(2), "answered before the cell was over: {answer}");
-    assert!(started.elapsed() < Duration::from_secs(15), "not stopped in time");
+    let (status, answer) = app
+        .cell_with(&id, json!({"code": code, "timeout": 2}))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "answered before the cell was over: {answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "not stopped in time"
+    );
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error_type"], "timeout", "{answer}");
     // The session goes on: its loop got the interrupt and is back, waiting.
@@ -445,7 +522,10 @@ async fn a_cell_streams_its_output_then_its_answer() {
         .expect("request sent");
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
-    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let last = events.last().unwrap();
     assert_eq!(last["type"], "result", "{text}");
     assert_eq!(last["data"]["result"], "done", "{text}");
@@ -460,7 +540,11 @@ async fn a_cell_streams_its_output_then_its_answer() {
     // A gone session is a plain 404, before any stream.
     app.call("DELETE", &format!("/sessions/{id}"), None).await;
     let (status, answer) = app
-        .call("POST", &format!("/sessions/{id}/execute/stream"), Some(json!({"code": "1"})))
+        .call(
+            "POST",
+            &format!("/sessions/{id}/execute/stream"),
+            Some(json!({"code": "1"})),
+        )
         .await;
     assert_eq!(status, 404, "{answer}");
     assert_eq!(answer["error_type"], "session_not_found");
@@ -470,16 +554,27 @@ async fn a_cell_streams_its_output_then_its_answer() {
 async fn a_batch_runs_its_cells_in_one_fresh_session_and_ends_it() {
     let app = spawn_app().await;
     let (status, answer) = app
-        .call("POST", "/batch", Some(json!({"cells": ["x = 20", "x * 2", "1 / 0", "'never'"]})))
+        .call(
+            "POST",
+            "/batch",
+            Some(json!({"cells": ["x = 20", "x * 2", "1 / 0", "'never'"]})),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["success"], false, "{answer}");
-    assert_eq!(answer["cells_run"], 3, "stop_on_error is the default: {answer}");
+    assert_eq!(
+        answer["cells_run"], 3,
+        "stop_on_error is the default: {answer}"
+    );
     assert_eq!(answer["cells"][0]["result"], Value::Null);
     assert_eq!(answer["cells"][1]["result"], 40);
     assert_eq!(answer["cells"][2]["error_type"], "runtime_error");
     let (_, answer) = app
-        .call("POST", "/batch", Some(json!({"cells": ["1 / 0", "'ran'"], "stop_on_error": false})))
+        .call(
+            "POST",
+            "/batch",
+            Some(json!({"cells": ["1 / 0", "'ran'"], "stop_on_error": false})),
+        )
         .await;
     assert_eq!(answer["cells_run"], 2, "{answer}");
     assert_eq!(answer["cells"][1]["result"], "ran");
@@ -506,15 +601,23 @@ async fn with_api_keys_a_session_belongs_to_the_key_that_created_it() {
         .await
         .unwrap();
     let id = created["session_id"].as_str().unwrap().to_string();
-    let other = post("key-two", format!("/sessions/{id}/execute"), json!({"code": "1"}))
-        .await
-        .unwrap();
+    let other = post(
+        "key-two",
+        format!("/sessions/{id}/execute"),
+        json!({"code": "1"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(other.status(), 404);
     let body: Value = other.json().await.unwrap();
     assert_eq!(body["error_type"], "session_not_found");
-    let mine = post("key-one", format!("/sessions/{id}/execute"), json!({"code": "1"}))
-        .await
-        .unwrap();
+    let mine = post(
+        "key-one",
+        format!("/sessions/{id}/execute"),
+        json!({"code": "1"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(mine.status(), 200);
     let deleted = app
         .client
@@ -532,8 +635,14 @@ async fn metrics_count_sessions_by_how_they_ended() {
     let id = app.new_session(json!({})).await;
     app.call("DELETE", &format!("/sessions/{id}"), None).await;
     let metrics = app.metrics().await;
-    assert!(metrics.contains("psa_sessions_created_total 1"), "{metrics}");
-    assert!(metrics.contains("psa_sessions_ended_total{reason=\"deleted\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("psa_sessions_created_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("psa_sessions_ended_total{reason=\"deleted\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("psa_sessions_open 0"), "{metrics}");
 }
 
@@ -543,29 +652,73 @@ async fn session_answers_fit_the_openapi_description() {
     let spec = spec();
     let app = spawn_app().await;
     let (status, created) = app
-        .call("POST", "/sessions", Some(json!({"idle_timeout": 60, "files": [{"name": "a.txt", "content": "a"}]})))
+        .call(
+            "POST",
+            "/sessions",
+            Some(json!({"idle_timeout": 60, "files": [{"name": "a.txt", "content": "a"}]})),
+        )
         .await;
-    check(&spec, &response_schema(&spec, "/sessions", "post", status), &created, "POST /sessions");
+    check(
+        &spec,
+        &response_schema(&spec, "/sessions", "post", status),
+        &created,
+        "POST /sessions",
+    );
     let id = created["session_id"].as_str().unwrap().to_string();
     let cell = format!("/sessions/{id}/execute");
-    for code in ["x = [1, 2.5, None]\nx", "1 / 0", "def f(:", "import sys\nsys.exit(3)"] {
+    for code in [
+        "x = [1, 2.5, None]\nx",
+        "1 / 0",
+        "def f(:",
+        "import sys\nsys.exit(3)",
+    ] {
         let (status, answer) = app.call("POST", &cell, Some(json!({"code": code}))).await;
-        check(&spec, &response_schema(&spec, "/sessions/{id}/execute", "post", status), &answer, code);
+        check(
+            &spec,
+            &response_schema(&spec, "/sessions/{id}/execute", "post", status),
+            &answer,
+            code,
+        );
     }
     // sys.exit ended it: every route of it is a 404 now.
     let (status, answer) = app.call("GET", &format!("/sessions/{id}"), None).await;
     assert_eq!(status, 404);
-    check(&spec, &response_schema(&spec, "/sessions/{id}", "get", status), &answer, "GET ended");
+    check(
+        &spec,
+        &response_schema(&spec, "/sessions/{id}", "get", status),
+        &answer,
+        "GET ended",
+    );
     let id = app.new_session(json!({})).await;
-    app.cell_ok(&id, "import pandas as pd\ndf = pd.DataFrame({'a': [1]})").await;
+    app.cell_ok(&id, "import pandas as pd\ndf = pd.DataFrame({'a': [1]})")
+        .await;
     let (status, view) = app.call("GET", &format!("/sessions/{id}"), None).await;
-    check(&spec, &response_schema(&spec, "/sessions/{id}", "get", status), &view, "GET");
+    check(
+        &spec,
+        &response_schema(&spec, "/sessions/{id}", "get", status),
+        &view,
+        "GET",
+    );
     for body in [json!({"unknown": 1}), json!({"timeout": 0})] {
         let (status, answer) = app.call("POST", "/sessions", Some(body)).await;
-        check(&spec, &response_schema(&spec, "/sessions", "post", status), &answer, "bad POST /sessions");
+        check(
+            &spec,
+            &response_schema(&spec, "/sessions", "post", status),
+            &answer,
+            "bad POST /sessions",
+        );
     }
     let (status, answer) = app
-        .call("POST", "/batch", Some(json!({"cells": ["x = 1", "x + 1", "1 / 0"]})))
+        .call(
+            "POST",
+            "/batch",
+            Some(json!({"cells": ["x = 1", "x + 1", "1 / 0"]})),
+        )
         .await;
-    check(&spec, &response_schema(&spec, "/batch", "post", status), &answer, "POST /batch");
+    check(
+        &spec,
+        &response_schema(&spec, "/batch", "post", status),
+        &answer,
+        "POST /batch",
+    );
 }
