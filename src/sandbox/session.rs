@@ -305,11 +305,16 @@ impl SessionJail {
         }
         let mut request = serde_json::to_string(line).unwrap_or_default();
         request.push('\n');
-        let mut stdin = pipes.stdin;
-        tokio::spawn(async move {
-            // Then EOF: the child reads its request to the end.
-            let _ = stdin.write_all(request.as_bytes()).await;
-        });
+        // Then EOF (the sender dropped): the child reads its request to the end. A request that
+        // fits in the pipe (most do) is written at once, without a task.
+        let stdin = pipes.stdin;
+        let written = stdin.try_write(request.as_bytes()).unwrap_or(0);
+        if written < request.len() {
+            let mut stdin = stdin;
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&request.as_bytes()[written..]).await;
+            });
+        }
         let home = tokio::runtime::Handle::current();
         let (overflow_tx, mut overflow_rx) = mpsc::channel::<()>(3);
         // A cell's frame may be forged by the cell (it can write on fd 3): what ends a cell is

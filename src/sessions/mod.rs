@@ -209,6 +209,9 @@ impl Sessions {
         }
         let this = self.clone();
         let s = session.clone();
+        // A task of its own, so that a caller who leaves does not cut a cell in half; on the
+        // session's home runtime, where its zygote's socket is registered (polling it from an
+        // HTTP worker's runtime measured slower, and twice as spread at p90).
         let task = session.home.spawn(async move {
             let mut guard = guard;
             let Some(jail) = guard.as_mut() else {
@@ -225,7 +228,7 @@ impl Sessions {
             if let Some(why) = why {
                 this.finish(&s.id, why);
                 if let Some(jail) = guard.take() {
-                    jail.destroy().await;
+                    destroy_at_home(&s, jail).await;
                 }
             }
             drop(guard);
@@ -257,6 +260,7 @@ impl Sessions {
         }
         let this = self.clone();
         let s = session.clone();
+        // As a cell (see `run_cell`).
         let task = session.home.spawn(async move {
             let mut guard = guard;
             let jail = guard.as_mut()?;
@@ -269,7 +273,7 @@ impl Sessions {
             if let Some(why) = why {
                 this.finish(&s.id, why);
                 if let Some(jail) = guard.take() {
-                    jail.destroy().await;
+                    destroy_at_home(&s, jail).await;
                 }
             }
             let outcome = ran.ok()?.outcome?;
@@ -377,6 +381,13 @@ impl Sessions {
                 .sum(),
             reserved_mib: live.iter().map(|s| s.memory_mib).sum(),
         }
+    }
+}
+
+/// Destroys a session's jail on its home runtime, where its nsjail was started and is reaped.
+async fn destroy_at_home(session: &Session, jail: crate::sandbox::SessionJail) {
+    if let Err(e) = session.home.spawn(jail.destroy()).await {
+        log::error!("session {}: its end did not finish: {e}", session.id);
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Session {
     pub(super) jail: Arc<tokio::sync::Mutex<Option<SessionJail>>>,
     /// A value here ends the session now, even mid-cell (the cell watches it).
     pub(super) end: watch::Sender<Option<SessionEnd>>,
-    /// The runtime its jail's fds are registered with: its cells run there.
+    /// The runtime its zygote was started on (the registry's): its end runs there.
     pub(super) home: tokio::runtime::Handle,
 }
 

@@ -106,6 +106,14 @@ async fn a_cell_answers_with_the_execute_envelope() {
     assert_eq!(answer["files"][0]["name"], "r.txt", "{answer}");
     let (_, answer) = app.cell(&id, "2").await;
     assert!(answer.get("files").is_none(), "{answer}");
+    // So do the figures it leaves open in pyplot, once too.
+    let (_, answer) = app
+        .cell(&id, "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n3")
+        .await;
+    assert_eq!(answer["result"], 3, "{answer}");
+    assert_eq!(answer["files"][0]["name"], "figure-1.png", "{answer}");
+    let (_, answer) = app.cell(&id, "4").await;
+    assert!(answer.get("files").is_none(), "{answer}");
     app.assert_healthy().await;
 }
 
@@ -632,7 +640,15 @@ async fn with_api_keys_a_session_belongs_to_the_key_that_created_it() {
 #[tokio::test]
 async fn metrics_count_sessions_by_how_they_ended() {
     let app = spawn_app().await;
-    let id = app.new_session(json!({})).await;
+    let id = app.new_session(json!({"memory": 300})).await;
+    // An open session holds its memory in the budget.
+    let (_, health) = app.health().await;
+    assert_eq!(health["sessions"]["open"], 1, "{health}");
+    assert_eq!(health["sessions"]["reserved_mib"], 300, "{health}");
+    assert!(
+        health["sessions"]["memory_bytes"].as_u64().unwrap() > 0,
+        "{health}"
+    );
     app.call("DELETE", &format!("/sessions/{id}"), None).await;
     let metrics = app.metrics().await;
     assert!(
