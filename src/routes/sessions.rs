@@ -122,6 +122,7 @@ async fn new_session(
     Ok(NewSession {
         owner: owner(req),
         limits,
+        keep_mib: settings.max_memory_mib,
         idle: Duration::from_secs(idle),
         files,
     })

@@ -85,8 +85,6 @@ pub struct Sandbox {
     /// How long slots are held: sizes the queue and every 429's Retry-After.
     pace: Arc<Pace>,
     state: Mutex<HealthState>,
-    /// The largest memory a request may ask for: what sessions leave free in the budget.
-    max_memory_mib: u64,
 }
 
 /// Pool counters for /metrics.
@@ -220,7 +218,6 @@ impl Sandbox {
             queued: AtomicUsize::new(0),
             pace: Arc::new(Pace::new(ctx.settings.slots)),
             state: Mutex::new(HealthState::default()),
-            max_memory_mib: max_limits.memory_mib,
             ctx,
             pool,
             budget,
@@ -271,7 +268,7 @@ impl Sandbox {
         }
         let memory = self
             .budget
-            .try_reserve_leaving(start.limits.memory_mib, self.max_memory_mib)?;
+            .try_reserve_leaving(start.limits.memory_mib, start.keep_mib)?;
         SessionJail::start(self.ctx.clone(), start, memory).await
     }
 

@@ -111,6 +111,9 @@ impl SessionEnd {
 pub struct SessionStart<'a> {
     pub limits: Limits,
     pub files: &'a [InputFile],
+    /// MiB of the budget the session must leave free: the largest one-shot run (MAX_MEMORY_MB,
+    /// as fitted into the budget at start-up).
+    pub keep_mib: u64,
 }
 
 /// A cell's request, as session.py reads it from the cell's stdin.

@@ -72,6 +72,8 @@ pub struct SessionStats {
 pub struct NewSession {
     pub owner: Option<String>,
     pub limits: Limits,
+    /// What the session must leave free in the memory budget (see `SessionStart::keep_mib`).
+    pub keep_mib: u64,
     pub idle: Duration,
     pub files: Vec<InputFile>,
 }
@@ -134,6 +136,7 @@ impl Sessions {
             .start_session(SessionStart {
                 limits: new.limits,
                 files: &new.files,
+                keep_mib: new.keep_mib,
             })
             .await;
         let started = match started {

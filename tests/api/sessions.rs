@@ -738,3 +738,30 @@ async fn session_answers_fit_the_openapi_description() {
         "POST /batch",
     );
 }
+
+#[tokio::test]
+async fn sessions_never_take_the_memory_the_largest_run_needs() {
+    // A budget of 1024 MiB: about 930 for runs beside the warm pool, 512 of it for the largest run.
+    let app = spawn_app_with(|s| {
+        s.sandbox.memory_budget_mib = Some(1024);
+        s.max_memory_mib = 512;
+        s.max_memory_set = true;
+    })
+    .await;
+    let first = app.new_session(json!({"memory": 256})).await;
+    // A second would leave less than 512 MiB for one-shot runs.
+    let (status, answer) = app
+        .call("POST", "/sessions", Some(json!({"memory": 256})))
+        .await;
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(answer["error_type"], "overloaded");
+    let (status, answer) = app
+        .execute(
+            json!({"script": "def main():\n    return len(bytearray(400 << 20))", "memory": 512}),
+        )
+        .await;
+    assert_eq!(status, 200, "the largest run still fits: {answer}");
+    app.call("DELETE", &format!("/sessions/{first}"), None)
+        .await;
+    app.new_session(json!({"memory": 256})).await;
+}
