@@ -415,10 +415,14 @@ impl SessionJail {
         if ended.is_some() {
             self.kill_everything();
         } else {
-            let keep = self.zygote.keep();
-            self.zygote
-                .cgroup()
-                .kill_all_except(&[keep[0], keep[1], self.pid]);
+            let [nsjail, zygote] = self.zygote.keep();
+            let keep = [nsjail, zygote, self.pid];
+            let cgroup = self.zygote.cgroup();
+            // One listing first (a process is in every hierarchy of its cgroup): most cells
+            // start no process, and then the other hierarchies need not be read.
+            if cgroup.members().iter().any(|p| !keep.contains(p)) {
+                cgroup.kill_all_except(&keep);
+            }
         }
         let duration = started.elapsed();
         let (stdout, _) = capture::drain(stdout).await;
