@@ -62,9 +62,11 @@ def _prepare_matplotlib():
 def _prepare_common():
     """What every run's working directory starts with, made before the ready mark (so, for a warm
     or forked sandbox, before its request arrives): an empty output/ for the files the script
-    returns, and matplotlib's font list."""
+    returns, and matplotlib's font list unless matplotlib has already read it (a preload did: a
+    forked run, on its fresh /tmp, then skips the copy)."""
     os.mkdir(OUTPUT_DIR)
-    _prepare_matplotlib()
+    if "matplotlib.font_manager" not in sys.modules:
+        _prepare_matplotlib()
 
 
 def _prepare_workdir(request, fail):

@@ -76,7 +76,10 @@ def serve(cfg, warm_up_to_json):
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    _warm_up(warm_up_to_json)
+    left = _warm_up(warm_up_to_json)
+    if left:
+        ctl.send(b"error the warm-up " + left.encode() + b"; every run would see it")
+        os._exit(70)
     # The preloaded modules' objects go to the GC's permanent generation: a child's collections
     # would otherwise visit (and so copy, page by page) all of the zygote's memory.
     import gc
@@ -152,9 +155,10 @@ def serve(cfg, warm_up_to_json):
 
 
 def _warm_up(to_json):
-    """Our own fixed code, run once in the zygote, never user code: the first DataFrame, groupby
-    or JSON conversion in a process loads lazily imported modules and fills caches, which would
-    otherwise cost every forked run several milliseconds."""
+    """Our own fixed code, run once in the zygote, never user code: the first DataFrame, groupby,
+    JSON conversion or figure in a process loads lazily imported modules and fills caches, which
+    would otherwise cost every forked run several milliseconds (a figure, tens of them). Returns
+    what it left that a run could see (see _warm_up_plots), or None."""
     try:
         if "pandas" in sys.modules:
             pd = sys.modules["pandas"]
@@ -171,6 +175,49 @@ def _warm_up(to_json):
             np.linalg.svd(a)
     except Exception:  # a warm-up that fails costs speed, not correctness
         pass
+    if "matplotlib.pyplot" in sys.modules:
+        return _warm_up_plots()
+    return None
+
+
+def _warm_up_plots():
+    """One throw-away figure (and a seaborn one when seaborn is preloaded), saved as a run's
+    figures are (workdir.py's _save_figures), so that the backend, the fonts' metrics, the PNG
+    encoder and their lazy imports are loaded before gc.freeze(). A run must see none of it: no
+    open figure, rcParams as they were (rc_context restores them, and this checks), and no font
+    file left open. matplotlib's font cache keeps each font it drew with open (a FreeType object
+    reading its file lazily); an fd of the zygote's would be closed under that object in each
+    child (_isolate closes all but the run's four), and while open its file offset would be
+    shared by every run of this zygote. So the cache is emptied: a run opens its fonts again
+    (about a millisecond) but keeps the warm font list and metrics. Returns what is left, if
+    anything: the zygote then does not serve."""
+    import io
+
+    matplotlib = sys.modules["matplotlib"]
+    plt = sys.modules["matplotlib.pyplot"]
+    before = dict(matplotlib.rcParams)
+    try:
+        with matplotlib.rc_context():
+            fig, ax = plt.subplots()
+            ax.plot(range(10), [x * x for x in range(10)], label="warm-up")
+            ax.set_title("warm-up")
+            ax.legend()
+            fig.savefig(io.BytesIO(), format="png")
+            if "seaborn" in sys.modules:
+                np = sys.modules["numpy"]
+                x = np.linspace(0.0, 1.0, 20)
+                sys.modules["seaborn"].scatterplot(x=x, y=x, hue=x > 0.5)
+                plt.gcf().savefig(io.BytesIO(), format="png")
+    except Exception:  # a warm-up that fails costs speed, not correctness
+        pass
+    finally:
+        plt.close("all")
+        sys.modules["matplotlib.font_manager"]._get_font.cache_clear()
+    if plt.get_fignums():
+        return "left figures open"
+    if dict(matplotlib.rcParams) != before:
+        return "changed rcParams"
+    return None
 
 
 def _isolate(cfg, fds):
