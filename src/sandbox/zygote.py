@@ -183,16 +183,11 @@ def _warm_up(to_json):
 
 
 def _warm_up_plots():
-    """One throw-away figure (and a seaborn one when seaborn is preloaded), saved as a run's
-    figures are (workdir.py's _save_figures), so that the backend, the fonts' metrics, the PNG
-    encoder and their lazy imports are loaded before gc.freeze(). A run must see none of it: no
-    open figure, rcParams as they were (rc_context restores them, and this checks), and no font
-    file left open. matplotlib's font cache keeps each font it drew with open (a FreeType object
-    reading its file lazily); an fd of the zygote's would be closed under that object in each
-    child (_isolate closes all but the run's four), and while open its file offset would be
-    shared by every run of this zygote. So the cache is emptied: a run opens its fonts again
-    (about a millisecond) but keeps the warm font list and metrics. Returns what is left, if
-    anything: the zygote then does not serve."""
+    """One throw-away figure (and a seaborn one), saved as a run's figures are, so that the
+    backend, font metrics and PNG encoder are warm before gc.freeze(). A run must see none of it
+    (SECURITY.md): no open figure, rcParams unchanged, and an empty font cache, whose FreeType
+    objects would keep font files open (an fd closed under them in each child, its offset shared
+    by every run). Returns what was left, if anything: the zygote then does not serve."""
     import io
 
     matplotlib = sys.modules["matplotlib"]
@@ -223,14 +218,10 @@ def _warm_up_plots():
 
 
 def _collapse_heap(libc):
-    """Asks the kernel to back the zygote's anonymous memory (the heap of the preloaded modules)
-    with transparent huge pages now (MADV_COLLAPSE, Linux 6.1 and later), whatever the host's THP
-    setting: each fork then copies, and each child's exit tears down, one entry per 2 MiB instead
-    of 512, which cut the bare fork and exit of a zygote with the default preload by about a fifth
-    here (bench/README.md). A child's write to a shared huge page still copies only the 4 KiB it
-    touches (the kernel splits the mapping first). The regions are not marked MADV_HUGEPAGE, so a
-    run's own allocations stay in small pages. Best effort: where the kernel refuses, nothing
-    changes but the speed."""
+    """Backs the anonymous heap with transparent huge pages now (MADV_COLLAPSE, Linux 6.1+): a
+    fork copies, and a child's exit tears down, one entry per 2 MiB instead of 512 (about a fifth
+    cheaper: bench/README.md). Not MADV_HUGEPAGE: a run's own allocations stay in small pages.
+    Best effort."""
     import ctypes
 
     madvise = libc.madvise
