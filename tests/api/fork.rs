@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use python_script_api::sandbox::PoolMode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{product_preload, spawn_app_with, TestApp};
 use crate::pool::{pool_counter, wait_ready};
 
 pub(crate) async fn fork_app(size: usize) -> TestApp {
     let app = spawn_app_with(|s| {
         s.sandbox.pool_size = size;
         s.sandbox.pool_mode = Some(PoolMode::Fork);
+        s.sandbox.preload = product_preload();
     })
     .await;
     let (_, health) = app.health().await;
