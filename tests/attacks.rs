@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use helpers::{processes_with_async, spawn_app, unique, TestApp};
+use helpers::{processes_with_async, product_preload, spawn_app_with, unique, TestApp};
 
 const CATEGORIES: [&str; 6] = ["escape", "info", "net", "exhaust", "process", "channel"];
 /// A failure message quotes at most this much of the response.
@@ -441,7 +441,8 @@ async fn every_attack_is_contained() {
     // The server's own environment carries a secret; no script may find it.
     let canary = unique("psa-attack-canary");
     std::env::set_var("PSA_ATTACK_CANARY", &canary);
-    let app = Arc::new(spawn_app().await);
+    // The product's preload: the corpus attacks the zygote a deployment runs.
+    let app = Arc::new(spawn_app_with(|s| s.sandbox.preload = product_preload()).await);
     let host = Host::new(&app, &canary);
 
     let files = attack_files();

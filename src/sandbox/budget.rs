@@ -27,8 +27,9 @@ const MIB: u64 = 1 << 20;
 pub const SERVER_RESERVE_MIB: u64 = 256;
 
 /// What a warm sandbox is assumed to hold when none could be measured (the pool could not start
-/// one): about twice the 43 to 47 MiB measured with numpy, pandas and scipy preloaded.
-pub const UNMEASURED_WARM_MIB: u64 = 96;
+/// one): about twice the 117 to 125 MiB measured with the default preload (numpy, pandas, scipy,
+/// matplotlib, pyplot and seaborn, and the zygote's throw-away figure).
+pub const UNMEASURED_WARM_MIB: u64 = 256;
 
 /// Where the budget's figure came from. Reported by /health (no host paths).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -135,7 +135,7 @@ impl RunPipes {
     /// Makes the four pipes, the server's ends registered with the current runtime (the one whose
     /// tasks will read them).
     pub fn create() -> Result<(RunPipes, JailEnds), SandboxError> {
-        let (stdin_r, stdin_w) = pipe_pair()?;
+        let (stdin_r, stdin_w) = stdin_pipe()?;
         let (stdout_r, stdout_w) = pipe_pair()?;
         let (stderr_r, stderr_w) = pipe_pair()?;
         let (result_r, result_w) = pipe_pair()?;
@@ -166,6 +166,20 @@ impl RunPipes {
 
 pub fn pipe_pair() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SandboxError::CreatePipe(e.into()))
+}
+
+/// The pipe for a jail's stdin, with room for the runner's head (protocol::HEAD_PIPE_BYTES), so
+/// that writing it never waits for the runner. Best effort: should the kernel refuse the size
+/// (its pipe-max-size is 1 MiB by default), the write waits until the runner reads it, which is
+/// the first thing the runner does.
+pub fn stdin_pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let (read, write) = pipe_pair()?;
+    let _ = fcntl(
+        &write,
+        FcntlArg::F_SETPIPE_SZ(super::protocol::HEAD_PIPE_BYTES),
+    );
+    Ok((read, write))
 }
 
 pub fn receiver(fd: OwnedFd) -> Result<pipe::Receiver, SandboxError> {
@@ -359,5 +373,18 @@ impl Watched for Nsjail {
         // namespace (and the cgroup's were killed): no process holds this uid, nor these CPUs.
         drop(uid);
         drop(cpus);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_jails_stdin_pipe_has_room_for_the_runners_head() {
+        use nix::fcntl::{fcntl, FcntlArg};
+        let (_read, write) = stdin_pipe().unwrap();
+        let size = fcntl(&write, FcntlArg::F_GETPIPE_SZ).unwrap();
+        assert!(size >= super::super::protocol::HEAD_PIPE_BYTES, "{size}");
     }
 }

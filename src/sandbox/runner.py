@@ -222,6 +222,10 @@ def _run():
     _limit_queued_signals()
     setup = json.loads(sys.stdin.buffer.readline())
     _load_modules(setup["modules"])
+    if setup["preload"]:
+        # Before the imports: importing matplotlib reads its font list, and builds it (about
+        # 120 ms, written to MPLCONFIGDIR) when it is not there.
+        workdir._prepare_matplotlib()
     for module in setup["preload"]:
         try:
             __import__(module)

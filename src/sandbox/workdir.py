@@ -62,9 +62,11 @@ def _prepare_matplotlib():
 def _prepare_common():
     """What every run's working directory starts with, made before the ready mark (so, for a warm
     or forked sandbox, before its request arrives): an empty output/ for the files the script
-    returns, and matplotlib's font list."""
+    returns, and matplotlib's font list unless matplotlib has already read it (a preload did: a
+    forked run, on its fresh /tmp, then skips the copy)."""
     os.mkdir(OUTPUT_DIR)
-    _prepare_matplotlib()
+    if "matplotlib.font_manager" not in sys.modules:
+        _prepare_matplotlib()
 
 
 def _prepare_workdir(request, fail):
@@ -83,11 +85,18 @@ def _prepare_workdir(request, fail):
 
 def _save_figures(fail, user_traceback):
     """Figures left open in pyplot become output/figure-N.png, numbered in pyplot's order; a name
-    the script already used is skipped. pyplot is not imported for this: no pyplot, no figures."""
+    the script already used is skipped. pyplot is not imported for this: no pyplot (or, where a
+    zygote preloaded it, no open figure), nothing to do."""
     import errno
 
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None:
+        return
+    try:
+        numbers = plt.get_fignums()
+    except BaseException as exc:  # the script may have replaced it
+        fail("runtime_error", "the open figures cannot be listed: %s: %s" % (type(exc).__name__, exc))
+    if not numbers:
         return
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
@@ -99,7 +108,7 @@ def _save_figures(fail, user_traceback):
     create = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     number = 0
     try:
-        for num in plt.get_fignums():
+        for num in numbers:
             figure = plt.figure(num)
             while True:
                 number += 1

@@ -29,7 +29,7 @@ use super::error::SandboxError;
 use super::input::Limits;
 use super::limiter::RunCgroup;
 use super::nsjail;
-use super::process::{pipe_pair, Ended, JailContext, Launch, Nsjail, RunPipes, Watched};
+use super::process::{stdin_pipe, Ended, JailContext, Launch, Nsjail, RunPipes, Watched};
 use super::protocol::{self, Setup, ZygoteSetup};
 use super::uids::UidLease;
 
@@ -79,7 +79,7 @@ impl Zygote {
         )
         .map_err(|e| SandboxError::CreateControlSocket(e.into()))?;
         set_nonblocking(&ours)?;
-        let (stdin_r, stdin_w) = pipe_pair()?;
+        let (stdin_r, stdin_w) = stdin_pipe()?;
         // The zygote prints nothing; its failures come over the control socket or nsjail's log.
         let null = || {
             std::fs::OpenOptions::new()

@@ -233,8 +233,10 @@ async fn a_client_that_disconnects_gets_its_run_killed() {
 }
 
 /// With one CPU per run (`SANDBOX_MAX_CPUS=1`, the default) two runs at once each get a CPU of their
-/// own, whichever way they got their sandbox: nsjail's own choice is random, and two slots' runs
-/// then shared one CPU half the time, halving throughput (src/sandbox/cpus.rs).
+/// own: nsjail's own choice is random, and two slots' runs then shared one CPU half the time,
+/// halving throughput (src/sandbox/cpus.rs). Once the pool is ready: while a zygote still imports
+/// its preload (about 2 s), a run that goes cold ties between its CPU and the other zygote's, and
+/// may take the one a forked run is using (bench/README.md, issue 19).
 #[tokio::test]
 async fn concurrent_runs_each_get_a_cpu_of_their_own() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -247,6 +249,7 @@ async fn concurrent_runs_each_get_a_cpu_of_their_own() {
         s.sandbox.max_cpus = 1;
     })
     .await;
+    crate::pool::wait_ready(&app, 2).await;
     let script = "import os, time\ndef main():\n    time.sleep(0.5)\n    return sorted(os.sched_getaffinity(0))\n";
     for _ in 0..3 {
         let (a, b) = tokio::join!(app.run(script), app.run(script));

@@ -20,6 +20,7 @@ mod operability;
 mod origins;
 mod policy;
 mod pool;
+mod preload;
 mod profile;
 mod quotas;
 mod sessions;

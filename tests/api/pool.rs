@@ -48,23 +48,21 @@ pub async fn pool_counter(app: &TestApp, name: &str) -> u64 {
 async fn warm_runs_have_modules_preloaded_and_are_single_use() {
     let app = pool_app(1).await;
     let hits = pool_counter(&app, "psa_pool_hits_total").await;
-    // It imports numpy, so it gets a warm sandbox, where pandas was preloaded as well.
-    let script = "import sys, os\nimport numpy\ndef main():\n    open('/tmp/mark', 'w').write('x')\n    return {'preloaded': 'pandas' in sys.modules, 'tmp': sorted(os.listdir('/tmp'))}\n";
+    // It imports numpy, so it gets a warm sandbox, where pandas was preloaded as well. (A spawned
+    // warm jail also has matplotlib's config dir in its /tmp, a forked one does not: left out.)
+    let script = "import sys, os\nimport numpy\ndef main():\n    open('/tmp/mark', 'w').write('x')\n    return {'preloaded': 'pandas' in sys.modules, 'tmp': sorted(f for f in os.listdir('/tmp') if f != '.matplotlib')}\n";
     let (status, body) = app.run(script).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["result"],
-        json!({"preloaded": true, "tmp": [".matplotlib", "mark", "output"]})
+        json!({"preloaded": true, "tmp": ["mark", "output"]})
     );
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits + 1);
     // The next warm run is a new sandbox: nothing of the first is there.
     wait_ready(&app, 1).await;
     let (status, body) = app.run(script).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["result"]["tmp"],
-        json!([".matplotlib", "mark", "output"])
-    );
+    assert_eq!(body["result"]["tmp"], json!(["mark", "output"]));
     assert_eq!(pool_counter(&app, "psa_pool_hits_total").await, hits + 2);
     app.assert_no_leftovers().await;
 }
