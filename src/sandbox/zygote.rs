@@ -29,7 +29,9 @@ use super::error::SandboxError;
 use super::input::Limits;
 use super::limiter::RunCgroup;
 use super::nsjail;
-use super::process::{stdin_pipe, Ended, JailContext, Launch, Nsjail, RunPipes, Watched};
+use super::process::{
+    pipe_pair, stdin_pipe, Ended, JailContext, Launch, Nsjail, RunPipes, Watched,
+};
 use super::protocol::{self, Setup, ZygoteSetup};
 use super::uids::UidLease;
 
@@ -269,7 +271,7 @@ impl Zygote {
         )
         .map_err(|e| SandboxError::CreateControlSocket(e.into()))?;
         set_nonblocking(&ours)?;
-        let (stdin_r, stdin_w) = pipe_pair()?;
+        let (stdin_r, stdin_w) = stdin_pipe()?;
         let (stdout_r, stdout_w) = pipe_pair()?;
         let (stderr_r, stderr_w) = pipe_pair()?;
         let fds = [&stdin_r, &stdout_w, &stderr_w, &theirs].map(|fd| fd.as_raw_fd());

@@ -249,7 +249,10 @@ async fn concurrent_runs_each_get_a_cpu_of_their_own() {
         s.sandbox.max_cpus = 1;
     })
     .await;
-    crate::pool::wait_ready(&app, 2).await;
+    // The pool this pass gives the server (none when SANDBOX_POOL_SIZE=0: every run is cold).
+    let (_, health) = app.health().await;
+    let pool = health["pool_size"].as_u64().unwrap_or(0);
+    crate::pool::wait_ready(&app, usize::try_from(pool).unwrap_or(0)).await;
     let script = "import os, time\ndef main():\n    time.sleep(0.5)\n    return sorted(os.sched_getaffinity(0))\n";
     for _ in 0..3 {
         let (a, b) = tokio::join!(app.run(script), app.run(script));
