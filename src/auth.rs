@@ -3,7 +3,7 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
@@ -22,13 +22,7 @@ pub async fn require_api_key<B: MessageBody + 'static>(
         None => true,
         Some(keys) if keys.0.is_empty() => true,
         Some(keys) => {
-            let presented = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .unwrap_or("");
+            let presented = presented_key(req.headers()).unwrap_or("");
             // Every key is compared, whatever matched, so timing does not reveal which.
             keys.0
                 .iter()
@@ -41,6 +35,16 @@ pub async fn require_api_key<B: MessageBody + 'static>(
         let response = ApiError::Unauthorized.error_response();
         Ok(req.into_response(response).map_into_right_body())
     }
+}
+
+/// The key a request presents (`Authorization: Bearer <key>`), if any: what the middleware checks,
+/// and what makes a session its owner's (routes/sessions.rs).
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Compares without an early exit: the time depends on the lengths only, not on where they differ.

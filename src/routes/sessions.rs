@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
@@ -79,11 +78,7 @@ fn owner(req: &HttpRequest) -> Option<String> {
     if keys.0.is_empty() {
         return None;
     }
-    req.headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|k| k.trim().to_string())
+    crate::auth::presented_key(req.headers()).map(str::to_string)
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -271,8 +266,18 @@ struct BatchAnswer {
     duration_ms: u64,
 }
 
+/// The most cells a batch may hold: each answer is kept until the batch answers.
+const MAX_BATCH_CELLS: usize = 100;
+/// What the kept answers of a batch may come to; past it the batch stops (`success` false, and
+/// `cells_run` says how far it got). A cell's answer alone can reach the output caps (stdout,
+/// stderr, the result and the output files, in base64), so without it a long batch of such cells
+/// would hold gigabytes in the server.
+const MAX_BATCH_ANSWER_BYTES: usize = 64 << 20;
+
 /// POST /batch: the cells in order in a fresh temporary session, ended with the batch (even if
-/// the client leaves first); each cell's outcome, as a cell's answer.
+/// the client leaves first); each cell's outcome, as a cell's answer. The whole batch runs within
+/// MAX_TIMEOUT_SECS (each cell's timeout is cut to what is left), so that one that nobody waits
+/// for any more does not hold a session for hours.
 pub async fn batch(
     req: HttpRequest,
     payload: web::Payload,
@@ -282,6 +287,12 @@ pub async fn batch(
 ) -> Result<HttpResponse, ApiError> {
     let started = std::time::Instant::now();
     let (body, _lease) = bodies.read_json::<BatchRequest>(&req, payload).await?;
+    if body.cells.len() > MAX_BATCH_CELLS {
+        return Err(ApiError::InvalidRequest(format!(
+            "a batch holds at most {MAX_BATCH_CELLS} cells; this one has {}",
+            body.cells.len()
+        )));
+    }
     let total: usize = body.cells.iter().map(String::len).sum();
     if total > settings.max_script_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
@@ -303,19 +314,27 @@ pub async fn batch(
     let stop_on_error = body.stop_on_error.unwrap_or(true);
     let registry = sessions.get_ref().clone();
     let cells = body.cells;
+    let budget = Duration::from_secs(settings.max_timeout_secs);
     let ran = tokio::spawn(async move {
         let session = registry.create(new).await?;
         let mut answers = Vec::with_capacity(cells.len());
+        let mut kept = 0usize;
         let mut all_ok = true;
         for code in cells {
+            let left = budget.saturating_sub(started.elapsed());
+            if left.is_zero() || kept > MAX_BATCH_ANSWER_BYTES {
+                all_ok = false;
+                break;
+            }
             let result = registry
-                .run_cell(&session, code, session.timeout, None)
+                .run_cell(&session, code, session.timeout.min(left), None)
                 .await;
             let gone = matches!(result, Err(ApiError::SessionNotFound(_)));
             let rendered = render(result);
             let ok = rendered.error_type.is_none();
             all_ok &= ok;
             let text = String::from_utf8_lossy(&rendered.body).into_owned();
+            kept = kept.saturating_add(text.len());
             if let Ok(raw) = serde_json::value::RawValue::from_string(text) {
                 answers.push(raw);
             }

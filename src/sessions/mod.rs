@@ -49,7 +49,8 @@ struct Inner {
     live: HashMap<String, Arc<Session>>,
     /// Sessions being started: they count against SESSIONS_MAX already.
     starting: usize,
-    ended: HashMap<String, SessionEnd>,
+    /// Why each remembered session ended, and whose it was: another key is told nothing.
+    ended: HashMap<String, (SessionEnd, Option<String>)>,
     /// `ended`'s ids, oldest first.
     order: VecDeque<String>,
 }
@@ -186,8 +187,8 @@ impl Sessions {
             return Err(never_existed());
         }
         match inner.ended.get(id) {
-            Some(why) => Err(ended(*why)),
-            None => Err(never_existed()),
+            Some((why, whose)) if whose.as_deref() == owner => Err(ended(*why)),
+            _ => Err(never_existed()),
         }
     }
 
@@ -331,10 +332,12 @@ impl Sessions {
     /// Moves a session from the live map to the remembered ends, and counts its end: once.
     fn finish(&self, id: &str, why: SessionEnd) {
         let mut inner = self.lock();
-        if inner.live.remove(id).is_none() {
+        let Some(session) = inner.live.remove(id) else {
             return;
-        }
-        inner.ended.insert(id.to_string(), why);
+        };
+        inner
+            .ended
+            .insert(id.to_string(), (why, session.owner.clone()));
         inner.order.push_back(id.to_string());
         while inner.order.len() > REMEMBERED_ENDS {
             if let Some(old) = inner.order.pop_front() {
@@ -348,9 +351,10 @@ impl Sessions {
         log::info!("session {id} ended: {}", why.as_str());
     }
 
+    /// Why a session the caller already owned (it passed `find`) is gone.
     fn why_not_found(&self, id: &str) -> ApiError {
         match self.lock().ended.get(id) {
-            Some(why) => ended(*why),
+            Some((why, _)) => ended(*why),
             None => never_existed(),
         }
     }

@@ -586,6 +586,13 @@ async fn a_batch_runs_its_cells_in_one_fresh_session_and_ends_it() {
         .await;
     assert_eq!(answer["cells_run"], 2, "{answer}");
     assert_eq!(answer["cells"][1]["result"], "ran");
+    // Every answer is kept until the batch answers: their number is bounded.
+    let cells = vec![json!("1"); 101]; // routes/sessions.rs MAX_BATCH_CELLS, plus one
+    let (status, answer) = app
+        .call("POST", "/batch", Some(json!({ "cells": cells })))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error_type"], "invalid_request", "{answer}");
     let (_, health) = app.health().await;
     assert_eq!(health["sessions"]["open"], 0, "{health}");
     assert_eq!(health["sessions"]["ended"]["batch_done"], 2, "{health}");
@@ -635,6 +642,24 @@ async fn with_api_keys_a_session_belongs_to_the_key_that_created_it() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 404, "another key cannot delete it");
+    // Once it has ended, only its owner is told why; to another key it never existed.
+    let deleted = app
+        .client
+        .delete(format!("{}/sessions/{id}", app.address))
+        .bearer_auth("key-one")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    for (key, says) in [("key-one", "deleted"), ("key-two", "never existed")] {
+        let later = post(key, format!("/sessions/{id}/execute"), json!({"code": "1"}))
+            .await
+            .unwrap();
+        assert_eq!(later.status(), 404);
+        let body: Value = later.json().await.unwrap();
+        let message = body["error"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains(says), "{key}: {body}");
+    }
 }
 
 #[tokio::test]
