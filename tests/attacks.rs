@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
-use helpers::{processes_with_async, product_preload, spawn_app, spawn_app_with, unique, TestApp};
+use helpers::{processes_with_async, product_preload, spawn_app_with, unique, TestApp};
 
 const CATEGORIES: [&str; 6] = ["escape", "info", "net", "exhaust", "process", "channel"];
 /// A failure message quotes at most this much of the response.
@@ -688,7 +688,12 @@ async fn every_attack_is_contained_as_a_session_cell() {
     // so a zygote of its own, and with matplotlib and seaborn this corpus took 520 s instead of
     // about 230 per pass. The one-shot corpus above attacks zygotes with the product's preload;
     // what a session adds (its socket, its cell loop) does not depend on what was imported.
-    let app = Arc::new(spawn_app().await);
+    // Fork mode whatever the pass sets (sessions need it: under SANDBOX_POOL_MODE=spawn they are
+    // 501, which tests/api/sessions.rs checks).
+    let app = Arc::new(
+        spawn_app_with(|s| s.sandbox.pool_mode = Some(python_script_api::sandbox::PoolMode::Fork))
+            .await,
+    );
     let host = Host::new(&app, &canary);
     let files = attack_files();
     let mut failures = Vec::new();

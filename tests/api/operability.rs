@@ -349,7 +349,11 @@ async fn as_pid_1_the_server_reaps_orphaned_jail_processes() {
 
 #[tokio::test]
 async fn sigterm_ends_open_sessions_and_leaves_nothing() {
-    let mut server = start_binary(&[("SHUTDOWN_TIMEOUT_SECS", "1")]);
+    // Sessions need fork mode, whatever the pass sets.
+    let mut server = start_binary(&[
+        ("SHUTDOWN_TIMEOUT_SECS", "1"),
+        ("SANDBOX_POOL_MODE", "fork"),
+    ]);
     let port = server.port;
     let client = reqwest::Client::new();
     let health: serde_json::Value = client

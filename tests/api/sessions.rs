@@ -2,13 +2,31 @@
 //! real nsjail, and drives sessions over HTTP: the contract (create, cells, GET, DELETE, 404 with
 //! the reason, 409, expiry, timeouts, memory), what sessions cannot see of each other and of
 //! one-shot runs, and that nothing of a session is left once it has ended. `make test` runs them
-//! under both profiles; sessions need fork mode, the default on x86_64.
+//! under both profiles; sessions need fork mode, the default on x86_64, so these servers run it
+//! whatever SANDBOX_POOL_MODE the pass sets (`without_fork_mode_sessions_are_unavailable` covers
+//! spawn mode).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{processes_with, spawn_app, spawn_app_with, unique, TestApp};
+use python_script_api::configuration::Settings;
+use python_script_api::sandbox::PoolMode;
+
+use crate::helpers::{processes_with, spawn_app_with, unique, TestApp};
+
+/// A server that can hold sessions: fork mode, whatever the pass's SANDBOX_POOL_MODE.
+async fn session_app() -> TestApp {
+    session_app_with(|_| {}).await
+}
+
+async fn session_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        s.sandbox.pool_mode = Some(PoolMode::Fork);
+        tweak(s);
+    })
+    .await
+}
 
 impl TestApp {
     /// Sends `method` to `path` with an optional JSON body; the answer's status and JSON body
@@ -68,7 +86,7 @@ impl TestApp {
 
 #[tokio::test]
 async fn a_session_keeps_variables_imports_functions_and_files_between_cells() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     assert_eq!(
         app.cell_ok(&id, "import pandas as pd\nx = 41\ndef f(v):\n    return v + 1\nwith open('kept.txt', 'w') as fh:\n    fh.write('hello')").await,
@@ -87,7 +105,7 @@ async fn a_session_keeps_variables_imports_functions_and_files_between_cells() {
 
 #[tokio::test]
 async fn a_cell_answers_with_the_execute_envelope() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     let (status, answer) = app
         .cell(&id, "print('out')\nimport sys\nprint('err', file=sys.stderr)\n{'a': float('nan'), 'b': (1, 2)}")
@@ -119,7 +137,7 @@ async fn a_cell_answers_with_the_execute_envelope() {
 
 #[tokio::test]
 async fn an_exception_is_a_runtime_error_and_the_session_lives_on() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     app.cell_ok(&id, "kept = 'still here'").await;
     let (status, answer) = app.cell(&id, "print('before')\n1 / 0").await;
@@ -142,7 +160,7 @@ async fn an_exception_is_a_runtime_error_and_the_session_lives_on() {
 
 #[tokio::test]
 async fn get_reports_the_session_and_its_variables_but_never_their_values() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({"idle_timeout": 120})).await;
     app.cell_ok(
         &id,
@@ -168,7 +186,7 @@ async fn get_reports_the_session_and_its_variables_but_never_their_values() {
 
 #[tokio::test]
 async fn delete_ends_the_session_at_once_and_later_calls_say_why() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let marker = unique("sessdel");
     let id = app.new_session(json!({})).await;
     app.cell_ok(
@@ -211,7 +229,7 @@ async fn delete_ends_the_session_at_once_and_later_calls_say_why() {
 
 #[tokio::test]
 async fn a_second_cell_while_one_runs_is_session_busy() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     let slow = app.cell(&id, "import time\ntime.sleep(3)\n'slow'");
     let second = async {
@@ -228,7 +246,7 @@ async fn a_second_cell_while_one_runs_is_session_busy() {
 
 #[tokio::test]
 async fn a_cell_past_its_timeout_is_interrupted_and_the_session_lives_on() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({"timeout": 1})).await;
     app.cell_ok(&id, "kept = 5").await;
     let started = Instant::now();
@@ -262,7 +280,7 @@ async fn a_cell_past_its_timeout_is_interrupted_and_the_session_lives_on() {
 
 #[tokio::test]
 async fn a_cell_that_ignores_its_interrupt_ends_the_session() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     let started = Instant::now();
     let code = "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.1)";
@@ -294,7 +312,7 @@ async fn a_cell_that_ignores_its_interrupt_ends_the_session() {
 
 #[tokio::test]
 async fn a_cell_past_the_sessions_memory_ends_it_with_memory_limit() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({"memory": 256})).await;
     let (status, answer) = app
         .cell(&id, "import numpy as np\nblocks = []\nwhile True:\n    blocks.append(np.ones(32 << 20, dtype=np.uint8))")
@@ -313,7 +331,7 @@ async fn a_cell_past_the_sessions_memory_ends_it_with_memory_limit() {
 
 #[tokio::test]
 async fn idle_sessions_are_reaped_on_time_without_traffic() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({"idle_timeout": 1})).await;
     // No request meanwhile: the reaper alone must end it.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -330,7 +348,7 @@ async fn idle_sessions_are_reaped_on_time_without_traffic() {
 
 #[tokio::test]
 async fn session_files_land_in_the_working_directory() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app
         .new_session(json!({"files": [{"name": "data.csv", "content": "a,b\n1,2\n3,4\n"}]}))
         .await;
@@ -343,7 +361,7 @@ async fn session_files_land_in_the_working_directory() {
 
 #[tokio::test]
 async fn session_options_out_of_range_are_invalid_requests() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     for body in [
         json!({"idle_timeout": 0}),
         json!({"idle_timeout": 999_999}),
@@ -359,7 +377,7 @@ async fn session_options_out_of_range_are_invalid_requests() {
 
 #[tokio::test]
 async fn past_sessions_max_creating_one_gets_429() {
-    let app = spawn_app_with(|s| s.sandbox.sessions_max = 1).await;
+    let app = session_app_with(|s| s.sandbox.sessions_max = 1).await;
     let first = app.new_session(json!({})).await;
     let (status, answer) = app.call("POST", "/sessions", Some(json!({}))).await;
     assert_eq!(status, 429, "{answer}");
@@ -382,7 +400,7 @@ async fn without_fork_mode_sessions_are_unavailable() {
 
 #[tokio::test]
 async fn a_cell_that_forges_its_frame_and_runs_on_is_still_timed() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     let marker = unique("forged");
     // A complete success frame, then the channel closed, then more work: the cell is not over
@@ -466,7 +484,7 @@ fn assert_sees_nothing(seen: &Value) {
 
 #[tokio::test]
 async fn sessions_cannot_see_each_other_or_one_shot_runs() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let a = app.new_session(json!({})).await;
     let b = app.new_session(json!({})).await;
     assert_eq!(app.cell_ok(&a, LEAVE).await, true);
@@ -499,7 +517,7 @@ async fn sessions_cannot_see_each_other_or_one_shot_runs() {
 
 #[tokio::test]
 async fn a_session_runs_unprivileged_in_its_own_namespaces() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     let status = app
         .cell_ok(
@@ -517,7 +535,7 @@ async fn a_session_runs_unprivileged_in_its_own_namespaces() {
 
 #[tokio::test]
 async fn a_cell_streams_its_output_then_its_answer() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({})).await;
     app.cell_ok(&id, "n = 3").await;
     let response = app
@@ -560,7 +578,7 @@ async fn a_cell_streams_its_output_then_its_answer() {
 
 #[tokio::test]
 async fn a_batch_runs_its_cells_in_one_fresh_session_and_ends_it() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let (status, answer) = app
         .call(
             "POST",
@@ -601,7 +619,7 @@ async fn a_batch_runs_its_cells_in_one_fresh_session_and_ends_it() {
 
 #[tokio::test]
 async fn with_api_keys_a_session_belongs_to_the_key_that_created_it() {
-    let app = spawn_app_with(|s| s.api_keys = vec!["key-one".into(), "key-two".into()]).await;
+    let app = session_app_with(|s| s.api_keys = vec!["key-one".into(), "key-two".into()]).await;
     let post = |key: &'static str, path: String, body: Value| {
         app.client
             .post(format!("{}{path}", app.address))
@@ -664,7 +682,7 @@ async fn with_api_keys_a_session_belongs_to_the_key_that_created_it() {
 
 #[tokio::test]
 async fn metrics_count_sessions_by_how_they_ended() {
-    let app = spawn_app().await;
+    let app = session_app().await;
     let id = app.new_session(json!({"memory": 300})).await;
     // An open session holds its memory in the budget.
     let (_, health) = app.health().await;
@@ -691,7 +709,7 @@ async fn metrics_count_sessions_by_how_they_ended() {
 async fn session_answers_fit_the_openapi_description() {
     use crate::openapi::{check, response_schema, spec};
     let spec = spec();
-    let app = spawn_app().await;
+    let app = session_app().await;
     let (status, created) = app
         .call(
             "POST",
@@ -766,8 +784,10 @@ async fn session_answers_fit_the_openapi_description() {
 
 #[tokio::test]
 async fn sessions_never_take_the_memory_the_largest_run_needs() {
-    // A budget of 1024 MiB: about 930 for runs beside the warm pool, 512 of it for the largest run.
-    let app = spawn_app_with(|s| {
+    // A budget of 1024 MiB: about 930 for runs beside the warm pool (two zygotes, whatever pool
+    // the pass sets), 512 of it for the largest run.
+    let app = session_app_with(|s| {
+        s.sandbox.pool_size = 2;
         s.sandbox.memory_budget_mib = Some(1024);
         s.max_memory_mib = 512;
         s.max_memory_set = true;
