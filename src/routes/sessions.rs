@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::execute::events::EventStream;
 use super::execute::render::render;
 use super::execute::request::ExecuteRequest;
-use super::execute::stream::{negotiate, CHANNEL_CHUNKS};
+use super::execute::stream::{negotiate, streamed, CHANNEL_CHUNKS};
 use crate::auth::ApiKeys;
 use crate::body::BodyGate;
 use crate::configuration::Settings;
@@ -197,7 +197,6 @@ pub async fn execute_cell_stream(
     settings: web::Data<Settings>,
     sessions: web::Data<Arc<Sessions>>,
 ) -> Result<HttpResponse, ApiError> {
-    use actix_web::http::header::{self, HeaderValue};
     use actix_web::HttpMessage;
 
     let format = negotiate(&req);
@@ -235,11 +234,7 @@ pub async fn execute_cell_stream(
         run,
         request_id,
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, format.content_type()))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header(("x-accel-buffering", HeaderValue::from_static("no")))
-        .body(events))
+    Ok(streamed(format, events))
 }
 
 #[derive(Debug, Deserialize)]

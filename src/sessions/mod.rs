@@ -23,7 +23,8 @@ pub use session::Session;
 
 use crate::error::ApiError;
 use crate::sandbox::{
-    InputFile, Limits, Outcome, OutputSender, Sandbox, SandboxError, SessionEnd, SessionStart,
+    CellOutcome, InputFile, Limits, Outcome, OutputSender, Sandbox, SandboxError, SessionEnd,
+    SessionJail, SessionStart,
 };
 
 /// How many ended sessions' ids are remembered, with why they ended, for a clear 404.
@@ -225,16 +226,7 @@ impl Sessions {
             s.record_memory(jail);
             s.cells_run.fetch_add(1, Ordering::Relaxed);
             s.touch();
-            let why = match &ran {
-                Ok(cell) => cell.ended,
-                Err(_) => Some(SessionEnd::Exited),
-            };
-            if let Some(why) = why {
-                this.finish(&s.id, why);
-                if let Some(jail) = guard.take() {
-                    destroy_at_home(&s, jail).await;
-                }
-            }
+            this.end_if_over(&s, &mut guard, &ran).await;
             drop(guard);
             match ran {
                 Ok(cell) => cell.outcome.ok_or_else(|| this.why_not_found(&s.id)),
@@ -270,16 +262,7 @@ impl Sessions {
             let jail = guard.as_mut()?;
             let ran = jail.inspect(&mut end).await;
             s.record_memory(jail);
-            let why = match &ran {
-                Ok(cell) => cell.ended,
-                Err(_) => Some(SessionEnd::Exited),
-            };
-            if let Some(why) = why {
-                this.finish(&s.id, why);
-                if let Some(jail) = guard.take() {
-                    destroy_at_home(&s, jail).await;
-                }
-            }
+            this.end_if_over(&s, &mut guard, &ran).await;
             let outcome = ran.ok()?.outcome?;
             match outcome.status {
                 crate::sandbox::RunStatus::Completed { result, .. } => {
@@ -294,6 +277,26 @@ impl Sessions {
             }
         }
         (cached(), false)
+    }
+
+    /// After a cell or a listing of the variables: one that ended the session (or failed to run)
+    /// ends it here, its processes first, while the caller still holds its lock.
+    async fn end_if_over(
+        &self,
+        session: &Session,
+        jail: &mut Option<SessionJail>,
+        ran: &Result<CellOutcome, SandboxError>,
+    ) {
+        let why = match ran {
+            Ok(cell) => cell.ended,
+            Err(_) => Some(SessionEnd::Exited),
+        };
+        if let Some(why) = why {
+            self.finish(&session.id, why);
+            if let Some(jail) = jail.take() {
+                destroy_at_home(session, jail).await;
+            }
+        }
     }
 
     /// Ends a session now (DELETE, expiry, shutdown): later calls get 404 with `why`, a running

@@ -84,12 +84,18 @@ pub async fn execute_stream(
         run,
         request_id,
     );
-    Ok(HttpResponse::Ok()
+    Ok(streamed(format, events))
+}
+
+/// The streamed answer's response: its content type, and no caching or buffering on the way
+/// (also for a session's streamed cell, routes/sessions.rs).
+pub(crate) fn streamed(format: Format, events: EventStream) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, format.content_type()))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         // nginx would otherwise buffer the whole response, which defeats the point.
         .insert_header(("x-accel-buffering", HeaderValue::from_static("no")))
-        .body(events))
+        .body(events)
 }
 
 /// SSE, unless `Accept` names application/x-ndjson (before any text/event-stream).
