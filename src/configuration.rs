@@ -455,8 +455,7 @@ fn pool_mode(env: Env) -> Result<Option<PoolMode>, ConfigError> {
 /// else's: not root, not 65534 (nobody, which other services use), and below 2^32 - 1. The default
 /// range sits below 65534 so that it also fits a container whose user namespace maps only 65536 ids.
 fn uid_base(env: Env, s: &SandboxSettings) -> Result<u32, ConfigError> {
-    let count = crate::sandbox::uids::capacity(s.slots, s.pool_size)
-        .saturating_add(u32::try_from(s.sessions_max).unwrap_or(u32::MAX));
+    let count = crate::sandbox::uids::capacity(s.slots, s.pool_size, s.sessions_max);
     let base: u32 = num(env, "SANDBOX_UID_BASE", 60000, 1000, u32::MAX - 1)?;
     let end = u64::from(base) + u64::from(count);
     if end > u64::from(u32::MAX - 1) || (u64::from(base)..end).contains(&65534) {
@@ -905,7 +904,7 @@ mod tests {
     #[test]
     fn each_session_has_a_uid_of_its_own_in_the_range() {
         // The range grows by SESSIONS_MAX: one more session and it would hold 65534.
-        let base = 65534 - crate::sandbox::uids::capacity(2, 2) - 8;
+        let base = 65534 - crate::sandbox::uids::capacity(2, 2, 8);
         let fits = base.to_string();
         assert!(settings(&[("SANDBOX_SLOTS", "2"), ("SANDBOX_UID_BASE", &fits)]).is_ok());
         let tight = (base + 1).to_string();

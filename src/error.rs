@@ -256,6 +256,8 @@ impl ApiError {
             | ApiError::BodiesOverloaded { .. } => ErrorType::Overloaded,
             // A request for more memory than the budget can ever give: the client's to change.
             ApiError::Sandbox(SandboxError::MemoryOverBudget { .. }) => ErrorType::InvalidRequest,
+            // As a one-shot run whose input files do not fit: the request's memory is too small.
+            ApiError::Sandbox(SandboxError::SessionFilesDoNotFit { .. }) => ErrorType::MemoryLimit,
             // SESSIONS_MAX: the answer to load, as a full queue is.
             ApiError::Sandbox(SandboxError::TooManySessions { .. }) => ErrorType::Overloaded,
             ApiError::Sandbox(SandboxError::SessionsUnavailable { .. }) => {

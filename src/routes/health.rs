@@ -26,6 +26,7 @@ struct SessionsHealth {
     ended: std::collections::BTreeMap<&'static str, u64>,
     memory_bytes: u64,
     reserved_mib: u64,
+    cpu_weight: Option<String>,
 }
 
 pub async fn health(
@@ -41,6 +42,7 @@ pub async fn health(
         ended: stats.ended.into_iter().collect(),
         memory_bytes: stats.memory_bytes,
         reserved_mib: stats.reserved_mib,
+        cpu_weight: stats.cpu_weight,
     };
     let body = Health {
         status: if sandbox.healthy {

@@ -159,17 +159,19 @@ pub(super) fn prepare_cell(
             settings.max_script_bytes
         )));
     }
-    let timeout = match cell.timeout {
-        None => session.timeout,
-        Some(t) if (1..=settings.max_timeout_secs).contains(&t) => Duration::from_secs(t),
-        Some(t) => {
-            return Err(ApiError::InvalidRequest(format!(
-                "timeout must be between 1 and {} seconds, not {t}",
-                settings.max_timeout_secs
-            )))
-        }
-    };
+    let timeout = cell_timeout(cell.timeout, settings.max_timeout_secs)?.unwrap_or(session.timeout);
     Ok((session, timeout))
+}
+
+/// A cell's own timeout, if it asks for one: within /execute's range.
+fn cell_timeout(asked: Option<u64>, max_secs: u64) -> Result<Option<Duration>, ApiError> {
+    match asked {
+        None => Ok(None),
+        Some(t) if (1..=max_secs).contains(&t) => Ok(Some(Duration::from_secs(t))),
+        Some(t) => Err(ApiError::InvalidRequest(format!(
+            "timeout must be between 1 and {max_secs} seconds, not {t}"
+        ))),
+    }
 }
 
 pub async fn execute_cell(
@@ -202,10 +204,9 @@ pub async fn execute_cell_stream(
     let format = negotiate(&req);
     let (cell, lease) = bodies.read_json::<CellRequest>(&req, payload).await?;
     let (session, timeout) = prepare_cell(&req, &path, &cell, &settings, &sessions)?;
-    // Busy is a plain 409, before the stream starts: the lock is taken here and handed on.
-    if session.is_busy() {
-        return Err(ApiError::SessionBusy(session.id.clone()));
-    }
+    // Busy is a plain 409, before the stream starts: the session is claimed here and the claim
+    // handed on to the cell.
+    let claim = session.claim()?;
     let (output_tx, output_rx) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let registry = sessions.get_ref().clone();
@@ -221,7 +222,7 @@ pub async fn execute_cell_stream(
         async move {
             let _lease = lease;
             let result = registry
-                .run_cell(&session, cell.code, timeout, Some(output_tx))
+                .run_claimed(claim, cell.code, timeout, Some(output_tx))
                 .await;
             let _ = done_tx.send(render(result));
         },
@@ -237,11 +238,47 @@ pub async fn execute_cell_stream(
     Ok(streamed(format, events))
 }
 
+/// One cell of a batch: its code, or its code and a timeout of its own.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "serde_json::Value")]
+pub enum BatchCell {
+    Code(String),
+    Cell(CellRequest),
+}
+
+impl TryFrom<serde_json::Value> for BatchCell {
+    type Error = String;
+
+    /// With an error that says what a cell may be (serde's untagged enums say only that nothing
+    /// matched).
+    fn try_from(value: serde_json::Value) -> Result<Self, String> {
+        match value {
+            serde_json::Value::String(code) => Ok(BatchCell::Code(code)),
+            object @ serde_json::Value::Object(_) => serde_json::from_value(object)
+                .map(BatchCell::Cell)
+                .map_err(|e| format!("a batch cell: {e}")),
+            _ => Err(
+                "each batch cell is a string of code, or an object {\"code\": ..., \"timeout\"?: s}"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl BatchCell {
+    fn code(&self) -> &str {
+        match self {
+            BatchCell::Code(code) => code,
+            BatchCell::Cell(cell) => &cell.code,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// The cells' code, run in order in one fresh session.
-    pub cells: Vec<String>,
+    /// The cells, run in order in one fresh session.
+    pub cells: Vec<BatchCell>,
     /// Whether a failed cell stops the batch (default true).
     pub stop_on_error: Option<bool>,
     /// As POST /sessions: the session's memory, each cell's timeout, its input files.
@@ -288,7 +325,7 @@ pub async fn batch(
             body.cells.len()
         )));
     }
-    let total: usize = body.cells.iter().map(String::len).sum();
+    let total: usize = body.cells.iter().map(|c| c.code().len()).sum();
     if total > settings.max_script_bytes {
         return Err(ApiError::PayloadTooLarge(format!(
             "the cells come to {total} bytes, more than the {} allowed",
@@ -306,24 +343,34 @@ pub async fn batch(
         },
     )
     .await?;
+    // Each cell's own timeout, checked as a cell's, before the session starts.
+    let mut cells = Vec::with_capacity(body.cells.len());
+    for cell in body.cells {
+        let (code, timeout) = match cell {
+            BatchCell::Code(code) => (code, None),
+            BatchCell::Cell(cell) => {
+                let timeout = cell_timeout(cell.timeout, settings.max_timeout_secs)?;
+                (cell.code, timeout)
+            }
+        };
+        cells.push((code, timeout));
+    }
     let stop_on_error = body.stop_on_error.unwrap_or(true);
     let registry = sessions.get_ref().clone();
-    let cells = body.cells;
     let budget = Duration::from_secs(settings.max_timeout_secs);
     let ran = tokio::spawn(async move {
         let session = registry.create(new).await?;
         let mut answers = Vec::with_capacity(cells.len());
         let mut kept = 0usize;
         let mut all_ok = true;
-        for code in cells {
+        for (code, timeout) in cells {
             let left = budget.saturating_sub(started.elapsed());
             if left.is_zero() || kept > MAX_BATCH_ANSWER_BYTES {
                 all_ok = false;
                 break;
             }
-            let result = registry
-                .run_cell(&session, code, session.timeout.min(left), None)
-                .await;
+            let timeout = timeout.unwrap_or(session.timeout).min(left);
+            let result = registry.run_cell(&session, code, timeout, None).await;
             let gone = matches!(result, Err(ApiError::SessionNotFound(_)));
             let rendered = render(result);
             let ok = rendered.error_type.is_none();

@@ -39,7 +39,7 @@ pub enum SandboxError {
         /// Seconds until enough runs are expected to have ended (admission.rs fills it in).
         retry_after_secs: u32,
     },
-    #[error("all {0} sandbox uids are in use (more live sandboxes than SANDBOX_SLOTS and SANDBOX_POOL_SIZE allow)")]
+    #[error("all {0} sandbox uids are in use (more live sandboxes than SANDBOX_SLOTS, SANDBOX_POOL_SIZE and SESSIONS_MAX allow)")]
     NoJailUid(u32),
 
     // The run's cgroup (limiter.rs).
@@ -117,7 +117,13 @@ pub enum SandboxError {
     /// SESSIONS_MAX sessions are open.
     #[error("{max} sessions are open, the most this server keeps (SESSIONS_MAX)")]
     TooManySessions { max: usize },
-    /// The session's child failed before its first cell (its input files, for one).
+    /// The session's child failed before its first cell, for a reason of the server's.
     #[error("the session could not start: {said}")]
     SessionSetup { said: String },
+    /// The session's input files do not fit in its memory: the client's to change.
+    #[error(
+        "the session's input files do not fit in its memory limit of {memory_mib} MiB: ask for \
+         more memory, or send smaller files"
+    )]
+    SessionFilesDoNotFit { memory_mib: u64 },
 }

@@ -296,6 +296,7 @@ async fn start(
             wall_limit: timed,
             zygote: false,
             extra_pids: 0,
+            background: false,
         },
         [theirs.stdin, theirs.stdout, theirs.stderr],
         theirs.result,

@@ -1,7 +1,16 @@
-//! Memory and process-count limits: a cgroup per run when the host offers one, rlimits otherwise.
+//! Memory and process-count limits: a cgroup per run when the host offers one, rlimits otherwise;
+//! and the low CPU weight of sessions, which must never take the CPUs from one-shot runs.
 //!
 //! The server owns each run's cgroup (rather than letting nsjail make one) so that, after the run,
 //! it can still read whether the memory or pids limit was hit, and can kill every process in it.
+//!
+//! CPU: runs are not placed in any CPU group, so each of their threads weighs as much as any task
+//! of the server's own group (1024 in v1's `cpu.shares`, 100 in v2's `cpu.weight`). A session's
+//! zygote and child are "background" jails: in v1 they go into `cpu/<parent>`, whose
+//! `cpu.shares` of `SESSIONS_CPU_SHARES` all sessions share, so that all of them together weigh
+//! an eighth of one run's thread; in v2, where the `cpu` controller is available, each session's
+//! group gets `cpu.weight` `SESSION_CPU_WEIGHT`. The weight only matters when the CPUs are
+//! contended: an idle host still gives a session all the CPU it asks for.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -16,16 +25,22 @@ use nix::unistd::Pid;
 use super::error::SandboxError;
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// v1: the `cpu.shares` of the group that holds every session (the default, a task's, is 1024).
+pub const SESSIONS_CPU_SHARES: u64 = 128;
+/// v2: each session group's `cpu.weight` (the default, a run's, is 100).
+pub const SESSION_CPU_WEIGHT: u64 = 12;
 
 /// Which mechanism enforces memory and pids limits, decided once at start-up.
 #[derive(Debug)]
 pub enum Limiter {
     /// cgroup v1: `memory` and `pids` hierarchies, each with our parent group. `budget` is the
-    /// memory limit the parent carries, once `limit_parent` set it.
+    /// memory limit the parent carries, once `limit_parent` set it. `cpu`: the parent group of
+    /// the sessions in the `cpu` hierarchy, with its low shares, where the host has one.
     CgroupV1 {
         memory: PathBuf,
         pids: PathBuf,
         budget: Option<u64>,
+        cpu: Option<PathBuf>,
     },
     /// cgroup v2: one parent group for the runs with the memory and pids controllers enabled for
     /// its children (`<SANDBOX_CGROUP>/runs`; the server itself is in `<SANDBOX_CGROUP>/server`,
@@ -33,6 +48,8 @@ pub enum Limiter {
     CgroupV2 {
         parent: PathBuf,
         budget: Option<u64>,
+        /// Whether the `cpu` controller is enabled for the runs' groups (sessions' weight).
+        cpu: bool,
     },
     /// No usable cgroup: RLIMIT_AS and RLIMIT_NPROC, set by nsjail. `reason` says why.
     Rlimits { reason: String },
@@ -74,7 +91,7 @@ impl Limiter {
         let (dir, v2, budget) = match self {
             Limiter::Rlimits { .. } => return Err("no cgroup".into()),
             Limiter::CgroupV1 { memory, budget, .. } => (memory.clone(), false, budget),
-            Limiter::CgroupV2 { parent, budget } => (parent.clone(), true, budget),
+            Limiter::CgroupV2 { parent, budget, .. } => (parent.clone(), true, budget),
         };
         if !v2 {
             // v1 charges a child to its parent only with use_hierarchy (always on since Linux
@@ -104,11 +121,51 @@ impl Limiter {
             fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             sweep_stale_runs(dir);
         }
+        let cpu = match Self::sessions_cpu_v1(root, parent_name) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                log::warn!("sessions will run at the runs' CPU weight: {e}");
+                None
+            }
+        };
         Ok(Limiter::CgroupV1 {
             memory,
             pids,
             budget: None,
+            cpu,
         })
+    }
+
+    /// v1's `cpu/<parent>`, with the low shares that all sessions split between them.
+    fn sessions_cpu_v1(root: &Path, parent_name: &str) -> Result<PathBuf, String> {
+        let hierarchy = root.join("cpu");
+        if !hierarchy.join("cpu.shares").exists() {
+            return Err(format!("{} is not mounted", hierarchy.display()));
+        }
+        let dir = hierarchy.join(parent_name);
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        sweep_stale_runs(&dir);
+        let shares = dir.join("cpu.shares");
+        fs::write(&shares, SESSIONS_CPU_SHARES.to_string())
+            .map_err(|e| format!("cannot write {}: {e}", shares.display()))?;
+        Ok(dir)
+    }
+
+    /// Where background jails (sessions) get their low CPU weight, for /health and the log.
+    pub fn background_cpu(&self) -> Option<String> {
+        match self {
+            Limiter::CgroupV1 { cpu: Some(dir), .. } => Some(format!(
+                "{} cpu.shares {SESSIONS_CPU_SHARES}",
+                dir.display()
+            )),
+            Limiter::CgroupV2 {
+                parent, cpu: true, ..
+            } => Some(format!(
+                "{}/<session> cpu.weight {SESSION_CPU_WEIGHT}",
+                parent.display()
+            )),
+            _ => None,
+        }
     }
 
     /// cgroup v2 allows controllers only for groups without processes of their own. So the server
@@ -152,20 +209,36 @@ impl Limiter {
         fs::create_dir_all(&runs).map_err(|e| format!("cannot create {}: {e}", runs.display()))?;
         write(runs.join("cgroup.subtree_control"), "+memory +pids")?;
         sweep_stale_runs(&runs);
+        // The cpu controller only for the sessions' weight, and only where it is offered: without
+        // it sessions weigh as much as runs (the log says so).
+        let cpu = controllers.split_whitespace().any(|c| c == "cpu")
+            && [&base, &parent, &runs]
+                .iter()
+                .all(|dir| write(dir.join("cgroup.subtree_control"), "+cpu").is_ok());
+        if !cpu {
+            log::warn!(
+                "sessions will run at the runs' CPU weight: the cpu controller is not available \
+                 in {}",
+                base.display()
+            );
+        }
         Ok(Limiter::CgroupV2 {
             parent: runs,
             budget: None,
+            cpu,
         })
     }
 
     /// Makes a cgroup for one jail, named after `kind` ("run" or "warm", so that an idle pool is
-    /// not mistaken for leftovers) and this server, with its limits set. `None` when limits are
+    /// not mistaken for leftovers) and this server, with its limits set. `background`: a
+    /// session's jail, at the low CPU weight (see the module's header). `None` when limits are
     /// rlimits only.
     pub fn create_run(
         &self,
         kind: &str,
         memory_bytes: u64,
         max_pids: u64,
+        background: bool,
     ) -> Result<Option<RunCgroup>, SandboxError> {
         let id = &run_name(kind);
         let mut run = RunCgroup {
@@ -179,6 +252,7 @@ impl Limiter {
                 memory,
                 pids,
                 budget,
+                cpu,
             } => {
                 let mem = run.make_dir(memory.join(id), *budget)?;
                 write_file(
@@ -192,8 +266,17 @@ impl Limiter {
                 }
                 let pids = run.make_dir(pids.join(id), None)?;
                 write_file(&pids.join("pids.max"), &max_pids.to_string())?;
+                if let (true, Some(cpu)) = (background, cpu) {
+                    // Its own group below the sessions' (default shares): sessions split the
+                    // parent's weight evenly among themselves.
+                    run.make_dir(cpu.join(id), None)?;
+                }
             }
-            Limiter::CgroupV2 { parent, budget } => {
+            Limiter::CgroupV2 {
+                parent,
+                budget,
+                cpu,
+            } => {
                 let dir = run.make_dir(parent.join(id), *budget)?;
                 write_file(&dir.join("memory.max"), &memory_bytes.to_string())?;
                 let swap = dir.join("memory.swap.max");
@@ -201,6 +284,9 @@ impl Limiter {
                     write_file(&swap, "0")?;
                 }
                 write_file(&dir.join("pids.max"), &max_pids.to_string())?;
+                if background && *cpu {
+                    write_file(&dir.join("cpu.weight"), &SESSION_CPU_WEIGHT.to_string())?;
+                }
             }
         }
         for dir in run.dirs.clone() {

@@ -120,11 +120,9 @@ impl Sandbox {
         // The bind mount needs an absolute source; an unresolvable venv shows up in the probe.
         let venv = std::fs::canonicalize(&settings.venv_path)
             .unwrap_or_else(|_| settings.venv_path.clone());
-        // Each session's zygote is a jail with a uid of its own too.
         let uids = uids::JailUids::new(
             settings.uid_base,
-            uids::capacity(settings.slots, settings.pool_size)
-                .saturating_add(u32::try_from(settings.sessions_max).unwrap_or(u32::MAX)),
+            uids::capacity(settings.slots, settings.pool_size, settings.sessions_max),
         );
         // Once, before the pool starts and before anything runs a jail: nothing else may see the
         // profile before it is decided (the types keep `auto` out of every jail's argv).
@@ -275,6 +273,12 @@ impl Sandbox {
     /// SESSIONS_MAX.
     pub fn sessions_max(&self) -> usize {
         self.ctx.settings.sessions_max
+    }
+
+    /// Where sessions get their CPU weight below the runs' (limiter.rs); `None`: nowhere, they
+    /// weigh as much as runs.
+    pub fn sessions_cpu_weight(&self) -> Option<String> {
+        self.ctx.limiter.background_cpu()
     }
 
     pub fn pool_stats(&self) -> PoolStats {

@@ -61,6 +61,8 @@ pub struct Launch<'a> {
     pub zygote: bool,
     /// Processes the cgroup holds besides a cold jail's (nsjail and the runner).
     pub extra_pids: u64,
+    /// A session's jail: at the low CPU weight below every run's (limiter.rs).
+    pub background: bool,
 }
 
 impl JailContext {
@@ -79,6 +81,7 @@ impl JailContext {
             how.kind,
             how.limits.memory_mib.saturating_mul(1 << 20),
             s.max_pids.saturating_add(how.extra_pids),
+            how.background,
         )?;
         let uid = self
             .uids
@@ -86,6 +89,7 @@ impl JailContext {
             .ok_or(SandboxError::NoJailUid(uids::capacity(
                 s.slots,
                 s.pool_size,
+                s.sessions_max,
             )))?;
         let argv = nsjail::args(&nsjail::JailSpec {
             settings: s,

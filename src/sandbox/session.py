@@ -75,6 +75,7 @@ def serve(setup, runner):
     if setup.get("import_policy"):
         runner.policy._install_import_policy(setup["import_policy"], module.__dict__)
     cells = 0
+    loop_pid = os.getpid()
     while True:
         msg, fds, _, _ = socket.recv_fds(sock, 64, 4)
         if not msg:
@@ -90,7 +91,7 @@ def serve(setup, runner):
             os.dup2(fd, target, inheritable=target < RESULT_FD)
             os.close(fd)
         cells += 1
-        _cell(cells, setup, module.__dict__, runner)
+        _cell(cells, setup, module.__dict__, runner, loop_pid)
 
 
 def _setup_failed(error_type, message, **extra):
@@ -135,7 +136,7 @@ def _read_request():
     return json.loads(b"".join(chunks))
 
 
-def _cell(number, setup, ns, runner):
+def _cell(number, setup, ns, runner, loop_pid):
     import resource
     import signal
 
@@ -171,6 +172,10 @@ def _cell(number, setup, ns, runner):
         frame = {"ok": False, "error_type": "runtime_error", "message": type(exc).__name__, "traceback": ""}
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.getpid() != loop_pid:
+        # A process the cell forked (os.fork() without exec) that ran to the end of the cell: it
+        # must not write a second frame, nor wait on the session's socket for the next cell.
+        os._exit(0)
     ended = frame.get("error_type") in ("exited", "memory_limit")
     _close_figures()
     _clear_output(runner.workdir.OUTPUT_DIR)

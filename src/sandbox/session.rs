@@ -34,6 +34,8 @@ pub const SESSION: &str = include_str!("session.py");
 pub const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 /// How long the child has to write a session's input files and say it is ready.
 const SETUP_WITHIN: Duration = Duration::from_secs(30);
+/// session.py's exit code when the input files do not fit (`_setup_failed`).
+const FILES_DO_NOT_FIT_EXIT: i32 = 73;
 /// x86_64's recvmsg, as /proc/<pid>/syscall names it, and the session socket's fd in session.py
 /// (SOCKET_FD = 100), in the kernel's hex: the loop waiting for its next cell.
 const RECVMSG: &str = "47";
@@ -171,7 +173,8 @@ impl SessionJail {
         start: SessionStart<'_>,
         memory: MemoryReservation,
     ) -> Result<SessionJail, SandboxError> {
-        let zygote = Zygote::spawn(&ctx, &start.limits).await?;
+        let zygote = Zygote::spawn_for_session(&ctx, &start.limits).await?;
+        let oom_at_start = zygote.cgroup().oom_kills();
         let child = match zygote.fork_session().await {
             Ok(child) => child,
             Err(e) => {
@@ -209,7 +212,20 @@ impl SessionJail {
         let said = capture::read_head(&mut stdout, 64, SETUP_WITHIN).await;
         let _ = writer.await;
         if said != b"ready\n" {
+            // How the child ended, if it did (before it is killed, which would say SIGKILL).
+            let status = tokio::time::timeout(Duration::from_millis(200), zygote.child_exit())
+                .await
+                .ok()
+                .flatten();
+            let no_room =
+                status == Some(FILES_DO_NOT_FIT_EXIT) || zygote.cgroup().oom_kills() > oom_at_start;
             zygote.cgroup().kill_all_except(&zygote.keep());
+            if no_room {
+                zygote.destroy().await;
+                return Err(SandboxError::SessionFilesDoNotFit {
+                    memory_mib: start.limits.memory_mib,
+                });
+            }
             let words =
                 capture::read_head(&mut stderr, capture::MAX_LOG_BYTES, Duration::from_secs(1))
                     .await;
@@ -217,9 +233,10 @@ impl SessionJail {
             let words = String::from_utf8_lossy(&words).trim().to_string();
             return Err(SandboxError::SessionSetup {
                 said: if words.is_empty() {
-                    "the session's child ended before it was ready (its input files may not fit \
-                     in its memory)"
-                        .into()
+                    format!(
+                        "the session's child ended before it was ready ({})",
+                        describe_exit(status)
+                    )
                 } else {
                     words
                 },
@@ -323,7 +340,7 @@ impl SessionJail {
         // A cell's frame may be forged by the cell (it can write on fd 3): what ends a cell is
         // the end of its result channel (the loop closes it after its frame), and the loop back
         // in its wait for the next cell (`back_in_loop`).
-        let (frame_tx, _frame_rx) = oneshot::channel::<()>();
+        let (frame_tx, mut frame_rx) = oneshot::channel::<()>();
         let forward = |stream| output.clone().map(|tx| Forward::new(stream, tx));
         let cap = s.max_output_bytes;
         let stdout = capture::spawn_reader(
@@ -353,6 +370,13 @@ impl SessionJail {
         let deadline = started + timeout;
         let mut interrupted = false;
         let mut result_read: Option<Vec<u8>> = None;
+        // Whether a whole frame has come, though the channel may not have ended: a process the
+        // cell forked (and did not exec or end) holds a copy of its write end.
+        let mut frame_seen = false;
+        // The child's exit status, when it ended during the cell (the zygote's report).
+        let mut exit_status: Option<i32> = None;
+        // Whether the loop was found back at the deadline (see the deadline's branch).
+        let mut in_time = false;
         // What ended the wait: the frame (None), or the end of the session.
         let ended: Option<SessionEnd> = loop {
             let grace_over = deadline + INTERRUPT_GRACE;
@@ -370,7 +394,10 @@ impl SessionJail {
                     // The cell closed its channel and runs on: it is over when the loop is
                     // back (polled below), or at its deadline.
                 },
-                _ = tokio::time::sleep(BACK_POLL), if result_read.is_some() => {
+                _ = &mut frame_rx, if !frame_seen => frame_seen = true,
+                // After the frame, or the end of the channel: the cell is over once the loop is
+                // back. Processes it left holding the channel are killed below, which ends it.
+                _ = tokio::time::sleep(BACK_POLL), if result_read.is_some() || frame_seen => {
                     if self.is_back() {
                         break None;
                     }
@@ -378,6 +405,7 @@ impl SessionJail {
                 Some(()) = overflow_rx.recv() => break Some(SessionEnd::OutputLimit),
                 code = self.zygote.child_exit() => {
                     log::info!("a session's Python ended: {code:?}");
+                    exit_status = code;
                     break Some(SessionEnd::Exited);
                 }
                 changed = end.changed() => {
@@ -390,7 +418,14 @@ impl SessionJail {
                         return Ok(CellOutcome { outcome: None, ended: Some(why) });
                     }
                 }
-                _ = tokio::time::sleep_until(deadline.into()), if !interrupted => {
+                _ = tokio::time::sleep_until(deadline.into()), if !interrupted && !in_time => {
+                    if self.is_back() {
+                        // The cell ended just in time: its frame is written, and only the
+                        // channel's end (or the next poll) is still to come. Not a timeout.
+                        in_time = true;
+                        frame_seen = true;
+                        continue;
+                    }
                     interrupted = true;
                     // The server owns signals: the child's host pid, which only the session's
                     // own zygote could have reaped (and then it said so on its socket).
@@ -514,6 +549,30 @@ impl SessionJail {
                 ),
                 ended,
             ),
+            // The child ended during the cell. session.py ends it on purpose after the frame of
+            // a cell that called sys.exit() or ran out of memory in Python: that frame (its
+            // exit code, its traceback) and the output already read are the answer.
+            Some(SessionEnd::Exited) => match frame.map(|f| frame_status(f, s)) {
+                Some(RunStatus::Failed(f)) if f.kind == FailureKind::MemoryLimit => {
+                    (RunStatus::Failed(f), Some(SessionEnd::MemoryLimit))
+                }
+                Some(RunStatus::Failed(f)) if f.kind == FailureKind::Exited => {
+                    (RunStatus::Failed(f), Some(SessionEnd::Exited))
+                }
+                _ => (
+                    RunStatus::Failed(Failure {
+                        kind: FailureKind::Exited,
+                        message: format!(
+                            "the session's Python process ended during the cell ({}): the \
+                             session is over",
+                            describe_exit(exit_status)
+                        ),
+                        traceback: None,
+                        exit_code: exit_status,
+                    }),
+                    Some(SessionEnd::Exited),
+                ),
+            },
             Some(other) => {
                 return Ok(self.gone(started, Some(other)));
             }
@@ -618,9 +677,31 @@ impl SessionJail {
     }
 }
 
+/// The zygote's report of its child's end, in words: "exit code N", "killed by signal N (NAME)".
+fn describe_exit(status: Option<i32>) -> String {
+    match status {
+        Some(code) if code > 128 => {
+            let signal = code - 128;
+            match nix::sys::signal::Signal::try_from(signal) {
+                Ok(name) => format!("killed by signal {signal} ({name})"),
+                Err(_) => format!("killed by signal {signal}"),
+            }
+        }
+        Some(code) => format!("exit code {code}"),
+        None => "its zygote did not say how".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_childs_end_is_told_in_words() {
+        assert_eq!(describe_exit(Some(3)), "exit code 3");
+        assert_eq!(describe_exit(Some(137)), "killed by signal 9 (SIGKILL)");
+        assert_eq!(describe_exit(None), "its zygote did not say how");
+    }
 
     /// The constants the Rust half repeats from session.py's.
     #[test]
@@ -632,6 +713,7 @@ mod tests {
             .unwrap();
         assert_eq!(SOCKET_FD_HEX, format!("{fd:#x}"));
         assert!(SESSION.contains("RESULT_FD = 3\n"));
+        assert!(SESSION.contains(&format!("os._exit({FILES_DO_NOT_FIT_EXIT})")));
     }
 
     #[test]

@@ -13,9 +13,14 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 /// How many uids a sandbox needs: every slot's run and every warm sandbox (or zygote) at once,
-/// twice over for those being torn down while their successors start, and a margin.
-pub fn capacity(slots: usize, pool_size: usize) -> u32 {
-    let jails = slots.saturating_add(pool_size).saturating_mul(2) + 16;
+/// twice over for those being torn down while their successors start, and a margin; and one for
+/// each session's zygote (SESSIONS_MAX), which is not replaced while it lives.
+pub fn capacity(slots: usize, pool_size: usize, sessions_max: usize) -> u32 {
+    let jails = slots
+        .saturating_add(pool_size)
+        .saturating_mul(2)
+        .saturating_add(16)
+        .saturating_add(sessions_max);
     u32::try_from(jails).unwrap_or(u32::MAX)
 }
 
@@ -105,8 +110,9 @@ mod tests {
     }
 
     #[test]
-    fn capacity_covers_slots_and_pool_twice() {
-        assert_eq!(capacity(2, 2), 24);
-        assert_eq!(capacity(1024, 1024), 4112);
+    fn capacity_covers_slots_and_pool_twice_and_every_session() {
+        assert_eq!(capacity(2, 2, 0), 24);
+        assert_eq!(capacity(2, 2, 8), 32);
+        assert_eq!(capacity(1024, 1024, 1024), 5136);
     }
 }

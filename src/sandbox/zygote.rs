@@ -68,6 +68,23 @@ pub struct Zygote {
 impl Zygote {
     /// Starts a zygote in its own cgroup and waits until it has imported the preload modules.
     pub async fn spawn(ctx: &JailContext, limits: &Limits) -> Result<Zygote, SandboxError> {
+        Self::start(ctx, limits, false).await
+    }
+
+    /// As `spawn`, for a session: its cgroup is at the sessions' low CPU weight (limiter.rs), so
+    /// that what its cells leave running never takes the CPUs from one-shot runs.
+    pub async fn spawn_for_session(
+        ctx: &JailContext,
+        limits: &Limits,
+    ) -> Result<Zygote, SandboxError> {
+        Self::start(ctx, limits, true).await
+    }
+
+    async fn start(
+        ctx: &JailContext,
+        limits: &Limits,
+        background: bool,
+    ) -> Result<Zygote, SandboxError> {
         let s = &ctx.settings;
         if !ctx.limiter.uses_cgroups() {
             return Err(SandboxError::ZygoteNeedsCgroup);
@@ -108,6 +125,7 @@ impl Zygote {
                 wall_limit: false,
                 zygote: true,
                 extra_pids: OVERHEAD_PIDS,
+                background,
             },
             [stdin_r, null()?, null()?],
             theirs,

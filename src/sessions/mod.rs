@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use session::Session;
+pub use session::{CellClaim, Session};
 
 use crate::error::ApiError;
 use crate::sandbox::{
@@ -29,6 +29,9 @@ use crate::sandbox::{
 
 /// How many ended sessions' ids are remembered, with why they ended, for a clear 404.
 const REMEMBERED_ENDS: usize = 4096;
+/// How long a claimed cell waits for the jail's lock: an inspection (GET) holds it at most its
+/// timeout and the interrupt's grace, and an end (DELETE, expiry) about as long. Past it, busy.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 pub struct Sessions {
     sandbox: Arc<Sandbox>,
@@ -68,6 +71,8 @@ pub struct SessionStats {
     pub memory_bytes: u64,
     /// MiB the open sessions hold in the memory budget.
     pub reserved_mib: u64,
+    /// Where sessions get their low CPU weight (see `Sandbox::sessions_cpu_weight`).
+    pub cpu_weight: Option<String>,
 }
 
 /// A new session's parameters, checked.
@@ -193,9 +198,8 @@ impl Sessions {
         }
     }
 
-    /// Runs one cell, on the session's home runtime, holding its lock: a second cell meanwhile
-    /// is `session_busy`. A cell that ended the session ends it here, processes first. The
-    /// cell goes on if the caller hangs up (its state is the session's), within its timeout.
+    /// Runs one cell: claims the session (a second cell meanwhile is `session_busy`), then
+    /// `run_claimed`.
     pub async fn run_cell(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -203,10 +207,25 @@ impl Sessions {
         timeout: Duration,
         output: Option<OutputSender>,
     ) -> Result<Outcome, ApiError> {
-        let guard = session
-            .jail
-            .clone()
-            .try_lock_owned()
+        let claim = session.claim()?;
+        self.run_claimed(claim, code, timeout, output).await
+    }
+
+    /// Runs the claimed cell, on the session's home runtime, holding its lock (after an
+    /// inspection that holds it, if one does). A cell that ended the session ends it here,
+    /// processes first. The cell goes on if the caller hangs up (its state is the session's),
+    /// within its timeout.
+    pub async fn run_claimed(
+        self: &Arc<Self>,
+        claim: CellClaim,
+        code: String,
+        timeout: Duration,
+        output: Option<OutputSender>,
+    ) -> Result<Outcome, ApiError> {
+        let session = claim.session().clone();
+        let session = &session;
+        let guard = tokio::time::timeout(LOCK_WAIT, session.jail.clone().lock_owned())
+            .await
             .map_err(|_| ApiError::SessionBusy(session.id.clone()))?;
         let mut end = session.end.subscribe();
         if guard.is_none() || end.borrow().is_some() {
@@ -218,6 +237,8 @@ impl Sessions {
         // session's home runtime, where its zygote's socket is registered (polling it from an
         // HTTP worker's runtime measured slower, and twice as spread at p90).
         let task = session.home.spawn(async move {
+            // Held until the cell is over, even if its caller left.
+            let _claim = claim;
             let mut guard = guard;
             let Some(jail) = guard.as_mut() else {
                 return Err(this.why_not_found(&s.id));
@@ -247,8 +268,11 @@ impl Sessions {
                 .map(|v| v.clone())
                 .unwrap_or_default()
         };
-        let Ok(guard) = session.jail.clone().try_lock_owned() else {
+        if session.is_busy() {
             return (cached(), true);
+        }
+        let Ok(guard) = session.jail.clone().try_lock_owned() else {
+            return (cached(), session.is_busy());
         };
         let mut end = session.end.subscribe();
         if guard.is_none() || end.borrow().is_some() {
@@ -322,8 +346,11 @@ impl Sessions {
         if session.expires() > std::time::Instant::now() {
             return;
         }
+        if session.is_busy() {
+            return; // a cell runs or waits: its own timeout bounds it, and it restarts the clock
+        }
         let Ok(mut guard) = session.jail.clone().try_lock_owned() else {
-            return; // a cell runs: its own timeout bounds it, and it restarts the clock
+            return; // a listing of its variables, or its end, is under way
         };
         self.finish(&session.id, SessionEnd::Expired);
         session.end.send_replace(Some(SessionEnd::Expired));
@@ -390,6 +417,7 @@ impl Sessions {
                 .map(|s| s.memory_bytes.load(Ordering::Relaxed))
                 .sum(),
             reserved_mib: live.iter().map(|s| s.memory_mib).sum(),
+            cpu_weight: self.sandbox.sessions_cpu_weight(),
         }
     }
 }

@@ -1,10 +1,12 @@
 //! One live session as the registry holds it: its id, owner and clocks, and its jail behind a lock
-//! that one cell (or one inspection) holds at a time. A second cell finds the lock held: busy.
+//! that one cell (or one inspection, or its end) holds at a time. A cell first claims the session
+//! (`claim`): a second cell finds it claimed and is busy, while a cell that finds only an
+//! inspection holding the lock waits for it.
 //!
 //! Not here: the map of sessions, their ends and counters (mod.rs), the jail itself
 //! (crate::sandbox::SessionJail), and expiry (reaper.rs).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,6 +38,27 @@ pub struct Session {
     pub(super) end: watch::Sender<Option<SessionEnd>>,
     /// The runtime its zygote was started on (the registry's): its end runs there.
     pub(super) home: tokio::runtime::Handle,
+    /// Whether a cell has claimed it (see `claim`): from before it waits for the jail's lock
+    /// until its answer.
+    claimed: AtomicBool,
+}
+
+/// A cell's claim on its session: the one cell that may run there now. Dropped when the cell is
+/// over (or its caller left before it started).
+pub struct CellClaim {
+    session: Arc<Session>,
+}
+
+impl CellClaim {
+    pub fn session(&self) -> &Arc<Session> {
+        &self.session
+    }
+}
+
+impl Drop for CellClaim {
+    fn drop(&mut self) {
+        self.session.claimed.store(false, Ordering::Release);
+    }
 }
 
 impl Session {
@@ -62,7 +85,19 @@ impl Session {
             jail: Arc::new(tokio::sync::Mutex::new(Some(jail))),
             end: watch::channel(None).0,
             home: tokio::runtime::Handle::current(),
+            claimed: AtomicBool::new(false),
         }
+    }
+
+    /// Claims the session for one cell, or says it is busy: a cell of the caller's is running
+    /// (or waiting for an inspection to end). One rule for the plain and the streamed cell.
+    pub fn claim(self: &Arc<Self>) -> Result<CellClaim, crate::error::ApiError> {
+        self.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .map_err(|_| crate::error::ApiError::SessionBusy(self.id.clone()))?;
+        Ok(CellClaim {
+            session: self.clone(),
+        })
     }
 
     /// Restarts the idle clock.
@@ -88,9 +123,9 @@ impl Session {
         SystemTime::now() + left
     }
 
-    /// Whether a cell (or an inspection) holds it now.
+    /// Whether a cell has claimed it now (what GET reports as `busy`).
     pub fn is_busy(&self) -> bool {
-        self.jail.try_lock().is_err()
+        self.claimed.load(Ordering::Acquire)
     }
 
     pub(super) fn record_memory(&self, jail: &SessionJail) {

@@ -4,7 +4,8 @@
 //! Starting servers and talking to them is helpers.rs's job, not this file's.
 //!
 //! The layouts are the server's (src/sandbox/limiter.rs):
-//! - cgroup v1: each run in `<v1>/memory/<parent>/<run>` and `<v1>/pids/<parent>/<run>`;
+//! - cgroup v1: each run in `<v1>/memory/<parent>/<run>` and `<v1>/pids/<parent>/<run>`, and a
+//!   session's jails also in `<v1>/cpu/<parent>/<run>` (their low CPU weight);
 //! - cgroup v2: each run in `<v2>/<base>/<parent>/runs/<run>`, where `<base>` is the server's own
 //!   cgroup when it started (the `0::` line of /proc/self/cgroup); the server then moves its whole
 //!   process (for an in-process test server: the test process) into `<base>/<parent>/server`.
@@ -191,7 +192,11 @@ impl ServerCgroups {
     pub fn listing(&self, roots: &CgroupRoots, layout: Layout) -> Result<Listing, String> {
         let parents = self.run_parents(roots, layout)?;
         let mut listing = Listing::default();
-        for dir in &parents.dirs {
+        // v1's `cpu/<parent>` holds the sessions' jails (at their low CPU weight), where the host
+        // has that hierarchy: what is left there is left over too.
+        let sessions_cpu = roots.v1.join("cpu").join(&self.parent);
+        let cpu = (parents.layout == Layout::V1 && sessions_cpu.is_dir()).then_some(sessions_cpu);
+        for dir in parents.dirs.iter().chain(cpu.as_ref()) {
             let entries = std::fs::read_dir(dir)
                 .map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
             // v1: the hierarchy's name (`memory`, `pids`); v2: `runs`.

@@ -23,6 +23,7 @@ mod pool;
 mod preload;
 mod profile;
 mod quotas;
+mod session_ends;
 mod sessions;
 mod stream;
 mod validate;

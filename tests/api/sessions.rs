@@ -16,11 +16,11 @@ use python_script_api::sandbox::PoolMode;
 use crate::helpers::{processes_with, spawn_app_with, unique, TestApp};
 
 /// A server that can hold sessions: fork mode, whatever the pass's SANDBOX_POOL_MODE.
-async fn session_app() -> TestApp {
+pub(crate) async fn session_app() -> TestApp {
     session_app_with(|_| {}).await
 }
 
-async fn session_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+pub(crate) async fn session_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     spawn_app_with(|s| {
         s.sandbox.pool_mode = Some(PoolMode::Fork);
         tweak(s);
