@@ -82,7 +82,6 @@ async fn the_python_client_passes_its_tests_against_the_real_server() {
     let limited = spawn_app_with(|s| {
         s.sandbox.slots = 1;
         s.sandbox.queue = 0;
-        s.sandbox.pool_size = 1;
         s.api_keys = vec![LIMITED_KEY.to_string()];
     })
     .await;
@@ -102,6 +101,8 @@ async fn the_python_client_passes_its_tests_against_the_real_server() {
         output.status.success(),
         "the client's tests failed:\n{text}"
     );
+    // Shown with --nocapture: the counts and the slowest tests.
+    println!("{text}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         stdout.contains(" passed") && !stdout.contains("skipped") && !stdout.contains("xfail"),

@@ -104,7 +104,7 @@ def recording(waits: list[float]) -> Callable[[float], None]:
 
 def test_against_a_server_whose_only_slot_is_busy(limited_url: str, limited_key: str) -> None:
     holder = Client(limited_url, api_key=limited_key, retry=Retry(attempts=1))
-    hold = "import time\ndef main():\n    print('holding', flush=True)\n    time.sleep(3)\n    return 'held'\n"
+    hold = "import time\ndef main():\n    print('holding', flush=True)\n    time.sleep(2)\n    return 'held'\n"
     with holder, holder.stream(hold) as holding:
         # The stream starts once the run holds the server's one slot.
         assert next(holding) == OutputEvent(stream="stdout", data="holding\n")

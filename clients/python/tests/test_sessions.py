@@ -44,7 +44,7 @@ def test_a_session_keeps_state_and_closes(client: Client) -> None:
 
 def test_a_second_cell_while_one_runs_is_session_busy(client: Client) -> None:
     with client.session() as session:
-        with session.stream("import time\nprint('running', flush=True)\ntime.sleep(3)\n'slept'") as running:
+        with session.stream("import time\nprint('running', flush=True)\ntime.sleep(1.5)\n'slept'") as running:
             assert next(running) == OutputEvent(stream="stdout", data="running\n")
             with pytest.raises(SessionBusyError) as busy:
                 session.run("1 + 1")
