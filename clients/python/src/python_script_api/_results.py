@@ -222,8 +222,8 @@ class ValidationReport:
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> ValidationReport:
-        main = body.get("main") if isinstance(body.get("main"), dict) else {}
-        assert isinstance(main, dict)
+        raw_main = body.get("main")
+        main: dict[str, Any] = raw_main if isinstance(raw_main, dict) else {}
         return cls(
             valid=body.get("valid") is True,
             errors=[
