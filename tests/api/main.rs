@@ -22,6 +22,7 @@ mod policy;
 mod pool;
 mod preload;
 mod profile;
+mod python_client;
 mod quotas;
 mod session_ends;
 mod sessions;

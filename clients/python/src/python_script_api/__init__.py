@@ -1,0 +1,118 @@
+# The package's public face: what `import python_script_api` offers, re-exported from the modules
+# that hold it, and the rule on failures. Nothing is defined here.
+"""A client of python-script-api, the HTTP service that runs untrusted Python in nsjail.
+
+    from python_script_api import Client
+
+    with Client("http://127.0.0.1:8080") as client:
+        run = client.execute("def main(data):\\n    return sum(data)", input=[1, 2, 3])
+        print(run.result)  # 6
+
+Failures, one rule everywhere (execute, stream, a session's cells, batch):
+
+- a run that happened comes back as an `ExecutionResult`, whether the script succeeded or failed on
+  its own account (`runtime_error`, `timeout`, `memory_limit`, `exited`, `invalid_result`,
+  `output_limit`, `policy_violation`): check `result.success`, or call `result.raise_for_error()`
+  to raise that failure's `ScriptError` subclass;
+- a request that could not run raises its `ApiError` subclass at once: a bad request, a syntax error
+  (`ValidationError`), a missing key, an ended session, 429 after the retries, a server fault.
+
+Transport failures (connection refused, an HTTP timeout) are httpx's own exceptions.
+"""
+
+from ._client import UNSET, Client, EventStream, Files, Session, encode_files
+from ._errors import (
+    ERROR_CLASSES,
+    ApiError,
+    EnvironmentUnavailableError,
+    ExitedError,
+    ForbiddenOriginError,
+    InvalidRequestError,
+    InvalidResultError,
+    MemoryLimitError,
+    MethodNotAllowedError,
+    NotFoundError,
+    OutputLimitError,
+    OverloadedError,
+    PayloadTooLargeError,
+    PolicyViolationError,
+    RequestTimeoutError,
+    SandboxError,
+    ScriptError,
+    ScriptRuntimeError,
+    ScriptTimeoutError,
+    SessionBusyError,
+    SessionNotFoundError,
+    SessionsUnavailableError,
+    UnauthorizedError,
+    ValidationError,
+)
+from ._results import (
+    BatchResult,
+    Environment,
+    ExecutionResult,
+    MainInfo,
+    OutputEvent,
+    OutputFile,
+    Package,
+    RefusedImport,
+    ResultEvent,
+    SessionInfo,
+    StreamEvent,
+    Usage,
+    ValidationIssue,
+    ValidationReport,
+    Variable,
+)
+from ._retry import Retry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ERROR_CLASSES",
+    "UNSET",
+    "ApiError",
+    "BatchResult",
+    "Client",
+    "Environment",
+    "EnvironmentUnavailableError",
+    "EventStream",
+    "ExecutionResult",
+    "ExitedError",
+    "Files",
+    "ForbiddenOriginError",
+    "InvalidRequestError",
+    "InvalidResultError",
+    "MainInfo",
+    "MemoryLimitError",
+    "MethodNotAllowedError",
+    "NotFoundError",
+    "OutputEvent",
+    "OutputFile",
+    "OutputLimitError",
+    "OverloadedError",
+    "Package",
+    "PayloadTooLargeError",
+    "PolicyViolationError",
+    "RefusedImport",
+    "RequestTimeoutError",
+    "ResultEvent",
+    "Retry",
+    "SandboxError",
+    "ScriptError",
+    "ScriptRuntimeError",
+    "ScriptTimeoutError",
+    "Session",
+    "SessionBusyError",
+    "SessionInfo",
+    "SessionNotFoundError",
+    "SessionsUnavailableError",
+    "StreamEvent",
+    "UnauthorizedError",
+    "Usage",
+    "ValidationError",
+    "ValidationIssue",
+    "ValidationReport",
+    "Variable",
+    "encode_files",
+]

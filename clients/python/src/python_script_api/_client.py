@@ -1,0 +1,438 @@
+# The HTTP side of the client: `Client` (one httpx.Client, the API key, the 429 retry loop),
+# `Session` (a live Python on the server), `EventStream` (a streamed run's events) and how request
+# bodies are built, input files included. Not here: the values returned (_results.py), the
+# exception classes (_errors.py), Retry-After (_retry.py), the SSE format (_sse.py).
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import httpx
+
+from ._errors import ApiError, SessionNotFoundError, error_from_body, is_script_failure
+from ._results import (
+    BatchResult,
+    Environment,
+    ExecutionResult,
+    OutputEvent,
+    ResultEvent,
+    SessionInfo,
+    StreamEvent,
+    ValidationReport,
+    status_of,
+)
+from ._retry import Retry, retry_after_seconds
+from ._sse import parse_sse
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: `input`'s default: no input at all, which is not `input=None` (a JSON null passed to main()).
+UNSET: Final = _Unset()
+
+#: What `files=` takes: a mapping of name to content (`str` is text, `bytes` binary, a path is read
+#: from disk), or a sequence of paths (each sent under its base name).
+Files = Mapping[str, str | bytes | os.PathLike[str]] | Sequence[str | os.PathLike[str]]
+
+#: The HTTP timeout by default: above the server's longest run (MAX_TIMEOUT_SECS, 300 s) plus its
+#: queue wait, as the Cloud Run deploy's 360 s.
+DEFAULT_TIMEOUT: Final = 360.0
+
+
+def encode_files(files: Files) -> list[dict[str, str]]:
+    """`files=` as the API's `files` array: text as `utf8`, anything else as `base64`."""
+    if isinstance(files, (str, bytes, os.PathLike)):
+        raise TypeError("files= takes a mapping of name to content, or a list of paths, not one value")
+    encoded: list[dict[str, str]] = []
+    if isinstance(files, Mapping):
+        for name, content in files.items():
+            if isinstance(content, str):
+                encoded.append({"name": name, "content": content})
+            elif isinstance(content, (bytes, bytearray, memoryview)):
+                encoded.append(_base64(name, bytes(content)))
+            elif isinstance(content, os.PathLike):
+                encoded.append(_base64(name, Path(content).read_bytes()))
+            else:
+                raise TypeError(f"files[{name!r}]: str, bytes or a path, not {type(content).__name__}")
+        return encoded
+    for item in files:
+        if not isinstance(item, (str, os.PathLike)):
+            raise TypeError(f"files= as a list takes paths, not {type(item).__name__}")
+        path = Path(item)
+        encoded.append(_base64(path.name, path.read_bytes()))
+    return encoded
+
+
+def _base64(name: str, content: bytes) -> dict[str, str]:
+    return {"name": name, "content": base64.b64encode(content).decode("ascii"), "encoding": "base64"}
+
+
+def _run_body(
+    script: str,
+    *,
+    input: Any,
+    parameters: Mapping[str, Any] | None,
+    files: Files | None,
+    timeout: int | None,
+    memory: int | None,
+    capture_figures: bool | None,
+) -> dict[str, Any]:
+    """The body of /execute, /execute/stream and /validate; absent arguments stay absent, so the
+    server's defaults apply."""
+    body: dict[str, Any] = {"script": script}
+    if not isinstance(input, _Unset):
+        body["input"] = input
+    optional: dict[str, Any] = {
+        "parameters": dict(parameters) if parameters is not None else None,
+        "files": encode_files(files) if files is not None else None,
+        "timeout": timeout,
+        "memory": memory,
+        "capture_figures": capture_figures,
+    }
+    body.update({k: v for k, v in optional.items() if v is not None})
+    return body
+
+
+def _json_body(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object; an `ApiError` without an error_type when it is not one (a proxy's
+    page, a cut connection)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = response.text[:300]
+        raise ApiError(
+            f"the answer is not the API's JSON: {text!r}", status=response.status_code, error_type=None, body={}
+        )
+    return body
+
+
+def _run_result(body: dict[str, Any], status: int) -> ExecutionResult:
+    """A run's answer as a result, when the run happened (success, or the script's own failure);
+    the exception of any other failure, raised."""
+    if body.get("success") is True or is_script_failure(body.get("error_type")):
+        return ExecutionResult.from_json(body, status)
+    raise error_from_body(status, body)
+
+
+class EventStream(Iterator[StreamEvent]):
+    """A streamed run: iterate it for `OutputEvent`s as the script writes, then one `ResultEvent`.
+
+    The request has been sent and accepted when you hold one (errors before the run raised
+    already). Use it in a `with` block, or iterate it to the end, so that its connection is
+    closed; `result` is the final result once it has arrived.
+    """
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+        self._events = self._read()
+        self.result: ExecutionResult | None = None
+
+    def _read(self) -> Generator[StreamEvent, None, None]:
+        try:
+            for name, data in parse_sse(self._response.iter_lines()):
+                if name in ("stdout", "stderr"):
+                    payload = json.loads(data)
+                    text = payload.get("data") if isinstance(payload, dict) else None
+                    yield OutputEvent(stream="stdout" if name == "stdout" else "stderr", data=str(text or ""))
+                elif name == "result":
+                    body = json.loads(data)
+                    if not isinstance(body, dict):
+                        break
+                    self.result = _run_result(body, status_of(body))
+                    yield ResultEvent(result=self.result)
+                    return
+                # Other event names: a newer server's, skipped.
+            raise ApiError(
+                "the stream ended without its result event", status=self._response.status_code, error_type=None, body={}
+            )
+        finally:
+            self._response.close()
+
+    def __next__(self) -> StreamEvent:
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+        self._response.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Client:
+    """A client of one python-script-api server.
+
+    `url` is the server's base URL (`http://127.0.0.1:8080`), `api_key` the Bearer key when the
+    server has `API_KEYS`, `timeout` the HTTP timeout in seconds (or an `httpx.Timeout`): keep it
+    above the scripts' own `timeout`. `retry` bounds the retry of 429s (see `Retry`). Use it in a
+    `with` block, or call `close()`, to close its connections.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: Retry | None = None,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        all_headers = {"User-Agent": "python-script-api-client", **(headers or {})}
+        if api_key is not None:
+            all_headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=all_headers, timeout=timeout, transport=transport)
+        self.retry = retry if retry is not None else Retry()
+        # How the retry loop waits; a test replaces it to see the waits without taking them.
+        self._sleep: Callable[[float], None] = time.sleep
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _send(self, method: str, path: str, body: Any = None, *, stream: bool = False) -> httpx.Response:
+        """Sends a request, retrying 429s within `self.retry`; the first answer that is not a 429
+        (an open response when `stream`), or `OverloadedError` once the bounds are reached."""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        content = json.dumps(body) if body is not None else None
+        waited = 0.0
+        attempt = 1
+        while True:
+            request = self._http.build_request(method, path, content=content, headers=headers)
+            response = self._http.send(request, stream=stream)
+            if response.status_code != 429:
+                return response
+            if stream:
+                response.read()
+                response.close()
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is None:
+                wait = self.retry.default_wait
+            if attempt >= self.retry.attempts or waited + wait > self.retry.max_wait:
+                raise error_from_body(429, _json_body(response), retry_after=wait)
+            self._sleep(wait)
+            waited += wait
+            attempt += 1
+
+    def _call(self, method: str, path: str, body: Any = None, *, ok: tuple[int, ...] = (200,)) -> httpx.Response:
+        """A request whose answer must have one of the `ok` statuses; the error's exception otherwise."""
+        response = self._send(method, path, body)
+        if response.status_code not in ok:
+            raise error_from_body(response.status_code, _json_body(response))
+        return response
+
+    def _run(self, path: str, body: dict[str, Any]) -> ExecutionResult:
+        response = self._send("POST", path, body)
+        return _run_result(_json_body(response), response.status_code)
+
+    def _stream(self, path: str, body: dict[str, Any]) -> EventStream:
+        response = self._send("POST", path, body, stream=True)
+        if response.status_code != 200:
+            response.read()
+            response.close()
+            raise error_from_body(response.status_code, _json_body(response))
+        return EventStream(response)
+
+    def execute(
+        self,
+        script: str,
+        *,
+        input: Any = UNSET,
+        parameters: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        timeout: int | None = None,
+        memory: int | None = None,
+        capture_figures: bool | None = None,
+    ) -> ExecutionResult:
+        """Runs `script` (Python source that defines `main()`) and returns its result.
+
+        `input` is main()'s argument (any JSON value; leave it out for none), `parameters` the
+        global `parameters`, `files` input files (see `Files`), `timeout` seconds and `memory` MiB
+        (the server's defaults when None). A run that fails on the script's account returns a
+        result with `success == False`; everything else that fails raises an `ApiError`.
+        """
+        return self._run(
+            "/execute",
+            _run_body(
+                script,
+                input=input,
+                parameters=parameters,
+                files=files,
+                timeout=timeout,
+                memory=memory,
+                capture_figures=capture_figures,
+            ),
+        )
+
+    def stream(
+        self,
+        script: str,
+        *,
+        input: Any = UNSET,
+        parameters: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        timeout: int | None = None,
+        memory: int | None = None,
+        capture_figures: bool | None = None,
+    ) -> EventStream:
+        """Runs `script` as `execute` does, streaming: the returned `EventStream` yields its stdout
+        and stderr as they are written (`OutputEvent`), then the result (`ResultEvent`)."""
+        return self._stream(
+            "/execute/stream",
+            _run_body(
+                script,
+                input=input,
+                parameters=parameters,
+                files=files,
+                timeout=timeout,
+                memory=memory,
+                capture_figures=capture_figures,
+            ),
+        )
+
+    def validate(
+        self,
+        script: str,
+        *,
+        input: Any = UNSET,
+        parameters: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        timeout: int | None = None,
+        memory: int | None = None,
+    ) -> ValidationReport:
+        """Checks `script` (and the other fields) as `execute` would, without running anything."""
+        body = _run_body(
+            script,
+            input=input,
+            parameters=parameters,
+            files=files,
+            timeout=timeout,
+            memory=memory,
+            capture_figures=None,
+        )
+        return ValidationReport.from_json(_json_body(self._call("POST", "/validate", body)))
+
+    def environment(self) -> Environment:
+        """What a script may import: the sandbox's Python, its packages and importable modules."""
+        return Environment.from_json(_json_body(self._call("GET", "/environment")))
+
+    def health(self) -> dict[str, Any]:
+        """GET /health's JSON, whether the server is healthy (200) or not (503)."""
+        return _json_body(self._send("GET", "/health"))
+
+    def session(
+        self,
+        *,
+        memory: int | None = None,
+        timeout: int | None = None,
+        idle_timeout: int | None = None,
+        files: Files | None = None,
+    ) -> Session:
+        """Starts a session: a live Python that keeps its state between cells. Use it in a `with`
+        block (it is closed at the end) or call `close()`; the server also ends it after
+        `idle_timeout` seconds without a cell."""
+        body: dict[str, Any] = {
+            k: v
+            for k, v in {"memory": memory, "timeout": timeout, "idle_timeout": idle_timeout}.items()
+            if v is not None
+        }
+        if files is not None:
+            body["files"] = encode_files(files)
+        created = _json_body(self._call("POST", "/sessions", body, ok=(201,)))
+        return Session(self, created)
+
+    def batch(
+        self,
+        cells: Sequence[str],
+        *,
+        stop_on_error: bool = True,
+        memory: int | None = None,
+        timeout: int | None = None,
+        files: Files | None = None,
+    ) -> BatchResult:
+        """Runs `cells` in order in a fresh session, then ends it; each cell's result."""
+        if isinstance(cells, str):
+            raise TypeError("cells= is a list of code strings, not one string")
+        body: dict[str, Any] = {"cells": list(cells), "stop_on_error": stop_on_error}
+        body.update({k: v for k, v in {"memory": memory, "timeout": timeout}.items() if v is not None})
+        if files is not None:
+            body["files"] = encode_files(files)
+        return BatchResult.from_json(_json_body(self._call("POST", "/batch", body)))
+
+
+class Session:
+    """A session on the server (`Client.session()`): `run` cells, `stream` one, `info()`, `close()`.
+
+    Cells keep their variables, imports and files from one to the next. A cell's result is the
+    value of its last statement when that is an expression. It is usable as a context manager,
+    which closes it.
+    """
+
+    def __init__(self, client: Client, created: dict[str, Any]) -> None:
+        self._client = client
+        self.id = str(created.get("session_id", ""))
+        self.created = SessionInfo.from_json(created)
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"Session({self.id!r}, closed={self.closed})"
+
+    def _cell(self, code: str, timeout: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": code}
+        if timeout is not None:
+            body["timeout"] = timeout
+        return body
+
+    def run(self, code: str, *, timeout: int | None = None) -> ExecutionResult:
+        """Runs one cell; its result (failed cells too, as `Client.execute`)."""
+        return self._client._run(f"/sessions/{self.id}/execute", self._cell(code, timeout))
+
+    def stream(self, code: str, *, timeout: int | None = None) -> EventStream:
+        """Runs one cell, streaming its output, as `Client.stream`."""
+        return self._client._stream(f"/sessions/{self.id}/execute/stream", self._cell(code, timeout))
+
+    def info(self) -> SessionInfo:
+        """The session now: cells run, memory used, busy, and its variables (names, types, reprs)."""
+        return SessionInfo.from_json(_json_body(self._client._call("GET", f"/sessions/{self.id}")))
+
+    def close(self) -> None:
+        """Ends the session (a running cell included). Closing a session that has ended already
+        (expired, out of memory, closed before) is not an error."""
+        if self.closed:
+            return
+        try:
+            self._client._call("DELETE", f"/sessions/{self.id}", ok=(204,))
+        except SessionNotFoundError:
+            pass
+        self.closed = True
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
