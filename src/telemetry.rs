@@ -88,7 +88,8 @@ pub async fn request_log(
         .map_or_else(new_request_id, str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
-    let path = req.path().to_owned();
+    // A session's id is its secret (without API keys, its only one): the log shows its start.
+    let path = crate::sessions::loggable_path(req.path()).into_owned();
     let endpoint = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());

@@ -337,7 +337,10 @@ impl Sessions {
             }
         });
         if let Err(e) = destroyed.await {
-            log::error!("session {}: its end did not finish: {e}", session.id);
+            log::error!(
+                "session {}: its end did not finish: {e}",
+                shown(&session.id)
+            );
         }
     }
 
@@ -378,7 +381,7 @@ impl Sessions {
         if let Some(i) = SessionEnd::ALL.iter().position(|&w| w == why) {
             self.ended[i].fetch_add(1, Ordering::Relaxed);
         }
-        log::info!("session {id} ended: {}", why.as_str());
+        log::info!("session {} ended: {}", shown(id), why.as_str());
     }
 
     /// Why a session the caller already owned (it passed `find`) is gone.
@@ -425,8 +428,36 @@ impl Sessions {
 /// Destroys a session's jail on its home runtime, where its nsjail was started and is reaped.
 async fn destroy_at_home(session: &Session, jail: crate::sandbox::SessionJail) {
     if let Err(e) = session.home.spawn(jail.destroy()).await {
-        log::error!("session {}: its end did not finish: {e}", session.id);
+        log::error!(
+            "session {}: its end did not finish: {e}",
+            shown(&session.id)
+        );
     }
+}
+
+/// How many characters of a session id the logs show: enough to follow one session through them,
+/// too few to use it (the other 104 bits stay secret). Without API keys the id is its only secret,
+/// and logs are read by more people than hold the sessions.
+const SHOWN_ID_CHARS: usize = 6;
+
+/// A session id as the logs show it.
+pub fn shown(id: &str) -> &str {
+    id.char_indices()
+        .nth(SHOWN_ID_CHARS)
+        .map_or(id, |(end, _)| &id[..end])
+}
+
+/// A request path as the request log shows it: a session's id cut to what `shown` keeps.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = path.strip_prefix("/sessions/") else {
+        return path.into();
+    };
+    let (id, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let short = shown(id);
+    if short.len() == id.len() {
+        return path.into();
+    }
+    format!("/sessions/{short}…{tail}").into()
 }
 
 fn never_existed() -> ApiError {
@@ -451,7 +482,25 @@ fn new_id() -> Result<String, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::new_id;
+    use super::{loggable_path, new_id};
+
+    #[test]
+    fn logs_show_only_the_start_of_a_session_id() {
+        let id = "5d0c1f0e8c9a4b7f2e61a03b9d4c7e18";
+        assert_eq!(
+            loggable_path(&format!("/sessions/{id}/execute")),
+            "/sessions/5d0c1f…/execute"
+        );
+        assert_eq!(
+            loggable_path(&format!("/sessions/{id}")),
+            "/sessions/5d0c1f…"
+        );
+        assert_eq!(loggable_path("/sessions"), "/sessions");
+        assert_eq!(loggable_path("/sessions/ab"), "/sessions/ab");
+        assert_eq!(loggable_path("/execute"), "/execute");
+        // Characters, not bytes: never cut inside one.
+        assert_eq!(loggable_path("/sessions/aéééééé/x"), "/sessions/aééééé…/x");
+    }
 
     #[test]
     fn session_ids_are_128_random_bits_in_hex() {
