@@ -154,7 +154,7 @@ async fn mcp_needs_the_api_key() {
     let app = keyed_app(false).await;
     let seen = sdk(&app, "refused", None).await;
     assert_eq!(seen["refused"], true, "{seen}");
-    assert!(seen["error"].as_str().unwrap().contains("401"), "{seen}");
+    assert_eq!(seen["statuses"], json!([401]), "{seen}");
     let seen = sdk(&app, "refused", Some("wrong-key-0123456789")).await;
     assert_eq!(seen["refused"], true, "{seen}");
     let (status, body) = app

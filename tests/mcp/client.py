@@ -55,9 +55,17 @@ def result_of(call):
     }
 
 
+STATUSES = []
+
+
+async def record_status(response):
+    STATUSES.append(response.status_code)
+
+
 async def connect(url, key, body):
     headers = {"Authorization": f"Bearer {key}"} if key else None
     async with create_mcp_http_client(headers=headers) as http:
+        http.event_hooks["response"].append(record_status)
         async with streamable_http_client(url, http_client=http) as (read, write):
             async with ClientSession(read, write) as session:
                 init = await session.initialize()
@@ -106,7 +114,7 @@ async def main():
             await connect(url, key, tools)
             out = {"refused": False}
         except BaseException as e:  # noqa: BLE001 - the SDK raises exception groups
-            out = {"refused": True, "error": repr(e)[:2000]}
+            out = {"refused": True, "error": repr(e)[:2000], "statuses": STATUSES}
     else:
         out = await connect(url, key, {"tools": tools, "sessions": sessions}[scenario])
     print(json.dumps(out))
