@@ -259,6 +259,12 @@ async fn the_transport_follows_the_specification() {
         (403, json!("forbidden_origin"))
     );
 
+    // The SDK's high-level client probes 2026-07-28's server/discover first: "method not found"
+    // sends it back to the initialize handshake.
+    let seen = sdk(&app, "auto", None).await;
+    assert_eq!(seen["protocol_version"], "2025-11-25", "{seen}");
+    assert_eq!(seen["run"]["structured"]["result"], json!([1, 2]), "{seen}");
+
     // Stateless: no stream to GET, no session to DELETE.
     for method in ["GET", "DELETE"] {
         let (status, _) = app.call_keyed(method, "/mcp", None, None).await;

@@ -6,7 +6,9 @@
 #
 # Scenarios: "tools" (list, a pandas plot, a failing script, validate_python, list_environment),
 # "sessions" (create, two cells, close, a cell after close), "refused" (no key: the connection
-# fails). Not here: raw JSON-RPC edge cases (the Rust test sends those itself).
+# fails), "auto" (the SDK's high-level Client, which first probes the handshake-free 2026-07-28
+# revision with server/discover and falls back to initialize; no key).
+# Not here: raw JSON-RPC edge cases (the Rust test sends those itself).
 
 import asyncio
 import base64
@@ -14,6 +16,7 @@ import json
 import sys
 
 from mcp import ClientSession
+from mcp.client import Client
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
 PLOT = """
@@ -28,6 +31,8 @@ def main():
 """
 
 FAILING = "def main():\n    return 1 / 0\n"
+CHECKED = "import numpy\nimport nosuchmodule\ndef main(): pass\n"
+CELL = "import pandas as pd\ndf = pd.DataFrame({'v': [1, 2, 3]})"
 
 
 def result_of(call):
@@ -88,9 +93,7 @@ async def tools(session, init):
         ],
         "plot": result_of(await session.call_tool("run_python", {"code": PLOT})),
         "failing": result_of(await session.call_tool("run_python", {"code": FAILING})),
-        "validate": result_of(
-            await session.call_tool("validate_python", {"code": "import numpy\nimport nosuchmodule\ndef main(): pass\n"})
-        ),
+        "validate": result_of(await session.call_tool("validate_python", {"code": CHECKED})),
         "environment": result_of(await session.call_tool("list_environment", {})),
         "bad_arguments": result_of(await session.call_tool("run_python", {"script": "x"})),
     }
@@ -99,11 +102,22 @@ async def tools(session, init):
 async def sessions(session, init):
     created = result_of(await session.call_tool("create_session", {"idle_timeout": 60}))
     sid = created["structured"]["session_id"]
-    first = result_of(await session.call_tool("run_python", {"code": "import pandas as pd\ndf = pd.DataFrame({'v': [1, 2, 3]})", "session_id": sid}))
+    first = result_of(await session.call_tool("run_python", {"code": CELL, "session_id": sid}))
     second = result_of(await session.call_tool("run_python", {"code": "int(df.v.sum())", "session_id": sid}))
     closed = result_of(await session.call_tool("close_session", {"session_id": sid}))
     after = result_of(await session.call_tool("run_python", {"code": "1", "session_id": sid}))
     return {"created": created, "first": first, "second": second, "closed": closed, "after": after}
+
+
+async def auto(url):
+    async with Client(url) as client:
+        listed = await client.list_tools()
+        run = await client.call_tool("run_python", {"code": "def main():\n    return [1, 2]\n"})
+        return {
+            "protocol_version": client.protocol_version,
+            "tools": [t.name for t in listed.tools],
+            "run": result_of(run),
+        }
 
 
 async def main():
@@ -113,8 +127,10 @@ async def main():
         try:
             await connect(url, key, tools)
             out = {"refused": False}
-        except BaseException as e:  # noqa: BLE001 - the SDK raises exception groups
+        except BaseException as e:  # the SDK raises exception groups
             out = {"refused": True, "error": repr(e)[:2000], "statuses": STATUSES}
+    elif scenario == "auto":
+        out = await auto(url)
     else:
         out = await connect(url, key, {"tools": tools, "sessions": sessions}[scenario])
     print(json.dumps(out))
