@@ -265,6 +265,22 @@ async fn the_transport_follows_the_specification() {
     assert_eq!(seen["protocol_version"], "2025-11-25", "{seen}");
     assert_eq!(seen["run"]["structured"]["result"], json!([1, 2]), "{seen}");
 
+    // Answers fit the OpenAPI description of /mcp.
+    let spec = crate::openapi::spec();
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                      "params": {"name": "run_python", "arguments": {"code": "def main():\n    return 6 * 7\n"}}});
+    for (body, extra, want) in [
+        (call.to_string(), ("X-Nothing", "1"), 200),
+        ("{not json".to_string(), ("X-Nothing", "1"), 400),
+        (ping.clone(), ("Accept", "text/html"), 406),
+        (ping.clone(), ("Content-Type", "text/plain"), 415),
+    ] {
+        let (status, answer) = app.mcp_raw(body, None, &[extra]).await;
+        assert_eq!(status, want, "{answer}");
+        let schema = crate::openapi::response_schema(&spec, "/mcp", "post", status);
+        crate::openapi::check(&spec, &schema, &answer, &format!("POST /mcp {status}"));
+    }
+
     // Stateless: no stream to GET, no session to DELETE.
     for method in ["GET", "DELETE"] {
         let (status, _) = app.call_keyed(method, "/mcp", None, None).await;
