@@ -106,7 +106,7 @@ pub(crate) async fn check(
     environment: &Environment,
 ) -> Result<Validation, ApiError> {
     // /execute refuses out-of-range limits before it looks at the script, so they are errors here.
-    let limits = request.limits(&settings).err();
+    let limits = request.limits(settings).err();
     // And bad parameters or input files (names, encoding, caps): decoding base64 is CPU work.
     let checker = settings.clone();
     let (request, input) = web::block(move || {
