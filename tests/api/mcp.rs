@@ -15,6 +15,14 @@ const KEY: &str = "mcp-test-key-0123456789";
 
 /// Runs tests/mcp/client.py against the app; what it printed, as JSON.
 async fn sdk(app: &TestApp, scenario: &str, key: Option<&str>) -> Value {
+    let mut args = vec![format!("{}/mcp", app.address), scenario.to_string()];
+    args.extend(key.map(str::to_string));
+    let stdout = python("client.py", &args, None).await;
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Runs a script of tests/mcp/ with the MCP venv's Python (in `cwd`, if given); its stdout.
+async fn python(script: &str, args: &[String], cwd: Option<&std::path::Path>) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".sandbox/mcp-venv/bin/python");
     assert!(
@@ -23,25 +31,47 @@ async fn sdk(app: &TestApp, scenario: &str, key: Option<&str>) -> Value {
         python.display()
     );
     let mut command = tokio::process::Command::new(&python);
-    command
-        .arg(root.join("tests/mcp/client.py"))
-        .arg(format!("{}/mcp", app.address))
-        .arg(scenario);
-    if let Some(key) = key {
-        command.arg(key);
+    command.arg(root.join("tests/mcp").join(script)).args(args);
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
     }
     let output = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
         .await
         .expect("the MCP client finished within 120 s")
         .expect("the MCP client ran");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "the MCP client failed: {}\nstdout: {stdout}\nstderr: {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    stdout
+}
+
+#[tokio::test]
+async fn the_readme_example_runs() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("tests/mcp/example.py")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    // The README shows the file from its imports on (its header comment is for the repository).
+    let code = &example[example.find("import asyncio").unwrap()..];
+    assert!(
+        readme.contains(code),
+        "README.md's MCP example differs from tests/mcp/example.py"
+    );
+    let app = keyed_app(false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [format!("{}/mcp", app.address), KEY.to_string()];
+    let stdout = python("example.py", &args, Some(dir.path())).await;
+    assert!(stdout.contains("'run_python'"), "{stdout}");
+    assert!(
+        stdout.contains("result: {'max': 8.0, 'mean': 5.0}"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("saved figure.png, image/png"), "{stdout}");
+    let png = std::fs::read(dir.path().join("figure.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
 }
 
 async fn keyed_app(fork: bool) -> TestApp {
