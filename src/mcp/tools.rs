@@ -85,7 +85,8 @@ pub fn list(ctx: &Context<'_>) -> Value {
          bottom, then main() is called (with `input` as its argument if it takes one) and its \
          return value comes back as `result`, converted to JSON (numpy numbers and arrays, \
          pandas Series and DataFrames, dates and sets are converted; a DataFrame becomes a \
-         list of row objects). print() output comes back as stdout/stderr. Input `files` are \
+         list of row objects; NaN becomes null; an object with no JSON form is an \
+         invalid_result error: return plain values). print() output comes back as stdout/stderr. Input `files` are \
          written to the working directory before the code runs; every file the code writes into \
          ./output/ comes back in `files`, and matplotlib figures still open when main() returns \
          are saved there as figure-N.png and also sent as images you can see. {limits} \

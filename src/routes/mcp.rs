@@ -22,6 +22,7 @@ use crate::routes::ValidateGate;
 use crate::sandbox::Sandbox;
 use crate::sessions::Sessions;
 
+// One extractor per piece of shared state the tools reach, as the other handlers take theirs.
 #[allow(clippy::too_many_arguments)]
 pub async fn mcp(
     req: HttpRequest,
