@@ -7,7 +7,7 @@ export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
 export SANDBOX_ROOT ?= $(SANDBOX_PREFIX)/root
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
 
-.PHONY: setup client-venv run test build lint image image-check
+.PHONY: setup client-venv test-tools run test build lint image image-check
 
 setup:
 	@bash scripts/setup-sandbox.sh "$(SANDBOX_PREFIX)"
@@ -34,13 +34,18 @@ run: setup build
 # path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
 # SANDBOX_ROOT, NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
-test: setup client-venv
+test: setup client-venv test-tools
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks
 	SANDBOX_PROFILE=container SANDBOX_POOL_MODE=spawn cargo test --locked --test attacks
 	SANDBOX_POOL_MODE=spawn cargo test --locked --test api
 	SANDBOX_POOL_SIZE=0 cargo test --locked --test api
+
+# What the tests need beyond the sandbox, pinned, into the checkout's .sandbox/: the official MCP
+# Python SDK (tests/api/mcp.rs drives /mcp with it) and the MCP conformance suite (.ci/run).
+test-tools:
+	@bash scripts/setup-mcp-tools.sh
 
 lint:
 	cargo fmt --check

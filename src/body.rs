@@ -119,8 +119,26 @@ impl BodyGate {
     pub async fn read_json<T: DeserializeOwned>(
         &self,
         req: &HttpRequest,
-        mut payload: web::Payload,
+        payload: web::Payload,
     ) -> Result<(T, BodyLease), ApiError> {
+        let (body, lease) = self.read(req, payload).await?;
+        let value = serde_json::from_slice(&body).map_err(|e| {
+            if e.is_data() {
+                ApiError::InvalidRequest(format!("invalid request: {e}"))
+            } else {
+                ApiError::InvalidRequest(format!("the body is not valid JSON: {e}"))
+            }
+        })?;
+        Ok((value, lease))
+    }
+
+    /// Reads the whole body under the limits, undecoded: for /mcp, whose JSON errors are
+    /// JSON-RPC's (crate::mcp). The same errors as `read_json`, but for the decoding.
+    pub async fn read(
+        &self,
+        req: &HttpRequest,
+        mut payload: web::Payload,
+    ) -> Result<(Vec<u8>, BodyLease), ApiError> {
         // Any Content-Type is taken as JSON: `curl -d` sends a form type for a JSON body.
         // actix has already refused a Content-Length that is not a number.
         let declared = req
@@ -148,14 +166,7 @@ impl BodyGate {
             .map_err(|_| ApiError::BodyTimeout {
                 secs: self.read_timeout.as_secs(),
             })??;
-        let value = serde_json::from_slice(&body).map_err(|e| {
-            if e.is_data() {
-                ApiError::InvalidRequest(format!("invalid request: {e}"))
-            } else {
-                ApiError::InvalidRequest(format!("the body is not valid JSON: {e}"))
-            }
-        })?;
-        Ok((value, lease))
+        Ok((body, lease))
     }
 
     async fn read_all(

@@ -227,6 +227,34 @@ pub enum ApiError {
     SessionBusy(String),
 }
 
+/// Why /mcp's transport refused a POST before any tool ran (crate::mcp). Its body is a JSON-RPC
+/// error, not the API's envelope: the MCP specification chooses both the shape and these statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum McpRefusal {
+    /// The body is not JSON (JSON-RPC's parse error).
+    ParseError,
+    /// Not a JSON-RPC message, or a batch where the revision has none.
+    InvalidMessage,
+    /// An `MCP-Protocol-Version` header this server does not speak.
+    UnsupportedVersion,
+    /// `Accept` admits no `application/json`.
+    NotAcceptable,
+    /// The body is not declared `application/json`.
+    UnsupportedMediaType,
+}
+
+impl McpRefusal {
+    pub fn status(self) -> StatusCode {
+        match self {
+            McpRefusal::ParseError
+            | McpRefusal::InvalidMessage
+            | McpRefusal::UnsupportedVersion => StatusCode::BAD_REQUEST,
+            McpRefusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            McpRefusal::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+}
+
 /// Seconds a client should wait after a 429 whose error carries no estimate (/validate's), and
 /// the least any 429 says.
 const RETRY_AFTER_SECS: u32 = 1;

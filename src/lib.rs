@@ -6,6 +6,7 @@ pub mod environment;
 pub mod error;
 pub mod file_names;
 pub mod files;
+pub mod mcp;
 pub mod metrics;
 pub mod origin;
 pub mod policy;

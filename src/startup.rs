@@ -177,6 +177,14 @@ fn run(
                     .route(web::post().to(routes::execute_cell))
                     .default_service(web::to(method_not_allowed)),
             )
+            // MCP (crate::mcp): the same key as the API's. Stateless, so no GET stream and no
+            // session to DELETE: both are 405, as the spec allows.
+            .service(
+                web::resource("/mcp")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::mcp))
+                    .default_service(web::to(method_not_allowed)),
+            )
             // Like /execute, these serve clients of the API, so they need its key.
             .service(
                 web::resource("/validate")

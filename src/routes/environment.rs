@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::policy::ImportPolicy;
 
 #[derive(Serialize)]
-struct Answer<'a> {
+pub(crate) struct Answer<'a> {
     #[serde(flatten)]
     manifest: &'a Manifest,
     /// `{"allow": [...]}` or `{"deny": [...]}`; absent without a policy.
@@ -23,11 +23,19 @@ pub async fn environment(
     environment: web::Data<Environment>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(describe(&environment, &settings)?))
+}
+
+/// What GET /environment answers, and what MCP's `list_environment` returns (crate::mcp).
+pub(crate) fn describe<'a>(
+    environment: &'a Environment,
+    settings: &'a Settings,
+) -> Result<Answer<'a>, ApiError> {
     match environment.manifest() {
-        Ok(manifest) => Ok(HttpResponse::Ok().json(Answer {
+        Ok(manifest) => Ok(Answer {
             manifest,
             import_policy: settings.sandbox.import_policy.as_ref(),
-        })),
+        }),
         // The reason names the venv's host path: it was logged at start-up; callers get words.
         Err(_) => Err(ApiError::EnvironmentUnavailable(
             "its environment.json is missing or invalid; run scripts/setup-sandbox.sh (the \

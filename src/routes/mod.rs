@@ -1,6 +1,7 @@
 mod environment;
 mod execute;
 mod health;
+mod mcp;
 mod metrics;
 mod openapi;
 mod sessions;
@@ -15,3 +16,15 @@ pub use sessions::{
     batch, create_session, delete_session, describe_session, execute_cell, execute_cell_stream,
 };
 pub use validate::{validate, ValidateGate};
+
+pub use mcp::mcp;
+
+// The domain calls the routes above make once a body is decoded, for MCP's tools (crate::mcp):
+// one rule in one place, whichever door a request came in by.
+pub(crate) use environment::describe as describe_environment;
+pub(crate) use execute::check_and_run;
+pub(crate) use execute::render::{render, Rendered};
+pub(crate) use sessions::{
+    close as close_session, open as open_session, run_cell, CellRequest, CreateSession,
+};
+pub(crate) use validate::check as check_script;

@@ -131,16 +131,28 @@ pub async fn create_session(
     sessions: web::Data<Arc<Sessions>>,
 ) -> Result<HttpResponse, ApiError> {
     let (body, _lease) = bodies.read_json::<CreateSession>(&req, payload).await?;
-    let new = new_session(&req, &settings, body).await?;
+    Ok(HttpResponse::Created().json(open(&req, &settings, &sessions, body).await?))
+}
+
+/// A new session for the request's key: what POST /sessions answers, and what MCP's
+/// `create_session` returns (crate::mcp).
+pub(crate) async fn open(
+    req: &HttpRequest,
+    settings: &Settings,
+    sessions: &Arc<Sessions>,
+    body: CreateSession,
+) -> Result<serde_json::Value, ApiError> {
+    let new = new_session(req, settings, body).await?;
     let session = sessions.create(new).await?;
-    Ok(HttpResponse::Created().json(Created {
+    serde_json::to_value(Created {
         session_id: &session.id,
         created_at: rfc3339(session.created_at),
         expires_at: rfc3339(session.expires_at()),
         memory: session.memory_mib,
         timeout: session.timeout.as_secs(),
         idle_timeout: session.idle.as_secs(),
-    }))
+    })
+    .map_err(|e| ApiError::task_failed("describing the new session", e))
 }
 
 /// The session and the cell's timeout, checked; for the plain and the streamed cell alike.
@@ -183,9 +195,20 @@ pub async fn execute_cell(
     sessions: web::Data<Arc<Sessions>>,
 ) -> Result<HttpResponse, ApiError> {
     let (cell, _lease) = bodies.read_json::<CellRequest>(&req, payload).await?;
-    let (session, timeout) = prepare_cell(&req, &path, &cell, &settings, &sessions)?;
-    let result = sessions.run_cell(&session, cell.code, timeout, None).await;
-    Ok(render(result).into_response())
+    Ok(render(run_cell(&req, &path, cell, &settings, &sessions).await).into_response())
+}
+
+/// One cell in the request key's session: what POST /sessions/{id}/execute runs, and what MCP's
+/// `run_python` with a `session_id` runs (crate::mcp).
+pub(crate) async fn run_cell(
+    req: &HttpRequest,
+    id: &str,
+    cell: CellRequest,
+    settings: &Settings,
+    sessions: &Arc<Sessions>,
+) -> Result<crate::sandbox::Outcome, ApiError> {
+    let (session, timeout) = prepare_cell(req, id, &cell, settings, sessions)?;
+    sessions.run_cell(&session, cell.code, timeout, None).await
 }
 
 /// POST /sessions/{id}/execute/stream: the cell's stdout and stderr as they come, then its
@@ -431,9 +454,19 @@ pub async fn delete_session(
     path: web::Path<String>,
     sessions: web::Data<Arc<Sessions>>,
 ) -> Result<HttpResponse, ApiError> {
-    let session = sessions.find(&path, owner(&req).as_deref())?;
+    close(&req, &path, &sessions).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends the request key's session at once: DELETE /sessions/{id}, and MCP's `close_session`.
+pub(crate) async fn close(
+    req: &HttpRequest,
+    id: &str,
+    sessions: &Sessions,
+) -> Result<(), ApiError> {
+    let session = sessions.find(id, owner(req).as_deref())?;
     sessions
         .end(&session, crate::sandbox::SessionEnd::Deleted)
         .await;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

@@ -70,7 +70,7 @@ impl ValidateGate {
 }
 
 #[derive(Serialize)]
-struct Validation {
+pub(crate) struct Validation {
     valid: bool,
     errors: Vec<Problem>,
     main: MainSignature,
@@ -93,9 +93,20 @@ pub async fn validate(
     environment: web::Data<Environment>,
 ) -> Result<HttpResponse, ApiError> {
     // The body under the shared budget and deadline first; this gate only once it is complete.
-    let (mut request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
+    let (request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
+    Ok(HttpResponse::Ok().json(check(request, &settings, &gate, &environment).await?))
+}
+
+/// A decoded request's report: what POST /validate answers, and what MCP's `validate_python`
+/// returns (crate::mcp).
+pub(crate) async fn check(
+    mut request: ExecuteRequest,
+    settings: &Settings,
+    gate: &ValidateGate,
+    environment: &Environment,
+) -> Result<Validation, ApiError> {
     // /execute refuses out-of-range limits before it looks at the script, so they are errors here.
-    let limits = request.limits(&settings).err();
+    let limits = request.limits(settings).err();
     // And bad parameters or input files (names, encoding, caps): decoding base64 is CPU work.
     let checker = settings.clone();
     let (request, input) = web::block(move || {
@@ -117,12 +128,12 @@ pub async fn validate(
         .import_policy
         .as_ref()
         .map(|policy| policy.findings(&report.import_sites));
-    Ok(HttpResponse::Ok().json(Validation {
+    Ok(Validation {
         valid: errors.is_empty(),
         errors,
         main: report.main,
         imports: report.imports,
         unavailable_imports,
         refused_imports,
-    }))
+    })
 }

@@ -15,6 +15,7 @@ mod isolation;
 mod jail_root;
 mod limits;
 mod load;
+mod mcp;
 mod openapi;
 mod operability;
 mod origins;

@@ -27,12 +27,7 @@ pub async fn execute(
     // The body first, under its own budget and deadline; the slot only once it is complete. The
     // lease is held to the end: the request holds what its body became until then.
     let (request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
-    let check_and_run = async {
-        Admitted::prepare(request, &settings, &sandbox)
-            .await?
-            .run(&sandbox, &metrics, None)
-            .await
-    };
+    let check_and_run = check_and_run(request, &settings, &sandbox, &metrics);
     // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
     // its timeout.
     let result = tokio::select! {
@@ -47,4 +42,19 @@ pub async fn execute(
         }
     };
     Ok(render(result).into_response())
+}
+
+/// A decoded request's admission and run: what POST /execute does once it has the body, and
+/// what MCP's `run_python` calls (crate::mcp), so both refuse and run the same requests the same
+/// way. Dropping the future kills the run.
+pub(crate) async fn check_and_run(
+    request: ExecuteRequest,
+    settings: &Settings,
+    sandbox: &Sandbox,
+    metrics: &Metrics,
+) -> Result<crate::sandbox::Outcome, ApiError> {
+    Admitted::prepare(request, settings, sandbox)
+        .await?
+        .run(sandbox, metrics, None)
+        .await
 }
