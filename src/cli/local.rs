@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::output::Printer;
-use super::{Exit, Failed};
+use super::{Answer, Exit, Failed};
 use crate::configuration::{LogFormat, Settings};
 use crate::metrics::Metrics;
 use crate::routes::{run_streamed, ExecuteRequest};
@@ -29,10 +29,7 @@ const INSTALL_HINT: &str = "install it with `make setup` (scripts/setup-sandbox.
 NSJAIL_PATH, SANDBOX_VENV, SANDBOX_ROOT and NSJAIL_CONFIG at it (see `python-script-api --help`)";
 
 /// Runs `body` (/execute's JSON body) here and gives the answer /execute would have given.
-pub(super) async fn execute(
-    body: Value,
-    printer: &mut Printer,
-) -> Result<Map<String, Value>, Failed> {
+pub(super) async fn execute(body: Value, printer: &mut Printer) -> Result<Answer, Failed> {
     let request: ExecuteRequest = serde_json::from_value(body)
         .map_err(|e| Failed::usage(format!("the request cannot be made: {e}")))?;
     let (settings, sandbox) = start().await?;
@@ -53,13 +50,8 @@ pub(super) async fn execute(
     sandbox.shutdown().await;
     let rendered = rendered
         .ok_or_else(|| Failed::new(Exit::Interrupted, "interrupted; the run was killed"))?;
-    match serde_json::from_slice(&rendered.body) {
-        Ok(Value::Object(answer)) => Ok(answer),
-        _ => Err(Failed::new(
-            Exit::ServiceFailed,
-            "the run's answer could not be read",
-        )),
-    }
+    serde_json::from_slice(&rendered.body)
+        .map_err(|_| Failed::new(Exit::ServiceFailed, "the run's answer could not be read"))
 }
 
 /// The sandbox, started from the environment as the server's is, or why it cannot run here.

@@ -176,6 +176,10 @@ pub struct ServerArgs {
     pub api_key: Option<String>,
 }
 
+/// An answer of /execute (or /execute/stream's final event): its values as they came, so that
+/// the result's objects keep the order of the script's keys.
+type Answer = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+
 /// The exit codes of `run` and `validate` (the help above says the same). clap's own usage
 /// errors exit with 2 too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

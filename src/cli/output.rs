@@ -9,9 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::Exit;
+use super::{Answer, Exit};
 use crate::file_names::output_path_problem;
 use crate::sandbox::OutputStream;
 
@@ -45,32 +45,42 @@ impl Printer {
     /// Ends the run: writes its files to `out` (a success's), prints the answer without its
     /// stdout and stderr (already shown) and without the files' content, says what failed on
     /// stderr, and gives the exit code.
-    pub(super) fn finish(self, answer: Map<String, Value>, out: Option<&Path>) -> Exit {
+    pub(super) fn finish(self, answer: Answer, out: Option<&Path>) -> Exit {
         let mut answer = answer;
         answer.remove("stdout");
         answer.remove("stderr");
+        let text = |key: &str| -> String {
+            answer
+                .get(key)
+                .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                .unwrap_or_default()
+        };
         let mut exit = Exit::Success;
-        if answer.get("success") == Some(&Value::Bool(true)) {
-            if let Some(Value::Array(files)) = answer.get_mut("files") {
-                if !save_files(files, out) {
+        if answer.get("success").map(|raw| raw.get()) == Some("true") {
+            if let Some(files) = answer.get_mut("files") {
+                let mut list: Vec<Value> = serde_json::from_str(files.get()).unwrap_or_default();
+                if !save_files(&mut list, out) {
                     exit = Exit::NotSaved;
+                }
+                if let Ok(raw) = serde_json::value::to_raw_value(&list) {
+                    *files = raw;
                 }
             }
         } else {
-            let text = |key: &str| answer.get(key).and_then(Value::as_str).unwrap_or("");
             let error_type = match text("error_type") {
-                "" => "unknown",
+                kind if kind.is_empty() => "unknown".to_string(),
                 kind => kind,
             };
             let mut message = format!("python-script-api: {error_type}: {}\n", text("error"));
-            if !text("traceback").is_empty() {
-                message.push_str(text("traceback"));
+            let traceback = text("traceback");
+            if !traceback.is_empty() {
+                message.push_str(&traceback);
                 if !message.ends_with('\n') {
                     message.push('\n');
                 }
             }
             let _ = std::io::stderr().lock().write_all(message.as_bytes());
-            exit = Exit::of_error_type(error_type);
+            exit = Exit::of_error_type(&error_type);
         }
         let mut stdout = std::io::stdout().lock();
         let newline = if self.open_line { "\n" } else { "" };
@@ -80,8 +90,9 @@ impl Printer {
     }
 }
 
-/// The answer as one line of JSON, its most telling keys first (a map of serde_json sorts them).
-fn in_order(answer: &Map<String, Value>) -> String {
+/// The answer as one line of JSON, its most telling keys first; each value as it came (the
+/// keys of a result's objects keep the script's order).
+fn in_order(answer: &Answer) -> String {
     const FIRST: [&str; 4] = ["success", "result", "error_type", "error"];
     let keys = FIRST
         .iter()
@@ -94,7 +105,7 @@ fn in_order(answer: &Map<String, Value>) -> String {
                 .filter(|k| !FIRST.contains(k)),
         );
     let fields: Vec<String> = keys
-        .filter_map(|k| Some(format!("{}:{}", Value::from(k), answer.get(k)?)))
+        .filter_map(|k| Some(format!("{}:{}", Value::from(k), answer.get(k)?.get())))
         .collect();
     format!("{{{}}}", fields.join(","))
 }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::output::Printer;
-use super::{Exit, Failed};
+use super::{Answer, Exit, Failed};
 use crate::sandbox::OutputStream;
 
 /// A connection that does not open within this is a server that cannot be reached. There is no
@@ -30,7 +31,7 @@ pub(super) async fn execute(
     key: Option<&str>,
     body: &Value,
     printer: &mut Printer,
-) -> Result<Map<String, Value>, Failed> {
+) -> Result<Answer, Failed> {
     let mut response = post(url, "/execute/stream", key, body, "application/x-ndjson").await?;
     let ndjson = response
         .headers()
@@ -67,48 +68,52 @@ pub(super) async fn execute(
 }
 
 /// /validate's report from the server at `url`, or the error it answered with.
-pub(super) async fn validate(
-    url: &str,
-    key: Option<&str>,
-    body: &Value,
-) -> Result<Map<String, Value>, Failed> {
+pub(super) async fn validate(url: &str, key: Option<&str>, body: &Value) -> Result<Answer, Failed> {
     let response = post(url, "/validate", key, body, "application/json").await?;
     let status = response.status();
     let answer = answer(url, response).await?;
     if status == StatusCode::OK && answer.contains_key("valid") {
         return Ok(answer);
     }
-    let text = |key: &str| answer.get(key).and_then(Value::as_str).unwrap_or("");
+    let text = |key: &str| -> String {
+        answer
+            .get(key)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default()
+    };
     Err(Failed::new(
-        Exit::of_error_type(text("error_type")),
+        Exit::of_error_type(&text("error_type")),
         format!("{}: {}", text("error_type"), text("error")),
     ))
 }
 
 /// One line of the NDJSON stream: output is shown, the result is the answer.
-fn event(
-    url: &str,
-    line: &[u8],
-    printer: &mut Printer,
-) -> Result<Option<Map<String, Value>>, Failed> {
+fn event(url: &str, line: &[u8], printer: &mut Printer) -> Result<Option<Answer>, Failed> {
     #[derive(Deserialize)]
     struct Event {
         #[serde(rename = "type")]
         kind: String,
-        data: Value,
+        data: Box<RawValue>,
     }
     if line.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     let event: Event = serde_json::from_slice(line)
         .map_err(|_| not_the_api(url, "a stream line that is not an event"))?;
-    match (event.kind.as_str(), event.data) {
-        ("stdout", Value::String(text)) => printer.output(OutputStream::Stdout, text.as_bytes()),
-        ("stderr", Value::String(text)) => printer.output(OutputStream::Stderr, text.as_bytes()),
-        ("result", Value::Object(answer)) => return Ok(Some(answer)),
+    let stream = match event.kind.as_str() {
+        "stdout" => OutputStream::Stdout,
+        "stderr" => OutputStream::Stderr,
+        "result" => {
+            return serde_json::from_str(event.data.get())
+                .map(Some)
+                .map_err(|_| not_the_api(url, "a result event that is not an object"));
+        }
         // Event types a later server may add are not this client's to show.
-        _ => {}
-    }
+        _ => return Ok(None),
+    };
+    let text: String = serde_json::from_str(event.data.get())
+        .map_err(|_| not_the_api(url, "an output event without text"))?;
+    printer.output(stream, text.as_bytes());
     Ok(None)
 }
 
@@ -143,16 +148,14 @@ async fn post(
 }
 
 /// A whole JSON answer (an error's, or /validate's report).
-async fn answer(url: &str, response: Response) -> Result<Map<String, Value>, Failed> {
+async fn answer(url: &str, response: Response) -> Result<Answer, Failed> {
     let status = response.status();
     let bytes = response
         .bytes()
         .await
         .map_err(|e| unreachable(url, "the answer broke off", &e))?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(answer))
-            if answer.contains_key("error_type") || answer.contains_key("valid") =>
-        {
+    match serde_json::from_slice::<Answer>(&bytes) {
+        Ok(answer) if answer.contains_key("error_type") || answer.contains_key("valid") => {
             Ok(answer)
         }
         _ => {

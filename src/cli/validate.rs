@@ -17,7 +17,13 @@ pub(super) async fn validate(args: &ValidateArgs) -> Result<Exit, Failed> {
     let script = read_script(&args.script)?;
     let body = json!({ "script": script });
     let report = match &args.server.url {
-        Some(url) => remote::validate(url, args.server.api_key.as_deref(), &body).await?,
+        Some(url) => {
+            let answer = remote::validate(url, args.server.api_key.as_deref(), &body).await?;
+            match serde_json::to_value(answer) {
+                Ok(Value::Object(report)) => report,
+                _ => return Err(Failed::new(Exit::Unreachable, format!("{url}: no report"))),
+            }
+        }
         None => local(body).await?,
     };
     let valid = report.get("valid") == Some(&Value::Bool(true));
