@@ -237,6 +237,69 @@ async fn the_readme_example_runs_as_shown() {
     ran.cli.assert_no_leftovers();
 }
 
+/// The lines of a child's stdout, each with when it came, its stderr, and its exit code.
+struct Timed {
+    lines: Vec<(Instant, String)>,
+    stderr: String,
+    code: Option<i32>,
+}
+
+impl Timed {
+    /// Runs `command` with `stdin`, off the async runtime (a test server may share it).
+    async fn run(mut command: Command, stdin: &str) -> Timed {
+        let stdin = stdin.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut child: Child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the binary starts");
+            {
+                use std::io::Write;
+                let mut input = child.stdin.take().unwrap();
+                input.write_all(stdin.as_bytes()).unwrap();
+            }
+            let mut stderr = child.stderr.take().unwrap();
+            let errors = std::thread::spawn(move || {
+                let mut text = String::new();
+                stderr.read_to_string(&mut text).unwrap();
+                text
+            });
+            let lines = BufReader::new(child.stdout.take().unwrap())
+                .lines()
+                .map(|line| (Instant::now(), line.unwrap()))
+                .collect();
+            let stderr = errors.join().unwrap();
+            Timed {
+                lines,
+                stderr,
+                code: child.wait().unwrap().code(),
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The first line came at least `gap` before the last (the answer): it was shown while the
+    /// script still ran (the scripts sleep 1.5 s after it).
+    fn assert_streamed(&self, first: &str) {
+        let (at, line) = &self.lines[0];
+        assert_eq!(line, first, "stderr: {}", self.stderr);
+        let (end, _) = self.lines.last().unwrap();
+        assert!(
+            *end - *at >= Duration::from_millis(700),
+            "the first line came {:?} before the answer: not while the script ran",
+            *end - *at
+        );
+    }
+
+    fn answer(&self) -> Value {
+        let (_, last) = self.lines.last().unwrap();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"))
+    }
+}
+
 /// Output is shown while the script runs, not at its end; a failure exits 1 with its error type
 /// on stderr (and the script's traceback), the answer on stdout. The script comes from stdin.
 #[tokio::test]
@@ -244,40 +307,12 @@ async fn a_failing_script_streams_then_exits_1_with_its_error_type() {
     let dir = tempfile::tempdir().unwrap();
     let mut cli = Cli::new(dir.path()).args(["run", "-"]);
     let script = "import sys, time\n\
-                  def main():\n    print('before', flush=True)\n    \
+                  def main():\n    print('before')\n    \
                   print('warned', file=sys.stderr)\n    time.sleep(1.5)\n    return 1 / 0\n";
-    let mut child: Child = cli
-        .command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(script.as_bytes()).unwrap();
-    }
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert_eq!(first, "before\n");
-    // The script sleeps after it printed: the line came while it ran.
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the first line came only when the run was over"
-    );
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    let ran = Timed::run(cli.take_command(), script).await;
+    assert_eq!(ran.code, Some(1), "stderr: {}", ran.stderr);
+    ran.assert_streamed("before");
+    let stderr = &ran.stderr;
     assert!(stderr.contains("warned\n"), "{stderr}");
     assert!(
         stderr.contains("python-script-api: runtime_error: ZeroDivisionError: division by zero"),
@@ -287,7 +322,7 @@ async fn a_failing_script_streams_then_exits_1_with_its_error_type() {
         stderr.contains("line 6, in main"),
         "the traceback: {stderr}"
     );
-    let answer: Value = serde_json::from_str(rest.trim_end()).unwrap();
+    let answer = ran.answer();
     assert_eq!(answer["success"], false);
     assert_eq!(answer["error_type"], "runtime_error");
     assert!(answer.get("stdout").is_none(), "shown already: {answer}");
@@ -340,24 +375,23 @@ async fn run_and_validate_against_a_server() {
     write(
         dir.path(),
         "job.py",
-        "import sys\n\
+        "import sys, time\n\
          def main(data):\n    print('rows', len(data['rows']))\n    \
-         print('careful', file=sys.stderr)\n    \
+         print('careful', file=sys.stderr)\n    time.sleep(1.5)\n    \
          open('output/names.txt', 'w').write(load_file('names.txt').decode().upper())\n    \
          return sum(data['rows'])\n",
     );
     write(dir.path(), "input.json", r#"{"rows": [1, 2, 3, 4]}"#);
     write(dir.path(), "names.txt", "ada\ngrace\n");
     let url = app.address.as_str();
-    let ran = Cli::new(dir.path())
+    let mut cli = Cli::new(dir.path())
         .args(["run", "job.py", "--url", url, "--input", "input.json"])
         .args(["--file", "names.txt", "--out", "saved"])
-        .env("PYTHON_SCRIPT_API_KEY", KEY)
-        .output("")
-        .await
-        .expect(0);
-    assert!(ran.stdout().starts_with("rows 4\n"), "{}", ran.stdout());
-    assert!(ran.stderr().contains("careful\n"), "{}", ran.stderr());
+        .env("PYTHON_SCRIPT_API_KEY", KEY);
+    let ran = Timed::run(cli.take_command(), "").await;
+    assert_eq!(ran.code, Some(0), "stderr: {}", ran.stderr);
+    ran.assert_streamed("rows 4");
+    assert!(ran.stderr.contains("careful\n"), "{}", ran.stderr);
     let answer = ran.answer();
     assert_eq!(answer["result"], 10);
     assert_eq!(answer["files"][0]["path"], "saved/names.txt");
