@@ -433,8 +433,10 @@ async fn validate_locally() {
         "ok.py",
         "import pandas as pd\nimport nosuchmodule_xyz\ndef main(data):\n    return data\n",
     );
+    // An exported key is for --url: it does not stop a local check.
     let ran = Cli::new(dir.path())
         .args(["validate", "ok.py"])
+        .env("PYTHON_SCRIPT_API_KEY", KEY)
         .output("")
         .await
         .expect(0);
@@ -562,4 +564,43 @@ async fn no_subcommand_still_serves() {
         let body: Value = health.json().await.unwrap();
         assert_eq!(body["status"], "healthy", "{args:?}: {body}");
     }
+}
+
+/// Ctrl-C during a local run kills the run: exit 130, no process and no cgroup of it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_kills_a_local_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique("cli-interrupted");
+    write(
+        dir.path(),
+        "slow.py",
+        &format!(
+            "import time\ndef main():\n    print('{marker}', flush=True)\n    time.sleep(60)\n"
+        ),
+    );
+    let mut cli = Cli::new(dir.path()).args(["run", "slow.py"]);
+    let mut child = cli
+        .take_command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::task::block_in_place(|| stdout.read_line(&mut line)).unwrap();
+    assert_eq!(line.trim_end(), marker);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        helpers::processes_left("time.sleep(60)").await.is_empty(),
+        "the run's processes outlived it"
+    );
+    cli.assert_no_leftovers();
 }

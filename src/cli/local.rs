@@ -24,6 +24,9 @@ use crate::telemetry::init_logging_at;
 /// Output chunks in flight between the run's readers and the terminal (as /execute/stream's).
 const CHANNEL_CHUNKS: usize = 64;
 
+/// How long an interrupted run's cgroup is given to be removed before the process exits.
+const INTERRUPTED_CLEANUP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What to do when this machine's sandbox is not there.
 const INSTALL_HINT: &str = "install it with `make setup` (scripts/setup-sandbox.sh), or point \
 NSJAIL_PATH, SANDBOX_VENV, SANDBOX_ROOT and NSJAIL_CONFIG at it (see `python-script-api --help`)";
@@ -48,8 +51,16 @@ pub(super) async fn execute(body: Value, printer: &mut Printer) -> Result<Answer
         _ = tokio::signal::ctrl_c() => None,
     };
     sandbox.shutdown().await;
-    let rendered = rendered
-        .ok_or_else(|| Failed::new(Exit::Interrupted, "interrupted; the run was killed"))?;
+    let Some(rendered) = rendered else {
+        // The dropped run's cgroup is removed by a thread of its own once its killed processes
+        // are gone (a few ms, RunCgroup's Drop); a process that exits at once would leave it to
+        // the next start's sweep. Half a second is ample for it and unnoticeable after a Ctrl-C.
+        tokio::time::sleep(INTERRUPTED_CLEANUP).await;
+        return Err(Failed::new(
+            Exit::Interrupted,
+            "interrupted; the run was killed",
+        ));
+    };
     serde_json::from_slice(&rendered.body)
         .map_err(|_| Failed::new(Exit::ServiceFailed, "the run's answer could not be read"))
 }

@@ -46,7 +46,8 @@ const AFTER_HELP: &str = "Examples:
 The sandbox is found through the environment variables `make run` sets (or their defaults, \
 where scripts/setup-sandbox.sh installs it): NSJAIL_PATH, SANDBOX_VENV, SANDBOX_ROOT (under \
 /opt/python-script-api/) and NSJAIL_CONFIG (configs/python.cfg, relative to the working \
-directory: run from the checkout, or set it). `make setup` installs the sandbox.
+directory: run from the checkout, or set it). `make setup` installs the sandbox. Local runs need \
+root on Linux, as the server does (nsjail makes namespaces and cgroups).
 
 Run `python-script-api help run` for a subcommand's options and exit codes.";
 
@@ -165,13 +166,13 @@ pub struct ServerArgs {
     /// the sandbox on this machine
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// The server's API key (its API_KEYS), sent as `Authorization: Bearer KEY`
+    /// The server's API key (its API_KEYS), sent as `Authorization: Bearer KEY` (unused
+    /// without --url: an exported key must not stop local runs)
     #[arg(
         long,
         value_name = "KEY",
         env = "PYTHON_SCRIPT_API_KEY",
-        hide_env_values = true,
-        requires = "url"
+        hide_env_values = true
     )]
     pub api_key: Option<String>,
 }
