@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod body;
+pub mod cli;
 pub mod configuration;
 pub mod disconnect;
 pub mod environment;

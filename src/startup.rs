@@ -34,18 +34,8 @@ impl Application {
     pub async fn build(mut settings: Settings) -> std::io::Result<Application> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
-        let sandbox =
-            Arc::new(Sandbox::start(settings.sandbox.clone(), settings.max_limits()).await);
-        // Only now is a warm sandbox measured: the pool and the largest request must fit in the
-        // budget together.
-        let budget = sandbox.memory_budget();
-        match settings.fit_memory(budget.detected.budget_mib, budget.pool_mib) {
-            Ok(notes) => notes.iter().for_each(|n| log::warn!("memory budget: {n}")),
-            Err(e) => {
-                sandbox.shutdown().await;
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
-            }
-        }
+        let (sandbox, notes) = start_sandbox(&mut settings).await?;
+        notes.iter().for_each(|n| log::warn!("memory budget: {n}"));
         let environment = Environment::load(&settings.sandbox.venv_path);
         // The manifest is written at setup time; a venv rebuilt on another Python without
         // setup-sandbox.sh would leave it stale. The probe has just asked the real interpreter.
@@ -75,7 +65,7 @@ impl Application {
         })
     }
 
-    /// The configuration error behind a failed `build`, if that is why it failed.
+    /// The configuration error behind a failed `build` (or `start_sandbox`), if that is why it failed.
     pub fn config_error(error: &std::io::Error) -> Option<&ConfigError> {
         error.get_ref()?.downcast_ref::<ConfigError>()
     }
@@ -93,6 +83,25 @@ impl Application {
         self.sessions.shutdown().await;
         self.sandbox.shutdown().await;
         served
+    }
+}
+
+/// Starts the sandbox as the server does (detection, the warm pool, the probe), then fits the
+/// request memory limits into the memory budget: only once a warm sandbox is measured can the
+/// pool and the largest request be fitted together. Returns what fitting changed, for the log.
+/// The server's `build` and the command line's local runs (crate::cli) both start it here.
+/// A configuration that cannot fit is an error whose inner error is the `ConfigError`.
+pub async fn start_sandbox(
+    settings: &mut Settings,
+) -> std::io::Result<(Arc<Sandbox>, Vec<String>)> {
+    let sandbox = Arc::new(Sandbox::start(settings.sandbox.clone(), settings.max_limits()).await);
+    let budget = sandbox.memory_budget();
+    match settings.fit_memory(budget.detected.budget_mib, budget.pool_mib) {
+        Ok(notes) => Ok((sandbox, notes)),
+        Err(e) => {
+            sandbox.shutdown().await;
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        }
     }
 }
 

@@ -22,8 +22,14 @@ use crate::request_id::{with_request_id, RequestId, REQUEST_ID_HEADER};
 /// Initialises env_logger (filter from `RUST_LOG`, default `info`). JSON lines carry `severity`,
 /// `message`, `time`, `target`, and any key-values of the record (request_id, duration_ms, ...).
 pub fn init_logging(format: LogFormat) {
+    init_logging_at(format, "info");
+}
+
+/// `init_logging`, with `default_filter` when `RUST_LOG` is unset (the command line's runs log
+/// only warnings: the terminal's stderr is the script's).
+pub fn init_logging_at(format: LogFormat, default_filter: &str) {
     let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
     if format == LogFormat::Json {
         builder.format(|buf, record| {
             let mut line = Map::new();

@@ -35,11 +35,11 @@ use crate::sessions::Sessions;
 /// app's shared state.
 pub struct Context<'a> {
     pub req: &'a HttpRequest,
-    pub settings: &'a Settings,
+    pub settings: &'a Arc<Settings>,
     pub sandbox: &'a Sandbox,
     pub sessions: &'a Arc<Sessions>,
     pub metrics: &'a Metrics,
-    pub environment: &'a Environment,
+    pub environment: &'a Arc<Environment>,
     pub validate_gate: &'a ValidateGate,
 }
 
@@ -327,9 +327,9 @@ pub async fn call(
                     Ok(request) => structured(
                         routes::check_script(
                             request,
-                            ctx.settings,
+                            ctx.settings.clone(),
                             ctx.validate_gate,
-                            ctx.environment,
+                            ctx.environment.clone(),
                         )
                         .await
                         .and_then(to_json),

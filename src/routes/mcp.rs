@@ -47,6 +47,8 @@ pub async fn mcp(
         return Ok(respond(reply));
     }
     let (body, _lease) = bodies.read(&req, payload).await?;
+    let settings = settings.into_inner();
+    let environment = environment.into_inner();
     let ctx = Context {
         req: &req,
         settings: &settings,

@@ -8,6 +8,7 @@ mod sessions;
 mod validate;
 
 pub use environment::environment;
+pub(crate) use execute::run_streamed;
 pub use execute::{execute, execute_stream, ExecuteRequest};
 pub use health::health;
 pub use metrics::metrics;
@@ -15,6 +16,7 @@ pub use openapi::{openapi, OPENAPI};
 pub use sessions::{
     batch, create_session, delete_session, describe_session, execute_cell, execute_cell_stream,
 };
+pub(crate) use validate::report as validation_report;
 pub use validate::{validate, ValidateGate};
 
 pub use mcp::mcp;

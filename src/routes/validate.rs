@@ -22,7 +22,8 @@ use crate::script::{MainSignature, Problem, Report};
 /// slot runs a long script. At most `VALIDATE_PARSERS` (default: half the CPUs) parse at once,
 /// `VALIDATE_QUEUE` more wait, and the rest get 429 at once, as /execute's do when its queue is
 /// full. The permits move into the blocking task, so a client that hangs up does not free its
-/// place before the parser has finished.
+/// place before the parser has finished. Checking the input files (base64 decoding) happens
+/// under the same permits.
 pub struct ValidateGate {
     parsing: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
@@ -41,7 +42,11 @@ impl ValidateGate {
         }
     }
 
-    async fn inspect(&self, script: String, max_bytes: usize) -> Result<Report, ApiError> {
+    /// Runs `check` (CPU work: a parse, base64 decoding) on a blocking thread, within the gate.
+    async fn check<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         let busy = || ApiError::ValidateOverloaded {
             parsers: self.parsers,
             waiting: self.waiting,
@@ -60,18 +65,19 @@ impl ValidateGate {
             .map_err(|_| busy())?;
         tokio::task::spawn_blocking(move || {
             let _permits = (admitted, parsing);
-            Report::inspect(&script, max_bytes)
+            check()
         })
         .await
-        // The parse panicked (or was cancelled): the server's fault, not a finding about the
+        // The check panicked (or was cancelled): the server's fault, not a finding about the
         // script, so not a report.
         .map_err(|e| ApiError::task_failed("checking the script", e))
     }
 }
 
+/// /validate's answer.
 #[derive(Serialize)]
 pub(crate) struct Validation {
-    valid: bool,
+    pub(crate) valid: bool,
     errors: Vec<Problem>,
     main: MainSignature,
     imports: Vec<String>,
@@ -94,31 +100,41 @@ pub async fn validate(
 ) -> Result<HttpResponse, ApiError> {
     // The body under the shared budget and deadline first; this gate only once it is complete.
     let (request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
-    Ok(HttpResponse::Ok().json(check(request, &settings, &gate, &environment).await?))
+    let validation = check(
+        request,
+        settings.into_inner(),
+        &gate,
+        environment.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(validation))
 }
 
-/// A decoded request's report: what POST /validate answers, and what MCP's `validate_python`
-/// returns (crate::mcp).
+/// A decoded request's report, within the gate: what POST /validate answers, and what MCP's
+/// `validate_python` returns (crate::mcp).
 pub(crate) async fn check(
+    request: ExecuteRequest,
+    settings: Arc<Settings>,
+    gate: &ValidateGate,
+    environment: Arc<Environment>,
+) -> Result<Validation, ApiError> {
+    gate.check(move || report(request, &settings, &environment))
+        .await
+}
+
+/// Checks `request` as /execute would, without running it: the answer of /validate (through
+/// `check`), and of the command line's local `validate` (crate::cli). CPU work (a parse of up to a second, base64
+/// decoding): call it off the async executor.
+pub(crate) fn report(
     mut request: ExecuteRequest,
     settings: &Settings,
-    gate: &ValidateGate,
     environment: &Environment,
-) -> Result<Validation, ApiError> {
+) -> Validation {
     // /execute refuses out-of-range limits before it looks at the script, so they are errors here.
     let limits = request.limits(settings).err();
-    // And bad parameters or input files (names, encoding, caps): decoding base64 is CPU work.
-    let checker = settings.clone();
-    let (request, input) = web::block(move || {
-        let input = request.take_input(&checker).err();
-        (request, input)
-    })
-    .await
-    // The task panicked (or was cancelled): the server's fault, whatever the request held.
-    .map_err(|e| ApiError::task_failed("checking the input", e))?;
-    let report = gate
-        .inspect(request.script, settings.max_script_bytes)
-        .await?;
+    // And bad parameters or input files (names, encoding, caps).
+    let input = request.take_input(settings).err();
+    let report = Report::inspect(&request.script, settings.max_script_bytes);
     let mut errors = report.errors;
     errors.extend(limits.map(|e| Problem::general(e.to_string())));
     errors.extend(input.map(|e| Problem::general(e.to_string())));
@@ -128,12 +144,12 @@ pub(crate) async fn check(
         .import_policy
         .as_ref()
         .map(|policy| policy.findings(&report.import_sites));
-    Ok(Validation {
+    Validation {
         valid: errors.is_empty(),
         errors,
         main: report.main,
         imports: report.imports,
         unavailable_imports,
         refused_imports,
-    })
+    }
 }

@@ -10,7 +10,7 @@
 //!   becomes status, `error_type` and JSON body.
 //! - `plain.rs`: POST /execute, which sends that rendering as its response.
 //! - `stream.rs`: POST /execute/stream: content negotiation, the run on a task of its own, and
-//!   the streamed response.
+//!   the streamed response; and the same run without HTTP, for the command line (`run_streamed`).
 //! - `events.rs`: that response's body: output events while the run goes, then the rendering as
 //!   the final event.
 //! - `pending.rs`: one stream's output that has not been sent yet (whole lines at once, a partial
@@ -31,3 +31,4 @@ pub(crate) use plain::check_and_run;
 pub use plain::execute;
 pub use request::ExecuteRequest;
 pub use stream::execute_stream;
+pub(crate) use stream::run_streamed;

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::admission::Admitted;
 use super::events::{EventStream, Format, LOG_TARGET};
-use super::render::{client_gone_response, render};
+use super::render::{client_gone_response, render, Rendered};
 use super::request::ExecuteRequest;
 use crate::body::BodyGate;
 use crate::configuration::Settings;
@@ -27,7 +27,7 @@ use crate::disconnect::client_gone;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::request_id::{with_request_id, RequestId};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{OutputSender, Sandbox};
 
 /// Chunks in flight between the run's readers and the body. When it is full the readers hold
 /// and coalesce what does not fit (see `sandbox::OutputSender`), so its size only sets how often.
@@ -85,6 +85,24 @@ pub async fn execute_stream(
         request_id,
     );
     Ok(streamed(format, events))
+}
+
+/// /execute/stream's run without HTTP, for the command line's local runs (crate::cli): the same
+/// admission, run and rendering, with the script's output copied to `output` as it is read
+/// instead of framed as events. The answer is the final event's body (or, for a request refused
+/// before its run, the plain error /execute/stream would have answered).
+pub(crate) async fn run_streamed(
+    request: ExecuteRequest,
+    settings: &Settings,
+    sandbox: &Sandbox,
+    metrics: &Metrics,
+    output: OutputSender,
+) -> Rendered {
+    let result = match Admitted::prepare(request, settings, sandbox).await {
+        Ok(admitted) => admitted.run(sandbox, metrics, Some(output)).await,
+        Err(e) => Err(e),
+    };
+    render(result)
 }
 
 /// The streamed answer's response: its content type, and no caching or buffering on the way
