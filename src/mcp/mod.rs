@@ -17,5 +17,10 @@
 pub mod protocol;
 pub mod tools;
 
+/// JSON-RPC 2.0's code for a call whose parameters are wrong: the protocol's (an unknown tool, no
+/// name) and the tools' (arguments that do not decode) alike. Here, below both, so that neither
+/// imports the other for it.
+pub(crate) const INVALID_PARAMS: i64 = -32602;
+
 pub use protocol::{handle, Reply, SUPPORTED_VERSIONS};
 pub use tools::Context;

@@ -8,6 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use super::tools::{self, Context};
+use super::INVALID_PARAMS;
 use crate::error::McpRefusal;
 
 /// The revisions this server speaks, newest first: those the official SDKs negotiate with
@@ -23,7 +24,6 @@ const BATCH_VERSIONS: [&str; 2] = ["2025-03-26", "2024-11-05"];
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
-pub(super) const INVALID_PARAMS: i64 = -32602;
 
 /// What the transport answers one POST with.
 #[derive(Debug)]

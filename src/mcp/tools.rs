@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use super::protocol::INVALID_PARAMS;
+use super::INVALID_PARAMS;
 use crate::configuration::Settings;
 use crate::environment::Environment;
 use crate::error::ApiError;
