@@ -21,6 +21,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest line of the stream taken: the final event carries the result, the saved results
 /// and the output files in base64 (within the server's caps, far below this).
 const MAX_LINE_BYTES: usize = 512 << 20;
+/// The largest plain answer taken (an error, or /validate's report: a few KiB from this API).
+const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// How much of a body that is not the API's is quoted.
 const EXCERPT_CHARS: usize = 200;
 
@@ -147,13 +149,23 @@ async fn post(
     })
 }
 
-/// A whole JSON answer (an error's, or /validate's report).
-async fn answer(url: &str, response: Response) -> Result<Answer, Failed> {
+/// A whole JSON answer (an error's, or /validate's report), read up to `MAX_ANSWER_BYTES`.
+async fn answer(url: &str, mut response: Response) -> Result<Answer, Failed> {
     let status = response.status();
-    let bytes = response
-        .bytes()
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| unreachable(url, "the answer broke off", &e))?;
+        .map_err(|e| unreachable(url, "the answer broke off", &e))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_ANSWER_BYTES {
+            return Err(not_the_api(
+                url,
+                &format!("{status}, an answer of more than {MAX_ANSWER_BYTES} bytes"),
+            ));
+        }
+    }
     match serde_json::from_slice::<Answer>(&bytes) {
         Ok(answer) if answer.contains_key("error_type") || answer.contains_key("valid") => {
             Ok(answer)

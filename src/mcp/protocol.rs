@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::tools::{self, Context};
 use super::INVALID_PARAMS;
 use crate::error::McpRefusal;
+use crate::routes::{MAX_BATCH_ANSWER_BYTES, MAX_BATCH_CELLS};
 
 /// The revisions this server speaks, newest first: those the official SDKs negotiate with
 /// `initialize` (2026-07-28's handshake-free envelope is not served; its clients fall back).
@@ -91,10 +92,43 @@ pub async fn handle(body: &[u8], version: Option<&str>, ctx: &Context<'_>) -> Re
                     "Invalid Request: an empty batch",
                 );
             }
+            // POST /batch's bounds: a batch's answers are all kept until it answers, and nobody
+            // may be waiting for its end any more.
+            if batch.len() > MAX_BATCH_CELLS {
+                return refused(
+                    McpRefusal::InvalidMessage,
+                    INVALID_REQUEST,
+                    format!(
+                        "Invalid Request: a batch holds at most {MAX_BATCH_CELLS} messages; this \
+                         one has {}",
+                        batch.len()
+                    ),
+                );
+            }
+            let started = std::time::Instant::now();
+            let budget = std::time::Duration::from_secs(ctx.settings.max_timeout_secs);
+            let mut kept = 0usize;
             let mut answers = Vec::new();
             for message in batch {
+                if started.elapsed() >= budget || kept > MAX_BATCH_ANSWER_BYTES {
+                    // What was not run is answered, each request by its id, never dropped.
+                    if let Kind::Request = classify(&message) {
+                        answers.push(error(
+                            message.get("id").cloned().unwrap_or(Value::Null),
+                            INVALID_REQUEST,
+                            format!(
+                                "not run: the batch went past MAX_TIMEOUT_SECS ({} s) or its \
+                                 answers past {} MiB",
+                                budget.as_secs(),
+                                MAX_BATCH_ANSWER_BYTES >> 20
+                            ),
+                        ));
+                    }
+                    continue;
+                }
                 // In turn, not at once: each tool call takes its own sandbox slot anyway.
                 if let Some(answer) = one(message, true, ctx).await {
+                    kept = kept.saturating_add(answer.to_string().len());
                     answers.push(answer);
                 }
             }

@@ -28,5 +28,6 @@ pub(crate) use execute::check_and_run;
 pub(crate) use execute::render::{render, Rendered};
 pub(crate) use sessions::{
     close as close_session, open as open_session, run_cell, CellRequest, CreateSession,
+    MAX_BATCH_ANSWER_BYTES, MAX_BATCH_CELLS,
 };
 pub(crate) use validate::check as check_script;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::execute::events::EventStream;
 use super::execute::render::render;
-use super::execute::request::ExecuteRequest;
+use super::execute::request::{timeout_in_range, ExecuteRequest};
 use super::execute::stream::{negotiate, streamed, CHANNEL_CHUNKS};
 use crate::auth::ApiKeys;
 use crate::body::BodyGate;
@@ -171,19 +171,15 @@ pub(super) fn prepare_cell(
             settings.max_script_bytes
         )));
     }
-    let timeout = cell_timeout(cell.timeout, settings.max_timeout_secs)?.unwrap_or(session.timeout);
+    let timeout = cell_timeout(cell.timeout, settings)?.unwrap_or(session.timeout);
     Ok((session, timeout))
 }
 
 /// A cell's own timeout, if it asks for one: within /execute's range.
-fn cell_timeout(asked: Option<u64>, max_secs: u64) -> Result<Option<Duration>, ApiError> {
-    match asked {
-        None => Ok(None),
-        Some(t) if (1..=max_secs).contains(&t) => Ok(Some(Duration::from_secs(t))),
-        Some(t) => Err(ApiError::InvalidRequest(format!(
-            "timeout must be between 1 and {max_secs} seconds, not {t}"
-        ))),
-    }
+fn cell_timeout(asked: Option<u64>, settings: &Settings) -> Result<Option<Duration>, ApiError> {
+    asked
+        .map(|t| timeout_in_range(t, settings).map(Duration::from_secs))
+        .transpose()
 }
 
 pub async fn execute_cell(
@@ -322,12 +318,12 @@ struct BatchAnswer {
 }
 
 /// The most cells a batch may hold: each answer is kept until the batch answers.
-const MAX_BATCH_CELLS: usize = 100;
+pub(crate) const MAX_BATCH_CELLS: usize = 100;
 /// What the kept answers of a batch may come to; past it the batch stops (`success` false, and
 /// `cells_run` says how far it got). A cell's answer alone can reach the output caps (stdout,
 /// stderr, the result and the output files, in base64), so without it a long batch of such cells
 /// would hold gigabytes in the server.
-const MAX_BATCH_ANSWER_BYTES: usize = 64 << 20;
+pub(crate) const MAX_BATCH_ANSWER_BYTES: usize = 64 << 20;
 
 /// POST /batch: the cells in order in a fresh temporary session, ended with the batch (even if
 /// the client leaves first); each cell's outcome, as a cell's answer. The whole batch runs within
@@ -372,7 +368,7 @@ pub async fn batch(
         let (code, timeout) = match cell {
             BatchCell::Code(code) => (code, None),
             BatchCell::Cell(cell) => {
-                let timeout = cell_timeout(cell.timeout, settings.max_timeout_secs)?;
+                let timeout = cell_timeout(cell.timeout, &settings)?;
                 (cell.code, timeout)
             }
         };

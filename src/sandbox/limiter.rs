@@ -8,9 +8,11 @@
 //! of the server's own group (1024 in v1's `cpu.shares`, 100 in v2's `cpu.weight`). A session's
 //! zygote and child are "background" jails: in v1 they go into `cpu/<parent>`, whose
 //! `cpu.shares` of `SESSIONS_CPU_SHARES` all sessions share, so that all of them together weigh
-//! an eighth of one run's thread; in v2, where the `cpu` controller is available, each session's
-//! group gets `cpu.weight` `SESSION_CPU_WEIGHT`. The weight only matters when the CPUs are
-//! contended: an idle host still gives a session all the CPU it asks for.
+//! an eighth of one run's thread; in v2, where the `cpu` controller is available, they go into
+//! `runs/sessions`, whose `cpu.weight` of `SESSIONS_CPU_WEIGHT` they share beside each run's 100.
+//! One group for all of them in both: however many sessions there are, together they weigh the
+//! same. The weight only matters when the CPUs are contended: an idle host still gives a session
+//! all the CPU it asks for.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,8 +29,8 @@ use super::error::SandboxError;
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// v1: the `cpu.shares` of the group that holds every session (the default, a task's, is 1024).
 pub const SESSIONS_CPU_SHARES: u64 = 128;
-/// v2: each session group's `cpu.weight` (the default, a run's, is 100).
-pub const SESSION_CPU_WEIGHT: u64 = 12;
+/// v2: the `cpu.weight` of the group that holds every session (the default, a run's, is 100).
+pub const SESSIONS_CPU_WEIGHT: u64 = 12;
 
 /// Which mechanism enforces memory and pids limits, decided once at start-up.
 #[derive(Debug)]
@@ -48,8 +50,9 @@ pub enum Limiter {
     CgroupV2 {
         parent: PathBuf,
         budget: Option<u64>,
-        /// Whether the `cpu` controller is enabled for the runs' groups (sessions' weight).
-        cpu: bool,
+        /// `runs/sessions`, the group of every session with its low weight, where the `cpu`
+        /// controller is offered.
+        sessions: Option<PathBuf>,
     },
     /// No usable cgroup: RLIMIT_AS and RLIMIT_NPROC, set by nsjail. `reason` says why.
     Rlimits { reason: String },
@@ -151,21 +154,36 @@ impl Limiter {
         Ok(dir)
     }
 
-    /// Where background jails (sessions) get their low CPU weight, for /health and the log.
+    /// How background jails (sessions) get their low CPU weight, for /health (which anyone may
+    /// read: no host path) and the log.
     pub fn background_cpu(&self) -> Option<String> {
         match self {
-            Limiter::CgroupV1 { cpu: Some(dir), .. } => Some(format!(
-                "{} cpu.shares {SESSIONS_CPU_SHARES}",
-                dir.display()
+            Limiter::CgroupV1 { cpu: Some(_), .. } => Some(format!(
+                "cgroup v1 cpu.shares {SESSIONS_CPU_SHARES}, one group for all sessions"
             )),
             Limiter::CgroupV2 {
-                parent, cpu: true, ..
+                sessions: Some(_), ..
             } => Some(format!(
-                "{}/<session> cpu.weight {SESSION_CPU_WEIGHT}",
-                parent.display()
+                "cgroup v2 cpu.weight {SESSIONS_CPU_WEIGHT}, one group for all sessions"
             )),
             _ => None,
         }
+    }
+
+    /// v2's `runs/sessions`, with the low weight all sessions share. Its children get memory and
+    /// pids limits of their own, as the runs do.
+    fn sessions_cpu_v2(runs: &Path) -> Result<PathBuf, String> {
+        let dir = runs.join("sessions");
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        sweep_stale_runs(&dir);
+        for (file, value) in [
+            ("cpu.weight", SESSIONS_CPU_WEIGHT.to_string()),
+            ("cgroup.subtree_control", "+memory +pids".to_string()),
+        ] {
+            let path = dir.join(file);
+            fs::write(&path, value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok(dir)
     }
 
     /// cgroup v2 allows controllers only for groups without processes of their own. So the server
@@ -215,17 +233,25 @@ impl Limiter {
             && [&base, &parent, &runs]
                 .iter()
                 .all(|dir| write(dir.join("cgroup.subtree_control"), "+cpu").is_ok());
-        if !cpu {
-            log::warn!(
-                "sessions will run at the runs' CPU weight: the cpu controller is not available \
-                 in {}",
+        let sessions = if cpu {
+            Self::sessions_cpu_v2(&runs)
+        } else {
+            Err(format!(
+                "the cpu controller is not available in {}",
                 base.display()
-            );
-        }
+            ))
+        };
+        let sessions = match sessions {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                log::warn!("sessions will run at the runs' CPU weight: {e}");
+                None
+            }
+        };
         Ok(Limiter::CgroupV2 {
             parent: runs,
             budget: None,
-            cpu,
+            sessions,
         })
     }
 
@@ -275,18 +301,20 @@ impl Limiter {
             Limiter::CgroupV2 {
                 parent,
                 budget,
-                cpu,
+                sessions,
             } => {
-                let dir = run.make_dir(parent.join(id), *budget)?;
+                // A session's group goes below `runs/sessions` (still under the budget, which
+                // `runs` carries), where there is one.
+                let dir = match (background, sessions) {
+                    (true, Some(sessions)) => run.make_dir(sessions.join(id), None)?,
+                    _ => run.make_dir(parent.join(id), *budget)?,
+                };
                 write_file(&dir.join("memory.max"), &memory_bytes.to_string())?;
                 let swap = dir.join("memory.swap.max");
                 if swap.exists() {
                     write_file(&swap, "0")?;
                 }
                 write_file(&dir.join("pids.max"), &max_pids.to_string())?;
-                if background && *cpu {
-                    write_file(&dir.join("cpu.weight"), &SESSION_CPU_WEIGHT.to_string())?;
-                }
             }
         }
         for dir in run.dirs.clone() {

@@ -398,7 +398,12 @@ impl SessionJail {
                 // After the frame, or the end of the channel: the cell is over once the loop is
                 // back. Processes it left holding the channel are killed below, which ends it.
                 _ = tokio::time::sleep(BACK_POLL), if result_read.is_some() || frame_seen => {
-                    if self.is_back() {
+                    let back = if result_read.is_some() {
+                        self.is_back()
+                    } else {
+                        self.looks_back() == Some(true)
+                    };
+                    if back {
                         break None;
                     }
                 },
@@ -419,7 +424,7 @@ impl SessionJail {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()), if !interrupted && !in_time => {
-                    if self.is_back() {
+                    if self.looks_back() == Some(true) {
                         // The cell ended just in time: its frame is written, and only the
                         // channel's end (or the next poll) is still to come. Not a timeout.
                         in_time = true;
@@ -655,19 +660,26 @@ impl SessionJail {
         }
     }
 
-    /// One look at /proc/<pid>/syscall (see `back_in_loop`).
+    /// Whether the loop is back, where the end of the result channel has come: a kernel that
+    /// cannot say lets the channel's end decide (see `looks_back`).
     fn is_back(&self) -> bool {
+        self.looks_back().unwrap_or(true)
+    }
+
+    /// One look at /proc/<pid>/syscall (see `back_in_loop`). `None`: this kernel does not say (no
+    /// CONFIG_HAVE_ARCH_TRACEHOOK, or no ptrace access to the jail's uid), and only a caller that
+    /// has another sign of the cell's end (its channel's end) may take that as a yes; the deadline
+    /// and a frame alone may not.
+    fn looks_back(&self) -> Option<bool> {
         match std::fs::read_to_string(format!("/proc/{}/syscall", self.pid)) {
             Ok(text) => {
                 let mut fields = text.split_whitespace();
-                fields.next() == Some(RECVMSG) && fields.next() == Some(SOCKET_FD_HEX)
+                Some(fields.next() == Some(RECVMSG) && fields.next() == Some(SOCKET_FD_HEX))
             }
             // The child is gone (or a zombie): its end comes from the zygote's report.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => false,
-            // This kernel does not say (no CONFIG_HAVE_ARCH_TRACEHOOK, or no access): the end of
-            // the result channel is taken as the cell's.
-            Err(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(false),
+            Err(e) if e.raw_os_error() == Some(nix::libc::ESRCH) => Some(false),
+            Err(_) => None,
         }
     }
 

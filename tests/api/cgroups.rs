@@ -206,11 +206,20 @@ impl ServerCgroups {
             };
             let label = named.unwrap_or_default().to_string_lossy();
             let mut warm = 0;
-            for entry in entries.filter_map(Result::ok) {
+            // v2: the sessions' jails sit one level down, in `runs/sessions` (their CPU group).
+            let nested = (parents.layout == Layout::V2)
+                .then(|| std::fs::read_dir(dir.join("sessions")).ok())
+                .flatten()
+                .into_iter()
+                .flatten();
+            for entry in entries.chain(nested).filter_map(Result::ok) {
                 if !entry.path().is_dir() {
                     continue; // a control file of the parent
                 }
                 let name = entry.file_name().to_string_lossy().into_owned();
+                if parents.layout == Layout::V2 && name == "sessions" {
+                    continue; // the sessions' group itself, listed through above
+                }
                 if name.starts_with("warm-") {
                     warm += 1;
                 } else {
@@ -237,7 +246,8 @@ impl ServerCgroups {
     /// Removes what the server made, as far as it is empty (best effort, when a test is over). A
     /// v2 server's `server` leaf stays while a process is in it.
     pub fn remove_all(&self, roots: &CgroupRoots) {
-        for controller in ["memory", "pids"] {
+        // `cpu`: the sessions' group (limiter.rs), made by every server on a host that has it.
+        for controller in ["memory", "pids", "cpu"] {
             let _ = std::fs::remove_dir(roots.v1.join(controller).join(&self.parent));
         }
         for runs in self.v2_runs(roots) {
@@ -266,7 +276,7 @@ pub fn sweep_parents_of_dead_tests(roots: &CgroupRoots) {
         }
         let _ = std::fs::remove_dir(dir);
     }
-    for controller in ["memory", "pids"] {
+    for controller in ["memory", "pids", "cpu"] {
         let Ok(entries) = std::fs::read_dir(roots.v1.join(controller)) else {
             continue;
         };

@@ -54,7 +54,15 @@ fn a_v2_tree_is_listed_where_the_server_puts_it() {
         .as_ref()
         .unwrap()
         .join("system.slice/x.scope/psa-test-1");
-    mkdirs(&parent, &["server", "runs/run-1-2", "runs/warm-3-4"]);
+    mkdirs(
+        &parent,
+        &[
+            "server",
+            "runs/run-1-2",
+            "runs/warm-3-4",
+            "runs/sessions/run-7-8",
+        ],
+    );
     std::fs::write(parent.join("runs/memory.max"), "734003200\n").unwrap();
 
     let parents = cgroups.run_parents(&roots, Layout::V2).expect("found");
@@ -63,7 +71,8 @@ fn a_v2_tree_is_listed_where_the_server_puts_it() {
     assert_eq!(
         cgroups.listing(&roots, Layout::V2),
         Ok(Listing {
-            runs: vec!["runs/run-1-2".into()],
+            // The sessions' jails, one level down in their CPU group, are listed with the runs.
+            runs: vec!["runs/run-1-2".into(), "runs/run-7-8".into()],
             warm: 1,
         })
     );
@@ -77,7 +86,12 @@ fn a_v2_tree_is_listed_where_the_server_puts_it() {
 
     // Emptied, everything the server made is removed.
     std::fs::remove_file(parent.join("runs/memory.max")).unwrap();
-    for run in ["runs/run-1-2", "runs/warm-3-4"] {
+    for run in [
+        "runs/run-1-2",
+        "runs/warm-3-4",
+        "runs/sessions/run-7-8",
+        "runs/sessions",
+    ] {
         std::fs::remove_dir(parent.join(run)).unwrap();
     }
     cgroups.remove_all(&roots);
@@ -131,6 +145,13 @@ fn a_v1_tree_is_listed_per_hierarchy() {
     );
     assert_eq!(cgroups.found_layout(&roots), Ok(Layout::V1));
     assert!(cgroups.listing(&roots, Layout::V2).is_err());
+    // The sessions' CPU group, where the host has a cpu hierarchy, is listed too.
+    mkdirs(tmp.path(), &["cpu/psa-test-3/run-9"]);
+    let listing = cgroups.listing(&roots, Layout::V1).expect("found");
+    assert!(
+        listing.runs.contains(&"cpu/run-9".to_string()),
+        "{listing:?}"
+    );
 }
 
 /// No directory of either version: the check fails whatever /health's limiter, where it once

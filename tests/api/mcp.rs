@@ -263,6 +263,14 @@ async fn the_transport_follows_the_specification() {
         (400, json!(-32600)),
         "{body}"
     );
+    // POST /batch's bound on the number of messages (routes/sessions.rs MAX_BATCH_CELLS, plus one).
+    let long = format!("[{}]", vec![ping.to_string(); 101].join(","));
+    let (status, body) = app.mcp_raw(long, None, &[]).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (400, json!(-32600)),
+        "{body}"
+    );
     let (status, _) = app
         .mcp_raw(
             ping.clone(),

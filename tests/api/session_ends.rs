@@ -180,8 +180,8 @@ async fn session_input_files_that_do_not_fit_answer_memory_limit() {
     app.assert_no_leftovers().await;
 }
 
-/// The group /health names in `sessions.cpu_weight` (cgroup v1: `<dir> cpu.shares 128`).
-fn sessions_cpu_group(health: &serde_json::Value) -> PathBuf {
+/// The group of every session in cgroup v1's cpu hierarchy, where /health says the weight is set.
+fn sessions_cpu_group(app: &crate::helpers::TestApp, health: &serde_json::Value) -> PathBuf {
     let weight = health["sessions"]["cpu_weight"]
         .as_str()
         .unwrap_or_else(|| {
@@ -191,18 +191,18 @@ fn sessions_cpu_group(health: &serde_json::Value) -> PathBuf {
             health["sessions"]
         )
         });
-    let (dir, shares) = weight
-        .split_once(" cpu.shares ")
-        .unwrap_or_else(|| panic!("not cgroup v1's layout, which this check reads: {weight}"));
-    assert_eq!(shares, "128");
-    PathBuf::from(dir)
+    assert!(
+        weight.starts_with("cgroup v1 cpu.shares 128,"),
+        "not cgroup v1's layout, which this check reads: {weight}"
+    );
+    PathBuf::from("/sys/fs/cgroup/cpu").join(&app.cgroups.parent)
 }
 
 #[tokio::test]
 async fn a_sessions_processes_weigh_an_eighth_of_a_run_on_the_cpus() {
     let app = session_app().await;
     let (_, health) = app.health().await;
-    let group = sessions_cpu_group(&health);
+    let group = sessions_cpu_group(&app, &health);
     let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p:?}: {e}"));
     assert_eq!(read(group.join("cpu.shares")).trim(), "128");
     let id = app.new_session(json!({})).await;

@@ -35,16 +35,24 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue
     Box::<RawValue>::deserialize(d).map(Some)
 }
 
+/// A timeout in seconds, checked against MAX_TIMEOUT_SECS: a run's, and a session cell's.
+pub(crate) fn timeout_in_range(timeout: u64, settings: &Settings) -> Result<u64, ApiError> {
+    if !(1..=settings.max_timeout_secs).contains(&timeout) {
+        return Err(ApiError::InvalidRequest(format!(
+            "timeout must be between 1 and {} seconds, not {timeout}",
+            settings.max_timeout_secs
+        )));
+    }
+    Ok(timeout)
+}
+
 impl ExecuteRequest {
     /// The run's limits: the request's values or the defaults, range-checked against the settings.
     pub fn limits(&self, settings: &Settings) -> Result<Limits, ApiError> {
-        let timeout = self.timeout.unwrap_or(settings.default_timeout_secs);
-        if !(1..=settings.max_timeout_secs).contains(&timeout) {
-            return Err(ApiError::InvalidRequest(format!(
-                "timeout must be between 1 and {} seconds, not {timeout}",
-                settings.max_timeout_secs
-            )));
-        }
+        let timeout = timeout_in_range(
+            self.timeout.unwrap_or(settings.default_timeout_secs),
+            settings,
+        )?;
         let memory = self.memory.unwrap_or(settings.default_memory_mib);
         if !(settings.min_memory_mib..=settings.max_memory_mib).contains(&memory) {
             return Err(ApiError::InvalidRequest(format!(

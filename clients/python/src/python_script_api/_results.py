@@ -47,10 +47,28 @@ class OutputFile:
         return self.content.decode(encoding)
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Writes the file under `directory` by its name (subdirectories made); its path."""
-        target = Path(directory).joinpath(*_safe_parts(self.name))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(self.content)
+        """Writes the file under `directory` by its name (subdirectories made); its path. A
+        symbolic link on the way, below `directory`, is refused (ValueError), as the command
+        line refuses it: a name must not be able to write outside the folder."""
+        base = Path(directory)
+        base.mkdir(parents=True, exist_ok=True)
+        parts = _safe_parts(self.name)
+        here = base
+        for part in parts[:-1]:
+            here = here / part
+            if here.is_symlink():
+                raise ValueError(f"output file {self.name!r}: {here} is a symbolic link")
+            here.mkdir(exist_ok=True)
+        target = here / parts[-1]
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(target, flags, 0o644)
+        except OSError as e:
+            if target.is_symlink():
+                raise ValueError(f"output file {self.name!r}: {target} is a symbolic link") from e
+            raise
+        with os.fdopen(fd, "wb") as out:
+            out.write(self.content)
         return target
 
     @classmethod
