@@ -608,3 +608,37 @@ async fn ctrl_c_kills_a_local_run() {
     );
     cli.assert_no_leftovers();
 }
+
+#[tokio::test]
+async fn a_busy_server_is_tried_again_after_its_retry_after() {
+    // One slot and no queue: while a run holds the slot, another gets 429 with Retry-After.
+    let app = spawn_app_with(|s| {
+        s.sandbox.slots = 1;
+        s.sandbox.queue = 0;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "quick.py",
+        "def main():\n    return 'after the wait'\n",
+    );
+    let holder = app.run("import time\ndef main():\n    time.sleep(2)\n    return 'held'");
+    let retried = async {
+        // Sent once the slot is surely taken.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        Cli::new(dir.path())
+            .args(["run", "quick.py", "--url", app.address.as_str()])
+            .output("")
+            .await
+    };
+    let ((status, held), ran) = tokio::join!(holder, retried);
+    assert_eq!(status, 200, "{held}");
+    let ran = ran.expect(0);
+    assert!(
+        ran.stderr().contains("busy (429); trying again in"),
+        "the run did not meet the held slot, or did not say it waits: {}",
+        ran.stderr()
+    );
+    assert_eq!(ran.answer()["result"], "after the wait");
+}

@@ -71,7 +71,8 @@ invalid_result, policy_violation, validation_error
 service refuses (invalid_request, payload_too_large, unauthorized, ...)
   3  the server given by --url could not be reached, or did not answer as this API does
   4  the sandbox or the service failed (sandbox_error, overloaded, ...), or this machine's \
-sandbox is not installed or configured
+sandbox is not installed or configured. With --url, a busy server (429) is tried again after \
+its Retry-After, up to 5 times and 60 s in all, before overloaded stands
   5  the script succeeded but a file could not be written to --out (an unsafe name, a \
 symlink in the way, a write error)
   130  interrupted (Ctrl-C): the run was killed

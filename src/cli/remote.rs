@@ -23,6 +23,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_LINE_BYTES: usize = 512 << 20;
 /// The largest plain answer taken (an error, or /validate's report: a few KiB from this API).
 const MAX_ANSWER_BYTES: usize = 16 << 20;
+/// 429s retried after their `Retry-After`, and the most waited in all before the 429 stands.
+const RETRIES: u32 = 5;
+const RETRY_WITHIN: Duration = Duration::from_secs(60);
 /// How much of a body that is not the API's is quoted.
 const EXCERPT_CHARS: usize = 200;
 
@@ -140,13 +143,54 @@ async fn post(
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
-    request.send().await.map_err(|e| {
-        if e.is_builder() {
-            Failed::usage(format!("--url {url} is not a usable URL: {}", chain(&e)))
-        } else {
-            unreachable(url, "cannot reach it", &e)
+    // 429: the server says when to come back (Retry-After, whole seconds). Waited for, within
+    // RETRIES attempts and RETRY_WITHIN in all, as the Python client does; then its answer stands.
+    let mut waited = Duration::ZERO;
+    let mut attempt = 0;
+    loop {
+        let sent = request.try_clone().map(|r| r.send());
+        let response = match sent {
+            Some(sent) => sent.await,
+            None => return Err(Failed::usage("the request cannot be sent twice")),
         }
-    })
+        .map_err(|e| {
+            if e.is_builder() {
+                Failed::usage(format!("--url {url} is not a usable URL: {}", chain(&e)))
+            } else {
+                unreachable(url, "cannot reach it", &e)
+            }
+        })?;
+        let wait = retry_after(&response);
+        match wait {
+            Some(wait) if attempt < RETRIES && waited + wait <= RETRY_WITHIN => {
+                eprintln!(
+                    "python-script-api: {url} is busy (429); trying again in {} s",
+                    wait.as_secs()
+                );
+                tokio::time::sleep(wait).await;
+                waited += wait;
+                attempt += 1;
+            }
+            _ => return Ok(response),
+        }
+    }
+}
+
+/// How long a 429 asks to wait (`Retry-After` in whole seconds, at least 1); `None` for any other
+/// answer, or a 429 without a usable `Retry-After`.
+fn retry_after(response: &Response) -> Option<Duration> {
+    if response.status() != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let secs: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.max(1)))
 }
 
 /// A whole JSON answer (an error's, or /validate's report), read up to `MAX_ANSWER_BYTES`.
