@@ -1,6 +1,7 @@
 mod environment;
 mod execute;
 mod health;
+mod jobs;
 mod mcp;
 mod metrics;
 mod openapi;
@@ -11,6 +12,7 @@ pub use environment::environment;
 pub(crate) use execute::run_streamed;
 pub use execute::{execute, execute_stream, ExecuteRequest};
 pub use health::health;
+pub use jobs::{cancel_job, describe_job, list_jobs, submit_job};
 pub use metrics::metrics;
 pub use openapi::{openapi, OPENAPI};
 pub use sessions::{

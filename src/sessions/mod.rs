@@ -471,12 +471,12 @@ fn ended(why: SessionEnd) -> ApiError {
 }
 
 /// 128 random bits from the kernel, as 32 hex digits: unguessable, so an id is its own secret
-/// when API keys are off.
-fn new_id() -> Result<String, ApiError> {
+/// when API keys are off. A session's, and a job's (crate::jobs).
+pub(crate) fn new_id() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| ApiError::task_failed("reading /dev/urandom for a session id", e))?;
+        .map_err(|e| ApiError::task_failed("reading /dev/urandom for an id", e))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

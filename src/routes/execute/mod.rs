@@ -27,6 +27,7 @@ pub(super) mod render;
 pub(super) mod request;
 pub(super) mod stream;
 
+pub(crate) use admission::check as check_request;
 pub(crate) use plain::check_and_run;
 pub use plain::execute;
 pub use request::ExecuteRequest;

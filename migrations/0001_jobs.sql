@@ -1,0 +1,28 @@
+-- The jobs table (src/store/): one row per job, from POST /jobs until the retention reaper
+-- deletes it. Times are milliseconds since the Unix epoch (UTC). `seq` orders the listing
+-- (newest first) and is its cursor; `id` is the job's public name (128 random bits, hex).
+CREATE TABLE jobs (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT    NOT NULL UNIQUE,
+    -- The API key that created it, or NULL when API keys are off.
+    owner       TEXT,
+    -- queued, running, succeeded, failed, cancelled, lost
+    status      TEXT    NOT NULL,
+    -- The POST /jobs body as it arrived (the /execute body, JSON).
+    request     TEXT    NOT NULL,
+    -- The rendered /execute envelope and the status /execute would have answered with.
+    answer      TEXT,
+    http_status INTEGER,
+    -- Why a job is lost or cancelled, in words.
+    message     TEXT,
+    created_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    -- Until when the instance that claimed it answers for it (renewed while it runs).
+    lease_until INTEGER,
+    attempts    INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE INDEX jobs_status_seq ON jobs (status, seq);
+CREATE INDEX jobs_owner_seq ON jobs (owner, seq);
+CREATE INDEX jobs_finished_at ON jobs (finished_at);

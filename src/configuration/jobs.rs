@@ -1,0 +1,73 @@
+//! The settings of jobs and their store (`JobSettings`): where the embedded database lives
+//! (`DATA_DIR`) and how long finished jobs are kept (`JOBS_RETENTION_SECS`). Parsed with the
+//! rest in `Settings::from_lookup`; their own module so that configuration.rs does not grow.
+//!
+//! Not here: the store itself (crate::store), the jobs service (crate::jobs).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{num, ConfigError, Env};
+
+/// Where the embedded store lives when `DATA_DIR` is unset.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/python-script-api";
+
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    /// The directory of the embedded SQLite store (`jobs.sqlite3`), created if needed.
+    pub data_dir: PathBuf,
+    /// How long a finished job is kept, with its outputs, before it is deleted.
+    pub retention: Duration,
+}
+
+pub(super) fn job_settings(env: Env) -> Result<JobSettings, ConfigError> {
+    let data_dir = match env("DATA_DIR") {
+        None => PathBuf::from(DEFAULT_DATA_DIR),
+        Some(dir) if dir.trim().is_empty() => {
+            return Err(ConfigError {
+                name: "DATA_DIR",
+                value: dir,
+                reason: "must name a directory".to_string(),
+            })
+        }
+        Some(dir) => PathBuf::from(dir.trim()),
+    };
+    // At least a minute (a client needs time to collect), at most a year.
+    let retention = num(env, "JOBS_RETENTION_SECS", 7 * 86_400, 60, 365 * 86_400)?;
+    Ok(JobSettings {
+        data_dir,
+        retention: Duration::from_secs(retention),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Settings;
+    use super::DEFAULT_DATA_DIR;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, super::ConfigError> {
+        Settings::from_lookup(&|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn jobs_default_to_a_week_under_var_lib() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.jobs.data_dir.to_str(), Some(DEFAULT_DATA_DIR));
+        assert_eq!(s.jobs.retention.as_secs(), 7 * 86_400);
+    }
+
+    #[test]
+    fn jobs_settings_are_read_and_checked() {
+        let s = settings(&[("DATA_DIR", "/tmp/jobs"), ("JOBS_RETENTION_SECS", "3600")]).unwrap();
+        assert_eq!(s.jobs.data_dir.to_str(), Some("/tmp/jobs"));
+        assert_eq!(s.jobs.retention.as_secs(), 3600);
+        let e = settings(&[("JOBS_RETENTION_SECS", "5")]).err().unwrap();
+        assert_eq!(e.name, "JOBS_RETENTION_SECS");
+        let e = settings(&[("DATA_DIR", " ")]).err().unwrap();
+        assert_eq!(e.name, "DATA_DIR");
+    }
+}

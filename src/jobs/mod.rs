@@ -1,0 +1,351 @@
+//! The jobs service (`Jobs`): a script submitted now and collected later. It stores jobs in the
+//! store (crate::store), claims queued ones with a worker task, runs each exactly as /execute runs
+//! a request (`routes::check_and_run`: the same checks, slots, queue and memory budget; a job
+//! never bypasses admission), and stores the answer /execute would have given
+//! (`routes::render`). It cancels jobs, marks the jobs of a process that died `lost` at
+//! start-up, and deletes finished jobs after the retention period.
+//!
+//! How a cancel reaches a running job: the worker registers each job it claims in `running`
+//! (under one lock with the claim itself, so a cancel can never fall between the two), with a
+//! channel to its run task. A cancel sends a `Stop` down it; the run task drops the run (which
+//! kills the jail: crate::sandbox), writes the job `cancelled`, and only then answers the cancel.
+//!
+//! Not here: the HTTP side (crate::routes::jobs), the database (crate::store), the run itself
+//! (crate::sandbox).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use tokio::sync::{oneshot, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::configuration::Settings;
+use crate::error::{ApiError, ErrorType};
+use crate::metrics::Metrics;
+use crate::routes::{check_and_run, render, ExecuteRequest};
+use crate::sandbox::Sandbox;
+use crate::store::{now_ms, Claimed, Finish, JobRecord, JobStatus, NewJob, Store, StoreError};
+
+/// How often the worker looks at the queue when nothing woke it (jobs submitted elsewhere, a
+/// claim that failed).
+const POLL: Duration = Duration::from_secs(1);
+/// How long a claim is leased for (renewal and expiry are PostgreSQL's, not done yet).
+const LEASE: Duration = Duration::from_secs(3600);
+/// How long a job that found no room in the sandbox waits before it is tried again.
+const REQUEUE_PAUSE: Duration = Duration::from_millis(500);
+/// How often the reaper deletes the jobs past their retention.
+const REAP_EVERY: Duration = Duration::from_secs(60);
+/// The longest a cancel or a shutdown waits for a run to be stopped and written.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// The message of a job that was running when its server died.
+pub const LOST_AT_START: &str = "the server stopped while this job ran (it crashed, was killed \
+    or restarted); it did not finish and will not be run again";
+const LOST_AT_SHUTDOWN: &str =
+    "the server shut down while this job ran; it did not finish and will not be run again";
+const CANCELLED_RUNNING: &str = "cancelled while it ran; its processes were killed";
+
+#[derive(Clone, Copy)]
+enum StopReason {
+    Cancel,
+    Shutdown,
+}
+
+/// Sent to a running job's task: stop, write why, then say so on `done`.
+struct Stop {
+    reason: StopReason,
+    done: oneshot::Sender<()>,
+}
+
+pub struct Jobs {
+    /// The store, or why it could not be opened (every call then answers 503).
+    store: Result<Store, String>,
+    settings: Settings,
+    sandbox: Arc<Sandbox>,
+    metrics: web::Data<Metrics>,
+    /// The jobs this instance runs, by id: how to stop each.
+    running: Mutex<HashMap<String, oneshot::Sender<Stop>>>,
+    /// At most one job per sandbox slot is claimed at a time: the others stay queued in the
+    /// store, where any instance may claim them.
+    claims: Arc<Semaphore>,
+    wake: Notify,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Jobs {
+    /// Opens the store, marks the jobs a dead process left `running` as `lost`, and starts the
+    /// worker and the reaper. A store that cannot be opened is logged, and the job routes answer
+    /// 503 with the rest of the server working.
+    pub async fn start(
+        settings: &Settings,
+        sandbox: Arc<Sandbox>,
+        metrics: web::Data<Metrics>,
+    ) -> Arc<Jobs> {
+        let store = match Store::open(&settings.jobs).await {
+            Ok(store) => match store.mark_running_lost(LOST_AT_START, now_ms()).await {
+                Ok(0) => Ok(store),
+                Ok(n) => {
+                    log::warn!("jobs: {n} jobs were running when the server stopped: now lost");
+                    Ok(store)
+                }
+                Err(e) => Err(e.0),
+            },
+            Err(e) => Err(e.0),
+        };
+        if let Err(e) = &store {
+            log::error!("jobs: the job store is unavailable, /jobs answers 503: {e}");
+        }
+        let jobs = Arc::new(Jobs {
+            store,
+            settings: settings.clone(),
+            sandbox,
+            metrics,
+            running: Mutex::new(HashMap::new()),
+            claims: Arc::new(Semaphore::new(settings.sandbox.slots.max(1))),
+            wake: Notify::new(),
+            tasks: std::sync::Mutex::new(Vec::new()),
+        });
+        if jobs.store.is_ok() {
+            let worker = tokio::spawn(jobs.clone().work());
+            let reaper = tokio::spawn(jobs.clone().reap());
+            if let Ok(mut tasks) = jobs.tasks.lock() {
+                tasks.extend([worker, reaper]);
+            }
+        }
+        jobs
+    }
+
+    fn store(&self) -> Result<&Store, ApiError> {
+        self.store
+            .as_ref()
+            .map_err(|e| ApiError::Store(StoreError(e.clone())))
+    }
+
+    /// Stores a checked request (its body as it came) as a queued job of `owner`.
+    pub async fn submit(
+        &self,
+        owner: Option<String>,
+        request: String,
+    ) -> Result<JobRecord, ApiError> {
+        let store = self.store()?;
+        let id = crate::sessions::new_id()?;
+        store
+            .insert(&NewJob {
+                id: id.clone(),
+                owner,
+                request,
+                created_at: now_ms(),
+            })
+            .await?;
+        self.wake.notify_one();
+        // Read back, so that the answer is what GET /jobs/{id} says.
+        store.get(&id).await?.ok_or(ApiError::JobNotFound)
+    }
+
+    /// `owner`'s job `id`: another owner's is a 404, as one that never existed.
+    pub async fn get(&self, id: &str, owner: Option<&str>) -> Result<JobRecord, ApiError> {
+        match self.store()?.get(id).await? {
+            Some(job) if job.owner.as_deref() == owner => Ok(job),
+            _ => Err(ApiError::JobNotFound),
+        }
+    }
+
+    /// `owner`'s jobs, newest first: those older than `before` (a cursor), `status` only if given.
+    pub async fn list(
+        &self,
+        owner: Option<&str>,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, ApiError> {
+        Ok(self.store()?.list(owner, status, before, limit).await?)
+    }
+
+    /// Cancels `owner`'s job `id`: a queued one never starts; a running one is stopped, and
+    /// written `cancelled`, before this returns. A finished job is left as it is. Returns the job
+    /// as it now is.
+    pub async fn cancel(&self, id: &str, owner: Option<&str>) -> Result<JobRecord, ApiError> {
+        let job = self.get(id, owner).await?;
+        if job.status.is_final() {
+            return Ok(job);
+        }
+        let store = self.store()?;
+        let stopped = {
+            let mut running = self.running.lock().await;
+            if store.cancel_queued(id, now_ms()).await? {
+                None
+            } else {
+                running.remove(id).map(|stop| {
+                    let (done, stopped) = oneshot::channel();
+                    // A run that has just ended drops its receiver: `stopped` then says so at once.
+                    let _ = stop.send(Stop {
+                        reason: StopReason::Cancel,
+                        done,
+                    });
+                    stopped
+                })
+            }
+        };
+        if let Some(stopped) = stopped {
+            let _ = tokio::time::timeout(STOP_WAIT, stopped).await;
+        }
+        self.get(id, owner).await
+    }
+
+    /// Stops the worker and the reaper, and the jobs running here, which become `lost`.
+    pub async fn shutdown(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.drain(..).for_each(|task| task.abort());
+        }
+        let stops: Vec<_> = self.running.lock().await.drain().collect();
+        let mut waits = Vec::new();
+        for (_, stop) in stops {
+            let (done, stopped) = oneshot::channel();
+            let _ = stop.send(Stop {
+                reason: StopReason::Shutdown,
+                done,
+            });
+            waits.push(stopped);
+        }
+        for stopped in waits {
+            let _ = tokio::time::timeout(STOP_WAIT, stopped).await;
+        }
+    }
+
+    /// The worker: claims a queued job whenever a slot's share is free, and runs it on a task
+    /// of its own.
+    async fn work(self: Arc<Self>) {
+        let Ok(store) = self.store().cloned() else {
+            return;
+        };
+        loop {
+            let Ok(permit) = self.claims.clone().acquire_owned().await else {
+                return;
+            };
+            let claimed = {
+                let mut running = self.running.lock().await;
+                let now = now_ms();
+                let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+                match store.claim(now, now.saturating_add(lease)).await {
+                    Ok(Some(job)) => {
+                        let (stop, stops) = oneshot::channel();
+                        running.insert(job.id.clone(), stop);
+                        Some((job, stops))
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        log::error!("jobs: claiming a job failed: {e}");
+                        None
+                    }
+                }
+            };
+            match claimed {
+                Some((job, stops)) => {
+                    tokio::spawn(self.clone().run(store.clone(), job, stops, permit));
+                }
+                None => {
+                    drop(permit);
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One claimed job: its run, stopped by a cancel or a shutdown, then its answer written.
+    async fn run(
+        self: Arc<Self>,
+        store: Store,
+        job: Claimed,
+        mut stops: oneshot::Receiver<Stop>,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let started = match crate::body::decode::<ExecuteRequest>(job.request.as_bytes()) {
+            Err(e) => Ok(Err(e)),
+            Ok(request) => {
+                let run = check_and_run(request, &self.settings, &self.sandbox, &self.metrics);
+                tokio::select! {
+                    result = run => Ok(result),
+                    stop = &mut stops => Err(stop.ok()),
+                }
+            }
+        };
+        let mut running = self.running.lock().await;
+        let written = match started {
+            // No room in the sandbox (its queue is full of /execute requests): the job waits in
+            // the store again, first in line.
+            Ok(Err(e)) if e.error_type() == ErrorType::Overloaded => {
+                let requeued = store.requeue(&job.id).await;
+                running.remove(&job.id);
+                drop(running);
+                tokio::time::sleep(REQUEUE_PAUSE).await;
+                self.wake.notify_one();
+                requeued
+            }
+            Ok(result) => {
+                let rendered = render(result);
+                let finish = Finish {
+                    status: match rendered.error_type {
+                        None => JobStatus::Succeeded,
+                        Some(_) => JobStatus::Failed,
+                    },
+                    http_status: Some(rendered.error_type.map_or(200, |t| t.status().as_u16())),
+                    answer: Some(String::from_utf8_lossy(&rendered.body).into_owned()),
+                    message: None,
+                };
+                let written = store.finish(&job.id, &finish, now_ms()).await.map(drop);
+                running.remove(&job.id);
+                written
+            }
+            Err(stop) => {
+                let (status, message) = match stop.as_ref().map(|s| s.reason) {
+                    Some(StopReason::Cancel) => (JobStatus::Cancelled, CANCELLED_RUNNING),
+                    _ => (JobStatus::Lost, LOST_AT_SHUTDOWN),
+                };
+                let finish = Finish {
+                    status,
+                    answer: None,
+                    http_status: None,
+                    message: Some(message.to_string()),
+                };
+                let written = store.finish(&job.id, &finish, now_ms()).await.map(drop);
+                running.remove(&job.id);
+                if let Some(stop) = stop {
+                    let _ = stop.done.send(());
+                }
+                written
+            }
+        };
+        if let Err(e) = written {
+            log::error!("jobs: writing job {}…'s end failed: {e}", short(&job.id));
+        }
+    }
+
+    /// Deletes the finished jobs past the retention period, every minute.
+    async fn reap(self: Arc<Self>) {
+        let Ok(store) = self.store().cloned() else {
+            return;
+        };
+        let retention = i64::try_from(self.settings.jobs.retention.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            match store
+                .delete_finished_before(now_ms().saturating_sub(retention))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => log::info!("jobs: deleted {n} jobs past their retention"),
+                Err(e) => log::error!("jobs: deleting old jobs failed: {e}"),
+            }
+            tokio::time::sleep(REAP_EVERY).await;
+        }
+    }
+}
+
+/// The start of an id, for the log (as sessions' ids are logged).
+fn short(id: &str) -> &str {
+    id.get(..6).unwrap_or(id)
+}

@@ -1,0 +1,176 @@
+//! The job routes: POST /jobs, GET /jobs, GET and DELETE /jobs/{id}. They decode and check
+//! requests (a job's body is /execute's, checked by /execute's own checks before it is stored),
+//! ask the jobs service, and encode its jobs. A finished job carries the envelope /execute would
+//! have answered with, rendered once by `execute::render` when the job ended.
+//!
+//! Not here: the queue, the worker and cancelling (crate::jobs), the database (crate::store),
+//! statuses (crate::error).
+
+use std::sync::Arc;
+
+use actix_web::http::header::LOCATION;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::execute::{check_request, ExecuteRequest};
+use super::validate::ValidateGate;
+use crate::body::{decode, BodyGate};
+use crate::configuration::Settings;
+use crate::error::ApiError;
+use crate::jobs::Jobs;
+use crate::store::{JobRecord, JobStatus};
+
+/// `GET /jobs`' page size when `limit` is not given, and the most it may ask for.
+pub const DEFAULT_LIST_LIMIT: u32 = 20;
+pub const MAX_LIST_LIMIT: u32 = 100;
+
+/// A job as the API shows it.
+#[derive(Serialize)]
+struct Described<'a> {
+    job_id: &'a str,
+    status: &'static str,
+    status_url: String,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+    /// The status /execute would have answered with (succeeded and failed jobs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_status: Option<u16>,
+    /// /execute's whole answer (succeeded and failed jobs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    envelope: Option<Box<RawValue>>,
+    /// Why the job was cancelled or lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn status_url(id: &str) -> String {
+    format!("/jobs/{id}")
+}
+
+fn describe(job: &JobRecord, with_envelope: bool) -> Described<'_> {
+    Described {
+        job_id: &job.id,
+        status: job.status.as_str(),
+        status_url: status_url(&job.id),
+        created_at: rfc3339(job.created_at),
+        started_at: job.started_at.map(rfc3339),
+        finished_at: job.finished_at.map(rfc3339),
+        http_status: job.http_status,
+        envelope: job
+            .answer
+            .as_ref()
+            .filter(|_| with_envelope)
+            .and_then(|answer| RawValue::from_string(answer.clone()).ok()),
+        message: job.message.as_deref(),
+    }
+}
+
+/// POST /jobs: the body of /execute, checked as /execute checks it (a script /execute refuses
+/// with a 400 is refused here with the same 400), stored, and answered 202 at once.
+pub async fn submit_job(
+    req: HttpRequest,
+    payload: web::Payload,
+    bodies: web::Data<BodyGate>,
+    settings: web::Data<Settings>,
+    gate: web::Data<ValidateGate>,
+    jobs: web::Data<Arc<Jobs>>,
+) -> Result<HttpResponse, ApiError> {
+    let (body, _lease) = bodies.read(&req, payload).await?;
+    let request: ExecuteRequest = decode(&body)?;
+    // The parse is CPU work: within /validate's gate, which bounds exactly that.
+    let checker = settings.into_inner();
+    gate.check(move || check_request(request, &checker).map(drop))
+        .await??;
+    let body = String::from_utf8(body)
+        .map_err(|_| ApiError::InvalidRequest("the body is not UTF-8".to_string()))?;
+    let job = jobs.submit(crate::auth::owner(&req), body).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((LOCATION, status_url(&job.id)))
+        .json(describe(&job, false)))
+}
+
+/// GET /jobs/{id}: the job, with /execute's envelope once it has finished.
+pub async fn describe_job(
+    req: HttpRequest,
+    id: web::Path<String>,
+    jobs: web::Data<Arc<Jobs>>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = crate::auth::owner(&req);
+    let job = jobs.get(&id, owner.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(describe(&job, true)))
+}
+
+/// DELETE /jobs/{id}: cancels the job and answers with it as it now is (`cancelled`, or how it
+/// had finished already).
+pub async fn cancel_job(
+    req: HttpRequest,
+    id: web::Path<String>,
+    jobs: web::Data<Arc<Jobs>>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = crate::auth::owner(&req);
+    let job = jobs.cancel(&id, owner.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(describe(&job, true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Listed<'a> {
+    jobs: Vec<Described<'a>>,
+    /// Pass it as `cursor` for the next (older) page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// GET /jobs?status=&limit=&cursor=: the caller's jobs, newest first, without their envelopes.
+pub async fn list_jobs(
+    req: HttpRequest,
+    jobs: web::Data<Arc<Jobs>>,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::InvalidRequest(format!("invalid query: {e}")))?
+        .into_inner();
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "status must be one of queued, running, succeeded, failed, cancelled, lost, not {s:?}"
+            ))
+        })?),
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}"
+        )));
+    }
+    let before = match query.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::InvalidRequest(format!("cursor {c:?} is not one GET /jobs gave"))
+        })?),
+    };
+    let owner = crate::auth::owner(&req);
+    let page = jobs.list(owner.as_deref(), status, before, limit).await?;
+    let next_cursor = match page.last() {
+        Some(last) if page.len() == limit as usize => Some(last.seq.to_string()),
+        _ => None,
+    };
+    Ok(HttpResponse::Ok().json(Listed {
+        jobs: page.iter().map(|job| describe(job, false)).collect(),
+        next_cursor,
+    }))
+}

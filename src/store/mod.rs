@@ -1,0 +1,226 @@
+//! The store of jobs: what a job is on disk (`JobRecord`, `JobStatus`), and the operations the
+//! jobs service (crate::jobs) asks of a store, whichever database holds it. `Store` is an enum
+//! with one variant per database: today the embedded SQLite (`sqlite.rs`), under `DATA_DIR`.
+//! The schema is `migrations/` at the repository's root, applied at start-up (sqlx's migrator).
+//!
+//! Not here: when jobs run and how they are cancelled (crate::jobs), the HTTP side
+//! (crate::routes::jobs), statuses (crate::error: a store that fails is a 503).
+
+mod sqlite;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::configuration::JobSettings;
+pub use sqlite::SqliteStore;
+
+/// Where a job is in its life. The first two are live, the others final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Lost,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+        JobStatus::Lost,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Lost => "lost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobStatus> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+}
+
+/// One job as stored. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    /// The listing's order and cursor.
+    pub seq: i64,
+    pub id: String,
+    pub owner: Option<String>,
+    pub status: JobStatus,
+    /// The POST /jobs body as it arrived.
+    pub request: String,
+    /// The rendered /execute envelope, once finished (succeeded or failed).
+    pub answer: Option<String>,
+    /// The status /execute would have answered with.
+    pub http_status: Option<u16>,
+    /// Why it was lost or cancelled.
+    pub message: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub attempts: i64,
+}
+
+/// A job to store, queued.
+pub struct NewJob {
+    pub id: String,
+    pub owner: Option<String>,
+    pub request: String,
+    pub created_at: i64,
+}
+
+/// A job this instance has claimed: it is `running`, and this instance must finish it.
+pub struct Claimed {
+    pub id: String,
+    pub request: String,
+}
+
+/// How a running job ended.
+pub struct Finish {
+    pub status: JobStatus,
+    pub answer: Option<String>,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
+}
+
+/// The database failed (unreachable, full, corrupt): the detail is for the log, the client gets
+/// a 503.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError(format!("migrating the job store: {e}"))
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The store: one variant per database.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// Opens (creating it if needed) the store the settings name, and applies the migrations.
+    pub async fn open(settings: &JobSettings) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(SqliteStore::open(&settings.data_dir).await?))
+    }
+
+    pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.insert(job).await,
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.get(id).await,
+        }
+    }
+
+    /// An owner's jobs (`None`: those with no owner, API keys off), newest first, those with a
+    /// `seq` below `before` only, at most `limit`.
+    pub async fn list(
+        &self,
+        owner: Option<&str>,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list(owner, status, before, limit).await,
+        }
+    }
+
+    /// Takes the oldest queued job, if any, and makes it `running` (started now, leased until
+    /// `lease_until`) in one statement: no other claim can take it too.
+    pub async fn claim(&self, now: i64, lease_until: i64) -> Result<Option<Claimed>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.claim(now, lease_until).await,
+        }
+    }
+
+    /// Puts a claimed job back in the queue (the sandbox had no room for it).
+    pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.requeue(id).await,
+        }
+    }
+
+    /// Ends a running job. False when it was not running (cancelled meanwhile).
+    pub async fn finish(&self, id: &str, finish: &Finish, now: i64) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.finish(id, finish, now).await,
+        }
+    }
+
+    /// Cancels a job that is still queued. False when it was not queued.
+    pub async fn cancel_queued(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.cancel_queued(id, now).await,
+        }
+    }
+
+    /// Marks every `running` job `lost`: at start-up, for the jobs of a process that died.
+    pub async fn mark_running_lost(&self, message: &str, now: i64) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.mark_running_lost(message, now).await,
+        }
+    }
+
+    /// Deletes the jobs that finished before `cutoff`, with their outputs.
+    pub async fn delete_finished_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.delete_finished_before(cutoff).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobStatus;
+
+    #[test]
+    fn statuses_round_trip_and_only_two_are_live() {
+        for status in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(JobStatus::parse("done"), None);
+        let live: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(live, [JobStatus::Queued, JobStatus::Running]);
+    }
+}
