@@ -130,18 +130,29 @@ impl Jobs {
         request: String,
     ) -> Result<JobRecord, ApiError> {
         let store = self.store()?;
-        let id = crate::sessions::new_id()?;
-        store
-            .insert(&NewJob {
-                id: id.clone(),
-                owner,
-                request,
-                created_at: now_ms(),
-            })
-            .await?;
+        let job = NewJob {
+            id: crate::sessions::new_id()?,
+            owner,
+            request,
+            created_at: now_ms(),
+        };
+        store.insert(&job).await?;
         self.wake.notify_one();
-        // Read back, so that the answer is what GET /jobs/{id} says.
-        store.get(&id).await?.ok_or(ApiError::JobNotFound)
+        // The job as stored: the worker may have claimed it already, but it was queued.
+        Ok(JobRecord {
+            seq: 0,
+            id: job.id,
+            owner: job.owner,
+            status: JobStatus::Queued,
+            request: job.request,
+            answer: None,
+            http_status: None,
+            message: None,
+            created_at: job.created_at,
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+        })
     }
 
     /// `owner`'s job `id`: another owner's is a 404, as one that never existed.

@@ -1,0 +1,374 @@
+//! Jobs (issue 16): a script submitted with POST /jobs and collected later. Each test starts the
+//! real server (real nsjail) with a job store of its own (helpers.rs gives every app its own
+//! DATA_DIR) and drives jobs over HTTP: the answer is /execute's, refusals are /execute's,
+//! cancelling (queued and running, with no process left), owners, listing, a restart on the same
+//! store, and a store that cannot be opened. Not here: the store's own unit tests (src/store/).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{processes_with_async, spawn_app, spawn_app_with, unique, TestApp};
+
+impl TestApp {
+    /// POST /jobs; panics unless it is accepted. The 202's body.
+    async fn submit(&self, body: Value) -> Value {
+        let (status, accepted) = self.call("POST", "/jobs", Some(body)).await;
+        assert_eq!(status, 202, "{accepted}");
+        accepted
+    }
+
+    /// GET /jobs/{id} until the job is no longer queued or running (at most 120 s).
+    async fn finished(&self, id: &str) -> Value {
+        self.wait_for(id, |job| {
+            !["queued", "running"].contains(&job["status"].as_str().unwrap())
+        })
+        .await
+    }
+
+    /// GET /jobs/{id} until `done` says so (at most 120 s).
+    async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, job) = self.call("GET", &format!("/jobs/{id}"), None).await;
+            assert_eq!(status, 200, "{job}");
+            if done(&job) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} never got there: {job}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The parts of an /execute answer that do not depend on when it ran.
+fn stable(answer: &Value) -> Value {
+    let mut answer = answer.clone();
+    for key in ["timestamp", "duration_ms", "usage"] {
+        answer.as_object_mut().unwrap().remove(key);
+    }
+    answer
+}
+
+#[tokio::test]
+async fn a_job_answers_what_execute_would_have() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"script": "def main(x):\n    print('hi')\n    return {'double': x * 2}\n", "input": 21}),
+            "succeeded",
+            200,
+        ),
+        (
+            json!({"script": "def main():\n    print('before')\n    raise ValueError('boom')\n"}),
+            "failed",
+            422,
+        ),
+    ];
+    for (body, status, http_status) in cases {
+        let accepted = app.submit(body.clone()).await;
+        let id = accepted["job_id"].as_str().unwrap().to_string();
+        assert_eq!(id.len(), 32, "128 random bits, in hex: {accepted}");
+        assert_eq!(accepted["status"], "queued");
+        assert_eq!(accepted["status_url"], format!("/jobs/{id}"));
+        assert!(accepted["created_at"].is_string());
+        let job = app.finished(&id).await;
+        assert_eq!(job["status"], status, "{job}");
+        assert_eq!(job["http_status"], http_status, "{job}");
+        assert!(job["started_at"].is_string() && job["finished_at"].is_string());
+        let (execute_status, execute) = app.execute(body).await;
+        assert_eq!(execute_status, http_status);
+        assert_eq!(stable(&job["envelope"]), stable(&execute), "{job}");
+    }
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_job_is_refused_as_execute_refuses_it_and_nothing_is_stored() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 64 * 1024).await;
+    let refused = [
+        (
+            json!({"script": "def main(:\n    pass"}),
+            400,
+            "validation_error",
+        ),
+        (
+            json!({"script": "print('no main')"}),
+            400,
+            "validation_error",
+        ),
+        (
+            json!({"script": "def main(): pass", "timeout": 0}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"script": "def main(): pass", "parameters": [1]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"script": "def main(): pass", "scirpt": 1}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"script": format!("def main():\n    return '{}'\n", "x".repeat(70 * 1024))}),
+            413,
+            "payload_too_large",
+        ),
+    ];
+    for (body, status, error_type) in refused {
+        let (execute_status, execute) = app.execute(body.clone()).await;
+        let (job_status, job) = app.call("POST", "/jobs", Some(body)).await;
+        assert_eq!((job_status, execute_status), (status, status), "{job}");
+        assert_eq!(job["error_type"], error_type, "{job}");
+        assert_eq!(job["error"], execute["error"], "the same refusal: {job}");
+    }
+    let (status, listed) = app.call("GET", "/jobs", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["jobs"], json!([]), "{listed}");
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn an_unknown_job_is_a_404() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        ("GET", "/jobs/0123456789abcdef0123456789abcdef"),
+        ("DELETE", "/jobs/0123456789abcdef0123456789abcdef"),
+        ("GET", "/jobs/not-an-id"),
+    ] {
+        let (status, body) = app.call(method, path, None).await;
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert_eq!(body["error_type"], "job_not_found");
+    }
+    let (status, body) = app.call("GET", "/jobs?limit=0", None).await;
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, _) = app.call("GET", "/jobs?status=done", None).await;
+    assert_eq!(status, 400);
+    let (status, _) = app.call("GET", "/jobs?cursor=x", None).await;
+    assert_eq!(status, 400);
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn with_api_keys_a_job_is_its_owners_alone() {
+    let app = spawn_app_with(|s| {
+        s.api_keys = vec!["jobs-key-one-0001".into(), "jobs-key-two-0002".into()]
+    })
+    .await;
+    let send = |method: &str, key: &str, path: &str, body: Option<Value>| {
+        let url = format!("{}{path}", app.address);
+        let builder = match method {
+            "GET" => app.client.get(url),
+            "DELETE" => app.client.delete(url),
+            _ => app.client.post(url),
+        };
+        let builder = match body {
+            Some(body) => builder.body(body.to_string()),
+            None => builder,
+        };
+        let builder = builder.bearer_auth(key);
+        async move {
+            let response = builder.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, accepted) = send(
+        "POST",
+        "jobs-key-one-0001",
+        "/jobs",
+        Some(json!({"script": "def main():\n    return 1\n"})),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["job_id"].as_str().unwrap();
+    let path = format!("/jobs/{id}");
+    let (status, body) = send("GET", "jobs-key-two-0002", &path, None).await;
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (404, Some("job_not_found"))
+    );
+    let (status, _) = send("DELETE", "jobs-key-two-0002", &path, None).await;
+    assert_eq!(status, 404, "another key cannot cancel it");
+    let (status, listed) = send("GET", "jobs-key-two-0002", "/jobs", None).await;
+    assert_eq!((status, listed["jobs"].clone()), (200, json!([])));
+    let (status, listed) = send("GET", "jobs-key-one-0001", "/jobs", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["jobs"][0]["job_id"], id);
+    let (status, mine) = send("GET", "jobs-key-one-0001", &path, None).await;
+    assert_eq!(status, 200, "{mine}");
+    let (status, _) = send("GET", "wrong-key-000000000", &path, None).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn a_cancelled_job_never_starts_and_a_running_one_is_killed() {
+    // One slot: the second job waits in the queue behind the first.
+    let app = spawn_app_with(|s| {
+        s.sandbox.slots = 1;
+        s.sandbox.pool_size = s.sandbox.pool_size.min(1);
+    })
+    .await;
+    let marker = unique("jobcancel");
+    let long = format!(
+        "import subprocess, time\ndef main():\n    subprocess.Popen(['sh', '-c', 'sleep 300; echo {marker}'])\n    time.sleep(300)\n"
+    );
+    let running = app.submit(json!({"script": long, "timeout": 300})).await;
+    let running = running["job_id"].as_str().unwrap().to_string();
+    let queued = app
+        .submit(json!({"script": "def main():\n    return 'ran'\n"}))
+        .await;
+    let queued = queued["job_id"].as_str().unwrap().to_string();
+    app.wait_for(&running, |job| job["status"] == "running")
+        .await;
+    // The child is started once the job runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_with_async(&marker).await.is_empty() {
+        if Instant::now() > deadline {
+            let (_, job) = app.call("GET", &format!("/jobs/{running}"), None).await;
+            panic!("the job's child never started: {job}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, cancelled) = app.call("DELETE", &format!("/jobs/{queued}"), None).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["started_at"], Value::Null, "{cancelled}");
+
+    let started = Instant::now();
+    let (status, cancelled) = app.call("DELETE", &format!("/jobs/{running}"), None).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancelled["started_at"].is_string() && cancelled["finished_at"].is_string());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // Gone when the cancel answered, not a moment later.
+    assert_eq!(processes_with_async(&marker).await, Vec::<String>::new());
+    app.assert_no_leftovers().await;
+    // Cancelling again changes nothing; the queued one never ran.
+    let (status, again) = app.call("DELETE", &format!("/jobs/{running}"), None).await;
+    assert_eq!((status, again["status"].as_str()), (200, Some("cancelled")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, never) = app.call("GET", &format!("/jobs/{queued}"), None).await;
+    assert_eq!(never["status"], "cancelled", "{never}");
+    assert!(never.get("envelope").is_none(), "{never}");
+    app.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn jobs_are_listed_newest_first_in_pages() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let accepted = app
+            .submit(json!({"script": format!("def main():\n    return {n}\n")}))
+            .await;
+        ids.push(accepted["job_id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        app.finished(id).await;
+    }
+    let (status, page) = app.call("GET", "/jobs?limit=2", None).await;
+    assert_eq!(status, 200, "{page}");
+    let listed: Vec<_> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].clone())
+        .collect();
+    assert_eq!(listed, [json!(ids[2]), json!(ids[1])]);
+    assert!(
+        page["jobs"][0].get("envelope").is_none(),
+        "a listing carries no envelopes"
+    );
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, rest) = app
+        .call("GET", &format!("/jobs?limit=2&cursor={cursor}"), None)
+        .await;
+    assert_eq!(rest["jobs"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["jobs"][0]["job_id"], json!(ids[0]));
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let (_, succeeded) = app.call("GET", "/jobs?status=succeeded", None).await;
+    assert_eq!(
+        succeeded["jobs"].as_array().unwrap().len(),
+        3,
+        "{succeeded}"
+    );
+    let (_, queued) = app.call("GET", "/jobs?status=queued", None).await;
+    assert_eq!(queued["jobs"], json!([]));
+}
+
+#[tokio::test]
+async fn a_restarted_server_keeps_finished_jobs_and_marks_interrupted_ones_lost() {
+    let first = spawn_app().await;
+    let done = first
+        .submit(json!({"script": "def main():\n    return 'kept'\n"}))
+        .await;
+    let done = done["job_id"].as_str().unwrap().to_string();
+    let kept = first.finished(&done).await;
+    let interrupted = first
+        .submit(json!({"script": "import time\ndef main():\n    time.sleep(60)\n", "timeout": 60}))
+        .await;
+    let interrupted = interrupted["job_id"].as_str().unwrap().to_string();
+    first
+        .wait_for(&interrupted, |job| job["status"] == "running")
+        .await;
+    // A second server on the same store starts as a server restarted after a crash would: the
+    // job the first one was running is nobody's any more.
+    let dir = first.data_dir.path().to_path_buf();
+    let second = spawn_app_with(|s| s.jobs.data_dir = dir).await;
+    let (status, again) = second.call("GET", &format!("/jobs/{done}"), None).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, kept, "the same job, read after the restart");
+    let (_, lost) = second
+        .call("GET", &format!("/jobs/{interrupted}"), None)
+        .await;
+    assert_eq!(lost["status"], "lost", "{lost}");
+    assert!(lost["message"]
+        .as_str()
+        .unwrap()
+        .contains("stopped while this job ran"));
+    // The first server's run ends (killed here); it does not write over `lost`.
+    first
+        .call("DELETE", &format!("/jobs/{interrupted}"), None)
+        .await;
+    let (_, still) = second
+        .call("GET", &format!("/jobs/{interrupted}"), None)
+        .await;
+    assert_eq!(still["status"], "lost", "{still}");
+    second.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_open_is_a_503_and_execute_still_works() {
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    // A DATA_DIR below a regular file cannot be created.
+    let dir = blocker.path().join("data");
+    let app = spawn_app_with(|s| s.jobs.data_dir = dir).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/jobs",
+            Some(json!({"script": "def main():\n    return 1\n"})),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error_type"], "store_unavailable");
+    assert!(
+        !body["error"]
+            .as_str()
+            .unwrap()
+            .contains(blocker.path().to_str().unwrap()),
+        "paths stay in the log: {body}"
+    );
+    let (status, _) = app.call("GET", "/jobs", None).await;
+    assert_eq!(status, 503);
+    app.assert_healthy().await;
+}
