@@ -41,6 +41,13 @@ impl TestApp {
     }
 }
 
+/// `body`, answered with `status` to `method path`, fits src/openapi.json's description.
+fn fits(path: &str, method: &str, status: u16, body: &Value) {
+    let spec = crate::openapi::spec();
+    let schema = crate::openapi::response_schema(&spec, path, method, status);
+    crate::openapi::check(&spec, &schema, body, &format!("{method} {path} {status}"));
+}
+
 /// The parts of an /execute answer that do not depend on when it ran.
 fn stable(answer: &Value) -> Value {
     let mut answer = answer.clone();
@@ -72,7 +79,9 @@ async fn a_job_answers_what_execute_would_have() {
         assert_eq!(accepted["status"], "queued");
         assert_eq!(accepted["status_url"], format!("/jobs/{id}"));
         assert!(accepted["created_at"].is_string());
+        fits("/jobs", "post", 202, &accepted);
         let job = app.finished(&id).await;
+        fits("/jobs/{id}", "get", 200, &job);
         assert_eq!(job["status"], status, "{job}");
         assert_eq!(job["http_status"], http_status, "{job}");
         assert!(job["started_at"].is_string() && job["finished_at"].is_string());
@@ -124,6 +133,7 @@ async fn a_job_is_refused_as_execute_refuses_it_and_nothing_is_stored() {
         assert_eq!((job_status, execute_status), (status, status), "{job}");
         assert_eq!(job["error_type"], error_type, "{job}");
         assert_eq!(job["error"], execute["error"], "the same refusal: {job}");
+        fits("/jobs", "post", status, &job);
     }
     let (status, listed) = app.call("GET", "/jobs", None).await;
     assert_eq!(status, 200);
@@ -142,6 +152,7 @@ async fn an_unknown_job_is_a_404() {
         let (status, body) = app.call(method, path, None).await;
         assert_eq!(status, 404, "{method} {path}: {body}");
         assert_eq!(body["error_type"], "job_not_found");
+        fits("/jobs/{id}", &method.to_lowercase(), 404, &body);
     }
     let (status, body) = app.call("GET", "/jobs?limit=0", None).await;
     assert_eq!(
@@ -247,6 +258,7 @@ async fn a_cancelled_job_never_starts_and_a_running_one_is_killed() {
     let (status, cancelled) = app.call("DELETE", &format!("/jobs/{running}"), None).await;
     assert_eq!(status, 200, "{cancelled}");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    fits("/jobs/{id}", "delete", 200, &cancelled);
     assert!(cancelled["started_at"].is_string() && cancelled["finished_at"].is_string());
     assert!(started.elapsed() < Duration::from_secs(30));
     // Gone when the cancel answered, not a moment later.
@@ -277,6 +289,7 @@ async fn jobs_are_listed_newest_first_in_pages() {
     }
     let (status, page) = app.call("GET", "/jobs?limit=2", None).await;
     assert_eq!(status, 200, "{page}");
+    fits("/jobs", "get", 200, &page);
     let listed: Vec<_> = page["jobs"]
         .as_array()
         .unwrap()
@@ -361,6 +374,7 @@ async fn a_store_that_cannot_open_is_a_503_and_execute_still_works() {
         .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error_type"], "store_unavailable");
+    fits("/jobs", "post", 503, &body);
     assert!(
         !body["error"]
             .as_str()
