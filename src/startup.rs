@@ -226,6 +226,12 @@ fn run(
                     .route(web::delete().to(routes::cancel_job))
                     .default_service(web::to(method_not_allowed)),
             )
+            .service(
+                web::resource("/jobs/{id}/events")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::get().to(routes::job_events))
+                    .default_service(web::to(method_not_allowed)),
+            )
             // MCP (crate::mcp): the same key as the API's. Stateless, so no GET stream and no
             // session to DELETE: both are 405, as the spec allows.
             .service(

@@ -10,6 +10,10 @@
 //! channel to its run task. A cancel sends a `Stop` down it; the run task drops the run (which
 //! kills the jail: crate::sandbox), writes the job `cancelled`, and only then answers the cancel.
 //!
+//! A running job's output is kept here as it is read (`Live`: what was written so far, within
+//! the run's output caps, and the watchers GET /jobs/{id}/events has subscribed), so that a late
+//! client first gets what was already written; a finished job's output is its envelope's.
+//!
 //! Not here: the HTTP side (crate::routes::jobs), the database (crate::store), the run itself
 //! (crate::sandbox).
 
@@ -18,14 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use tokio::sync::{oneshot, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::configuration::Settings;
 use crate::error::{ApiError, ErrorType};
 use crate::metrics::Metrics;
-use crate::routes::{check_and_run, render, ExecuteRequest};
-use crate::sandbox::Sandbox;
+use crate::routes::{check_and_run_observed, render, ExecuteRequest};
+use crate::sandbox::{OutputChunk, Sandbox};
 use crate::store::{now_ms, Claimed, Finish, JobRecord, JobStatus, NewJob, Store, StoreError};
 
 /// How often the worker looks at the queue when nothing woke it (jobs submitted elsewhere, a
@@ -46,6 +50,28 @@ pub const LOST_AT_START: &str = "the server stopped while this job ran (it crash
 const LOST_AT_SHUTDOWN: &str =
     "the server shut down while this job ran; it did not finish and will not be run again";
 const CANCELLED_RUNNING: &str = "cancelled while it ran; its processes were killed";
+
+/// Chunks in flight from a job's run to its `Live` (as /execute/stream's channel).
+const OUTPUT_CHUNKS: usize = 64;
+/// Watchers of one running job's output at once; more are served when it has finished.
+const MAX_WATCHERS: usize = 16;
+
+/// A running job's output: what it wrote so far (bounded by the run's own output caps), and
+/// where to copy what comes next.
+#[derive(Default)]
+struct Live {
+    so_far: Vec<OutputChunk>,
+    watchers: Vec<mpsc::UnboundedSender<OutputChunk>>,
+}
+
+type Lives = std::sync::Mutex<HashMap<String, Arc<std::sync::Mutex<Live>>>>;
+
+fn copy(chunk: &OutputChunk) -> OutputChunk {
+    OutputChunk {
+        stream: chunk.stream,
+        bytes: chunk.bytes.clone(),
+    }
+}
 
 #[derive(Clone, Copy)]
 enum StopReason {
@@ -72,6 +98,8 @@ pub struct Jobs {
     claims: Arc<Semaphore>,
     wake: Notify,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// The output of the jobs running here, by id.
+    lives: Lives,
 }
 
 impl Jobs {
@@ -106,6 +134,7 @@ impl Jobs {
             claims: Arc::new(Semaphore::new(settings.sandbox.slots.max(1))),
             wake: Notify::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
+            lives: std::sync::Mutex::new(HashMap::new()),
         });
         if jobs.store.is_ok() {
             let worker = tokio::spawn(jobs.clone().work());
@@ -205,6 +234,42 @@ impl Jobs {
         self.get(id, owner).await
     }
 
+    /// The output job `id` has written so far and a receiver of what it writes next, while it
+    /// runs here (the receiver closes when its run ends). `None` when it does not run here (not
+    /// yet, no more, on another instance) or has `MAX_WATCHERS` already.
+    pub fn watch(
+        &self,
+        id: &str,
+    ) -> Option<(Vec<OutputChunk>, mpsc::UnboundedReceiver<OutputChunk>)> {
+        let live = self.lives.lock().ok()?.get(id)?.clone();
+        let mut live = live.lock().ok()?;
+        live.watchers.retain(|w| !w.is_closed());
+        if live.watchers.len() >= MAX_WATCHERS {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        live.watchers.push(tx);
+        Some((live.so_far.iter().map(copy).collect(), rx))
+    }
+
+    /// Keeps job `id`'s output in its `Live` as it comes, until its run ends.
+    async fn keep_output(&self, id: String, mut output: mpsc::Receiver<OutputChunk>) {
+        let live = Arc::new(std::sync::Mutex::new(Live::default()));
+        if let Ok(mut lives) = self.lives.lock() {
+            lives.insert(id.clone(), live.clone());
+        }
+        while let Some(chunk) = output.recv().await {
+            if let Ok(mut live) = live.lock() {
+                live.watchers.retain(|w| w.send(copy(&chunk)).is_ok());
+                live.so_far.push(chunk);
+            }
+        }
+        // Dropping the watchers' senders closes their receivers: the run has ended.
+        if let Ok(mut lives) = self.lives.lock() {
+            lives.remove(&id);
+        }
+    }
+
     /// Stops the worker and the reaper, and the jobs running here, which become `lost`.
     pub async fn shutdown(&self) {
         if let Ok(mut tasks) = self.tasks.lock() {
@@ -278,11 +343,26 @@ impl Jobs {
         let started = match crate::body::decode::<ExecuteRequest>(job.request.as_bytes()) {
             Err(e) => Ok(Err(e)),
             Ok(request) => {
-                let run = check_and_run(request, &self.settings, &self.sandbox, &self.metrics);
-                tokio::select! {
+                let (output, kept) = mpsc::channel(OUTPUT_CHUNKS);
+                let keeper = tokio::spawn({
+                    let jobs = self.clone();
+                    let id = job.id.clone();
+                    async move { jobs.keep_output(id, kept).await }
+                });
+                let run = check_and_run_observed(
+                    request,
+                    &self.settings,
+                    &self.sandbox,
+                    &self.metrics,
+                    Some(output),
+                );
+                let started = tokio::select! {
                     result = run => Ok(result),
                     stop = &mut stops => Err(stop.ok()),
-                }
+                };
+                // The run's sender is gone with it: the keeper has seen all the output.
+                let _ = tokio::time::timeout(Duration::from_secs(5), keeper).await;
+                started
             }
         };
         let mut running = self.running.lock().await;

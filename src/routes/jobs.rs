@@ -1,4 +1,4 @@
-//! The job routes: POST /jobs, GET /jobs, GET and DELETE /jobs/{id}. They decode and check
+//! The job routes: POST /jobs, GET /jobs, GET and DELETE /jobs/{id}, GET /jobs/{id}/events. They decode and check
 //! requests (a job's body is /execute's, checked by /execute's own checks before it is stored),
 //! ask the jobs service, and encode its jobs. A finished job carries the envelope /execute would
 //! have answered with, rendered once by `execute::render` when the job ended.
@@ -8,17 +8,26 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use actix_web::http::header::LOCATION;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web::Bytes;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
 
+use super::execute::events::EventStream;
+use super::execute::render::{render, Rendered};
+use super::execute::stream::{negotiate, streamed, CHANNEL_CHUNKS};
 use super::execute::{check_request, ExecuteRequest};
 use super::validate::ValidateGate;
 use crate::body::{decode, BodyGate};
 use crate::configuration::Settings;
-use crate::error::ApiError;
+use crate::disconnect::client_gone;
+use crate::error::{ApiError, ErrorType};
 use crate::jobs::Jobs;
+use crate::sandbox::{OutputChunk, OutputStream};
 use crate::store::{JobRecord, JobStatus};
 
 /// `GET /jobs`' page size when `limit` is not given, and the most it may ask for.
@@ -173,4 +182,125 @@ pub async fn list_jobs(
         jobs: page.iter().map(|job| describe(job, false)).collect(),
         next_cursor,
     }))
+}
+
+/// How often GET /jobs/{id}/events looks at a job that is queued, or runs elsewhere.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// GET /jobs/{id}/events: the job as /execute/stream's events (SSE, or NDJSON on request): the
+/// output it has written so far, then what it writes while it runs, then a final `result` event
+/// with the envelope /execute would have answered with (for a cancelled or lost job, which has
+/// none, the job itself). An unknown job is a plain 404 before the stream starts.
+pub async fn job_events(
+    req: HttpRequest,
+    id: web::Path<String>,
+    jobs: web::Data<Arc<Jobs>>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = crate::auth::owner(&req);
+    let id = id.into_inner();
+    jobs.get(&id, owner.as_deref()).await?;
+    let format = negotiate(&req);
+    let (output_tx, output_rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let (done_tx, done_rx) = oneshot::channel();
+    let jobs = Arc::clone(&jobs);
+    // Following the job is a task of its own, aborted when the client goes away; the job itself
+    // is not the stream's: it runs on.
+    let follower = actix_web::rt::spawn(async move {
+        let finale = follow(&jobs, &id, owner.as_deref(), &output_tx).await;
+        let _ = done_tx.send(finale);
+    });
+    let request_id = req
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let events = EventStream::new(
+        format,
+        output_rx,
+        done_rx,
+        client_gone(&req),
+        follower,
+        request_id,
+    );
+    Ok(streamed(format, events))
+}
+
+/// Sends job `id`'s output to `output` until it has finished, and returns its final event.
+async fn follow(
+    jobs: &Jobs,
+    id: &str,
+    owner: Option<&str>,
+    output: &mpsc::Sender<OutputChunk>,
+) -> Rendered {
+    let mut watched = false;
+    loop {
+        let job = match jobs.get(id, owner).await {
+            Ok(job) => job,
+            Err(e) => return render(Err(e)),
+        };
+        if job.status.is_final() {
+            if !watched {
+                for chunk in envelope_output(&job) {
+                    let _ = output.send(chunk).await;
+                }
+            }
+            return finale(&job);
+        }
+        if job.status == JobStatus::Running {
+            if let Some((so_far, mut live)) = jobs.watch(id) {
+                for chunk in so_far {
+                    let _ = output.send(chunk).await;
+                }
+                while let Some(chunk) = live.recv().await {
+                    let _ = output.send(chunk).await;
+                }
+                watched = true;
+                continue;
+            }
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+    }
+}
+
+/// A finished job's output, from its envelope: what a client that connects late gets.
+fn envelope_output(job: &JobRecord) -> Vec<OutputChunk> {
+    let Some(envelope) = job
+        .answer
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+    else {
+        return Vec::new();
+    };
+    [
+        ("stdout", OutputStream::Stdout),
+        ("stderr", OutputStream::Stderr),
+    ]
+    .into_iter()
+    .filter_map(|(key, stream)| {
+        let text = envelope.get(key)?.as_str()?;
+        (!text.is_empty()).then(|| OutputChunk {
+            stream,
+            bytes: text.as_bytes().to_vec(),
+        })
+    })
+    .collect()
+}
+
+/// A finished job's final event: its envelope, or for a job without one, the job itself.
+fn finale(job: &JobRecord) -> Rendered {
+    match job.answer.as_deref() {
+        Some(answer) => {
+            let error_type = serde_json::from_str::<serde_json::Value>(answer)
+                .ok()
+                .and_then(|a| a.get("error_type")?.as_str().map(str::to_string))
+                .and_then(|t| ErrorType::ALL.into_iter().find(|e| e.as_str() == t));
+            Rendered::stored(Bytes::from(answer.to_string()), error_type)
+        }
+        None => Rendered::stored(
+            serde_json::to_vec(&describe(job, true))
+                .unwrap_or_default()
+                .into(),
+            None,
+        ),
+    }
 }

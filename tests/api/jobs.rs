@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::helpers::{processes_with_async, spawn_app, spawn_app_with, unique, TestApp};
+use crate::stream::{take_events, Streamed};
 
 impl TestApp {
     /// POST /jobs; panics unless it is accepted. The 202's body.
@@ -384,5 +385,61 @@ async fn a_store_that_cannot_open_is_a_503_and_execute_still_works() {
     );
     let (status, _) = app.call("GET", "/jobs", None).await;
     assert_eq!(status, 503);
+    app.assert_healthy().await;
+}
+
+/// GET /jobs/{id}/events, read to its end.
+async fn job_events(app: &TestApp, id: &str) -> Streamed {
+    let mut response = app
+        .client
+        .get(format!("{}/jobs/{id}/events", app.address))
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut buffer = Vec::new();
+    let mut events = Vec::new();
+    while let Some(chunk) = response.chunk().await.expect("body read") {
+        buffer.extend_from_slice(&chunk);
+        events.extend(take_events(&mut buffer, false, Instant::now()));
+    }
+    Streamed {
+        status,
+        headers,
+        events,
+    }
+}
+
+#[tokio::test]
+async fn a_jobs_events_are_its_output_live_then_its_envelope_and_the_same_for_a_late_client() {
+    let app = spawn_app().await;
+    let script = "import time\ndef main():\n    print('first', flush=True)\n    time.sleep(1)\n    print('second', flush=True)\n    return 'done'\n";
+    let accepted = app.submit(json!({"script": script})).await;
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    app.wait_for(&id, |job| job["status"] != "queued").await;
+    let live = job_events(&app, &id).await;
+    assert_eq!(live.status, 200);
+    assert_eq!(live.headers["content-type"], "text/event-stream");
+    assert_eq!(live.text("stdout"), "first\nsecond\n", "{:?}", live.events);
+    let job = app.finished(&id).await;
+    assert_eq!(
+        live.result(),
+        &job["envelope"],
+        "the final event is the envelope"
+    );
+    assert_eq!(live.result()["result"], "done");
+    // A client that connects once the job has finished gets the same.
+    let late = job_events(&app, &id).await;
+    assert_eq!(late.text("stdout"), "first\nsecond\n", "{:?}", late.events);
+    assert_eq!(late.result(), &job["envelope"]);
+    // An unknown job is a plain 404, before any stream.
+    let (status, body) = app
+        .call("GET", "/jobs/0123456789abcdef0123456789abcdef/events", None)
+        .await;
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (404, Some("job_not_found"))
+    );
     app.assert_healthy().await;
 }
