@@ -4,7 +4,7 @@
 CREATE TABLE jobs (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     id          TEXT    NOT NULL UNIQUE,
-    -- The API key that created it, or NULL when API keys are off.
+    -- The SHA-256 of the API key that created it (never the key), or NULL when keys are off.
     owner       TEXT,
     -- queued, running, succeeded, failed, cancelled, lost
     status      TEXT    NOT NULL,

@@ -54,6 +54,18 @@ struct Described<'a> {
     message: Option<&'a str>,
 }
 
+/// The owner of the request's jobs: the SHA-256 of its API key, so that no key is written to
+/// the store's disk in plain text (`None` when API keys are off).
+fn owner(req: &HttpRequest) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let key = crate::auth::owner(req)?;
+    let digest = Sha256::new()
+        .chain_update(b"python-script-api job owner\0")
+        .chain_update(key.as_bytes())
+        .finalize();
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -100,7 +112,7 @@ pub async fn submit_job(
         .await??;
     let body = String::from_utf8(body)
         .map_err(|_| ApiError::InvalidRequest("the body is not UTF-8".to_string()))?;
-    let job = jobs.submit(crate::auth::owner(&req), body).await?;
+    let job = jobs.submit(owner(&req), body).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((LOCATION, status_url(&job.id)))
         .json(describe(&job, false)))
@@ -112,7 +124,7 @@ pub async fn describe_job(
     id: web::Path<String>,
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = crate::auth::owner(&req);
+    let owner = owner(&req);
     let job = jobs.get(&id, owner.as_deref()).await?;
     Ok(HttpResponse::Ok().json(describe(&job, true)))
 }
@@ -124,7 +136,7 @@ pub async fn cancel_job(
     id: web::Path<String>,
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = crate::auth::owner(&req);
+    let owner = owner(&req);
     let job = jobs.cancel(&id, owner.as_deref()).await?;
     Ok(HttpResponse::Ok().json(describe(&job, true)))
 }
@@ -172,7 +184,7 @@ pub async fn list_jobs(
             ApiError::InvalidRequest(format!("cursor {c:?} is not one GET /jobs gave"))
         })?),
     };
-    let owner = crate::auth::owner(&req);
+    let owner = owner(&req);
     let page = jobs.list(owner.as_deref(), status, before, limit).await?;
     let next_cursor = match page.last() {
         Some(last) if page.len() == limit as usize => Some(last.seq.to_string()),
@@ -196,7 +208,7 @@ pub async fn job_events(
     id: web::Path<String>,
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = crate::auth::owner(&req);
+    let owner = owner(&req);
     let id = id.into_inner();
     jobs.get(&id, owner.as_deref()).await?;
     let format = negotiate(&req);

@@ -62,6 +62,7 @@ pub struct JobRecord {
     /// The listing's order and cursor.
     pub seq: i64,
     pub id: String,
+    /// The SHA-256 of the API key that submitted it (crate::routes::jobs), never the key.
     pub owner: Option<String>,
     pub status: JobStatus,
     /// The POST /jobs body as it arrived.
