@@ -443,3 +443,117 @@ async fn a_jobs_events_are_its_output_live_then_its_envelope_and_the_same_for_a_
     );
     app.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn a_server_killed_mid_job_leaves_it_lost_after_the_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut first = crate::operability::start_binary(&[("DATA_DIR", dir)]);
+    let client = reqwest::Client::new();
+    let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
+    let accepted: Value = client
+        .post(url(first.port, "/jobs"))
+        .json(&json!({"script": "import time\ndef main():\n    time.sleep(120)\n", "timeout": 120}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job: Value = client
+            .get(url(first.port, &format!("/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ran: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SIGKILL: no shutdown, nothing written.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let second = crate::operability::start_binary(&[("DATA_DIR", dir)]);
+    let job: Value = client
+        .get(url(second.port, &format!("/jobs/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "lost", "{job}");
+    assert!(job["finished_at"].is_string(), "{job}");
+    assert!(
+        job["message"]
+            .as_str()
+            .unwrap()
+            .contains("will not be run again"),
+        "{job}"
+    );
+    // The restarted server runs new jobs.
+    let accepted: Value = client
+        .post(url(second.port, "/jobs"))
+        .json(&json!({"script": "def main():\n    return 'after'\n"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["job_id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job: Value = client
+            .get(url(second.port, &format!("/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] == "succeeded" {
+            assert_eq!(job["envelope"]["result"], "after");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never finished: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_cancel_that_arrives_while_the_job_starts_wins() {
+    let app = spawn_app().await;
+    let script = "import time\ndef main():\n    time.sleep(30)\n";
+    for round in 0..10 {
+        let accepted = app.submit(json!({"script": script, "timeout": 60})).await;
+        let id = accepted["job_id"].as_str().unwrap().to_string();
+        // Round by round, the cancel comes a little later: before the claim, at it, or after.
+        tokio::time::sleep(Duration::from_millis(round * 3)).await;
+        let (status, cancelled) = app.call("DELETE", &format!("/jobs/{id}"), None).await;
+        assert_eq!(status, 200, "{cancelled}");
+        assert_eq!(
+            cancelled["status"], "cancelled",
+            "round {round}: {cancelled}"
+        );
+    }
+    // None of them runs on, or starts later.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, listed) = app.call("GET", "/jobs?limit=100", None).await;
+    let statuses: Vec<_> = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, vec!["cancelled"; 10], "{listed}");
+    app.assert_no_leftovers().await;
+    app.assert_healthy().await;
+}

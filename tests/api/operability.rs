@@ -115,7 +115,7 @@ async fn api_keys_guard_execute_but_not_health() {
 
 /// The real binary, with its own parent cgroup, removed when the test ends.
 pub(crate) struct Binary {
-    child: std::process::Child,
+    pub(crate) child: std::process::Child,
     pub(crate) port: u16,
     cgroups: ServerCgroups,
     /// Every line the server has logged so far.
