@@ -6,6 +6,7 @@
 //!
 //! Not here: what the operations mean (`mod.rs`), when they are called (crate::jobs).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,12 +33,21 @@ const COLUMNS: &str = "seq, id, owner, status, request, answer, http_status, mes
 impl SqliteStore {
     /// Creates `data_dir` and the database if needed, and applies the migrations.
     pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        tokio::fs::create_dir_all(data_dir).await.map_err(|e| {
+        let cannot = |e: std::io::Error| {
             StoreError(format!(
                 "cannot create DATA_DIR {}: {e}",
                 data_dir.display()
             ))
-        })?;
+        };
+        if !tokio::fs::try_exists(data_dir).await.unwrap_or(false) {
+            // The jobs' scripts, inputs and outputs are the server's alone: a directory it makes
+            // is its user's only. One the operator made keeps the operator's permissions.
+            tokio::fs::create_dir_all(data_dir).await.map_err(cannot)?;
+            let private = std::fs::Permissions::from_mode(0o700);
+            tokio::fs::set_permissions(data_dir, private)
+                .await
+                .map_err(cannot)?;
+        }
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(data_dir.join(FILE_NAME))
             .create_if_missing(true)
@@ -285,5 +295,12 @@ mod tests {
         assert_eq!(s.list(Some("k"), None, None, 10).await.unwrap().len(), 1);
         assert_eq!(s.delete_finished_before(6).await.unwrap(), 1);
         assert!(s.get("j0").await.unwrap().is_none());
+        // The directory it made is the server's user's alone.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("data"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }
