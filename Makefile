@@ -7,10 +7,15 @@ export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
 export SANDBOX_ROOT ?= $(SANDBOX_PREFIX)/root
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
 
-.PHONY: setup client-venv test-tools run test build lint image image-check
+.PHONY: setup client-venv test-tools postgres run test build lint image image-check
 
 setup:
 	@bash scripts/setup-sandbox.sh "$(SANDBOX_PREFIX)"
+
+# Debian's PostgreSQL server, for the tests of the shared job store (tests/api/postgres.rs starts its
+# own clusters from it). Idempotent; not needed to run the server with its embedded store.
+postgres:
+	@bash scripts/setup-postgres.sh
 
 # The Python client's test venv (.sandbox/client-venv: pytest, mypy, httpx pinned with hashes, and
 # the client from clients/python), for tests/api/python_client.rs. Idempotent; not needed to run.
@@ -34,7 +39,7 @@ run: setup build
 # path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
 # SANDBOX_ROOT, NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
-test: setup client-venv test-tools
+test: setup client-venv test-tools postgres
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks

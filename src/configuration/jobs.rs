@@ -1,5 +1,6 @@
 //! The settings of jobs and their store (`JobSettings`): where the embedded database lives
-//! (`DATA_DIR`) and how long finished jobs are kept (`JOBS_RETENTION_SECS`). Parsed with the
+//! (`DATA_DIR`), or the shared PostgreSQL one (`DATABASE_URL`), and how long finished jobs are
+//! kept (`JOBS_RETENTION_SECS`). Parsed with the
 //! rest in `Settings::from_lookup`; their own module so that configuration.rs does not grow.
 //!
 //! Not here: the store itself (crate::store), the jobs service (crate::jobs).
@@ -12,12 +13,28 @@ use super::{num, ConfigError, Env};
 /// Where the embedded store lives when `DATA_DIR` is unset.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/python-script-api";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JobSettings {
     /// The directory of the embedded SQLite store (`jobs.sqlite3`), created if needed.
     pub data_dir: PathBuf,
+    /// `postgres://...`: the shared store instead of the embedded one. May hold a password:
+    /// never logged (Debug hides it).
+    pub database_url: Option<String>,
     /// How long a finished job is kept, with its outputs, before it is deleted.
     pub retention: Duration,
+}
+
+impl std::fmt::Debug for JobSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobSettings")
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "(hidden)"),
+            )
+            .field("retention", &self.retention)
+            .finish()
+    }
 }
 
 pub(super) fn job_settings(env: Env) -> Result<JobSettings, ConfigError> {
@@ -32,10 +49,25 @@ pub(super) fn job_settings(env: Env) -> Result<JobSettings, ConfigError> {
         }
         Some(dir) => PathBuf::from(dir.trim()),
     };
+    let database_url = match env("DATABASE_URL").map(|url| url.trim().to_string()) {
+        None => None,
+        Some(url) if url.is_empty() => None,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Some(url)
+        }
+        Some(_) => {
+            return Err(ConfigError {
+                name: "DATABASE_URL",
+                value: "(hidden)".to_string(),
+                reason: "must be a postgres:// or postgresql:// URL".to_string(),
+            })
+        }
+    };
     // At least a minute (a client needs time to collect), at most a year.
     let retention = num(env, "JOBS_RETENTION_SECS", 7 * 86_400, 60, 365 * 86_400)?;
     Ok(JobSettings {
         data_dir,
+        database_url,
         retention: Duration::from_secs(retention),
     })
 }
@@ -69,5 +101,18 @@ mod tests {
         assert_eq!(e.name, "JOBS_RETENTION_SECS");
         let e = settings(&[("DATA_DIR", " ")]).err().unwrap();
         assert_eq!(e.name, "DATA_DIR");
+        assert_eq!(settings(&[]).unwrap().jobs.database_url, None);
+        let url = "postgres://u:secret@db:5432/jobs";
+        let s = settings(&[("DATABASE_URL", url)]).unwrap();
+        assert_eq!(s.jobs.database_url.as_deref(), Some(url));
+        assert!(
+            !format!("{:?}", s.jobs).contains("secret"),
+            "the password stays out of logs"
+        );
+        let e = settings(&[("DATABASE_URL", "mysql://u:secret@db/jobs")])
+            .err()
+            .unwrap();
+        assert_eq!(e.name, "DATABASE_URL");
+        assert!(!e.to_string().contains("secret"));
     }
 }

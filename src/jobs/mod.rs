@@ -35,8 +35,11 @@ use crate::store::{now_ms, Claimed, Finish, JobRecord, JobStatus, NewJob, Store,
 /// How often the worker looks at the queue when nothing woke it (jobs submitted elsewhere, a
 /// claim that failed).
 const POLL: Duration = Duration::from_secs(1);
-/// How long a claim is leased for (renewal and expiry are PostgreSQL's, not done yet).
-const LEASE: Duration = Duration::from_secs(3600);
+/// How long a claim is leased for. The instance that runs a job renews its lease every
+/// `RENEW_EVERY`, and sees then whether another instance was asked to cancel it; a running job whose lease has expired is marked `lost` by the reaper of any instance
+/// (with PostgreSQL: its instance died).
+const LEASE: Duration = Duration::from_secs(30);
+const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// How long a job that found no room in the sandbox waits before it is tried again.
 const REQUEUE_PAUSE: Duration = Duration::from_millis(500);
 /// How often the reaper deletes the jobs past their retention.
@@ -47,6 +50,8 @@ const STOP_WAIT: Duration = Duration::from_secs(30);
 /// The message of a job that was running when its server died.
 pub const LOST_AT_START: &str = "the server stopped while this job ran (it crashed, was killed \
     or restarted); it did not finish and will not be run again";
+const LOST_LEASE: &str = "the instance that ran this job stopped answering for it (its lease \
+    expired: it crashed, was killed or lost the database); it did not finish and will not be run again";
 const LOST_AT_SHUTDOWN: &str =
     "the server shut down while this job ran; it did not finish and will not be run again";
 const CANCELLED_RUNNING: &str = "cancelled while it ran; its processes were killed";
@@ -71,6 +76,12 @@ fn copy(chunk: &OutputChunk) -> OutputChunk {
         stream: chunk.stream,
         bytes: chunk.bytes.clone(),
     }
+}
+
+/// Where a cancelled running job is being stopped.
+enum Stopping {
+    Here(oneshot::Receiver<()>),
+    Elsewhere,
 }
 
 #[derive(Clone, Copy)]
@@ -217,21 +228,52 @@ impl Jobs {
             if store.cancel_queued(id, now_ms()).await? {
                 None
             } else {
-                running.remove(id).map(|stop| {
-                    let (done, stopped) = oneshot::channel();
-                    // A run that has just ended drops its receiver: `stopped` then says so at once.
-                    let _ = stop.send(Stop {
-                        reason: StopReason::Cancel,
-                        done,
-                    });
-                    stopped
-                })
+                match running.remove(id) {
+                    Some(stop) => {
+                        let (done, stopped) = oneshot::channel();
+                        // A run that has just ended drops its receiver: `stopped` then says so
+                        // at once.
+                        let _ = stop.send(Stop {
+                            reason: StopReason::Cancel,
+                            done,
+                        });
+                        Some(Stopping::Here(stopped))
+                    }
+                    // Not ours: another instance runs it (a shared store), and stops it when it
+                    // next renews the lease.
+                    None => store
+                        .request_cancel(id)
+                        .await?
+                        .then_some(Stopping::Elsewhere),
+                }
             }
         };
-        if let Some(stopped) = stopped {
-            let _ = tokio::time::timeout(STOP_WAIT, stopped).await;
+        match stopped {
+            Some(Stopping::Here(stopped)) => {
+                let _ = tokio::time::timeout(STOP_WAIT, stopped).await;
+            }
+            Some(Stopping::Elsewhere) => {
+                let deadline = tokio::time::Instant::now() + STOP_WAIT;
+                while tokio::time::Instant::now() < deadline
+                    && !self.get(id, owner).await?.status.is_final()
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            None => {}
         }
         self.get(id, owner).await
+    }
+
+    /// Stops job `id` if it runs here: a cancel asked of another instance.
+    async fn stop_here(&self, id: &str) {
+        if let Some(stop) = self.running.lock().await.remove(id) {
+            let (done, _stopped) = oneshot::channel();
+            let _ = stop.send(Stop {
+                reason: StopReason::Cancel,
+                done,
+            });
+        }
     }
 
     /// The output job `id` has written so far and a receiver of what it writes next, while it
@@ -303,8 +345,7 @@ impl Jobs {
             let claimed = {
                 let mut running = self.running.lock().await;
                 let now = now_ms();
-                let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
-                match store.claim(now, now.saturating_add(lease)).await {
+                match store.claim(now, lease_until(now)).await {
                     Ok(Some(job)) => {
                         let (stop, stops) = oneshot::channel();
                         running.insert(job.id.clone(), stop);
@@ -349,6 +390,14 @@ impl Jobs {
                     let id = job.id.clone();
                     async move { jobs.keep_output(id, kept).await }
                 });
+                // The lease, renewed while the run goes (the task ends with it).
+                let renewer = tokio::spawn({
+                    let jobs = self.clone();
+                    let store = store.clone();
+                    let id = job.id.clone();
+                    async move { jobs.renew(&store, &id).await }
+                });
+                let _renewing = AbortOnDrop(renewer);
                 let run = check_and_run_observed(
                     request,
                     &self.settings,
@@ -416,6 +465,20 @@ impl Jobs {
         }
     }
 
+    /// Renews job `id`'s lease every `RENEW_EVERY`, for as long as it runs here, and stops it
+    /// when another instance was asked to cancel it.
+    async fn renew(&self, store: &Store, id: &str) {
+        loop {
+            tokio::time::sleep(RENEW_EVERY).await;
+            match store.renew(id, lease_until(now_ms())).await {
+                Ok(Some(false)) => {}
+                Ok(Some(true)) => return self.stop_here(id).await,
+                Ok(None) => return,
+                Err(e) => log::error!("jobs: renewing job {}…'s lease failed: {e}", short(id)),
+            }
+        }
+    }
+
     /// Deletes the finished jobs past the retention period, every minute.
     async fn reap(self: Arc<Self>) {
         let Ok(store) = self.store().cloned() else {
@@ -423,6 +486,11 @@ impl Jobs {
         };
         let retention = i64::try_from(self.settings.jobs.retention.as_millis()).unwrap_or(i64::MAX);
         loop {
+            match store.expire_leases(LOST_LEASE, now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => log::warn!("jobs: {n} running jobs lost their lease: now lost"),
+                Err(e) => log::error!("jobs: expiring leases failed: {e}"),
+            }
             match store
                 .delete_finished_before(now_ms().saturating_sub(retention))
                 .await
@@ -433,6 +501,19 @@ impl Jobs {
             }
             tokio::time::sleep(REAP_EVERY).await;
         }
+    }
+}
+
+fn lease_until(now: i64) -> i64 {
+    now.saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,16 +1,19 @@
 //! The store of jobs: what a job is on disk (`JobRecord`, `JobStatus`), and the operations the
 //! jobs service (crate::jobs) asks of a store, whichever database holds it. `Store` is an enum
-//! with one variant per database: today the embedded SQLite (`sqlite.rs`), under `DATA_DIR`.
-//! The schema is `migrations/` at the repository's root, applied at start-up (sqlx's migrator).
+//! with one variant per database: the embedded SQLite (`sqlite.rs`, under `DATA_DIR`, the
+//! default), and PostgreSQL (`postgres.rs`, with `DATABASE_URL`, shared by several instances).
+//! The schema is `migrations/<database>/` at the repository's root, applied at start-up (sqlx's migrator).
 //!
 //! Not here: when jobs run and how they are cancelled (crate::jobs), the HTTP side
 //! (crate::routes::jobs), statuses (crate::error: a store that fails is a 503).
 
+mod postgres;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::configuration::JobSettings;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Where a job is in its life. The first two are live, the others final.
@@ -130,24 +133,51 @@ pub fn now_ms() -> i64 {
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+/// One call on whichever store it is.
+macro_rules! each {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::Sqlite($s) => $call,
+            Store::Postgres($s) => $call,
+        }
+    };
 }
 
 impl Store {
     /// Opens (creating it if needed) the store the settings name, and applies the migrations.
     pub async fn open(settings: &JobSettings) -> Result<Store, StoreError> {
-        Ok(Store::Sqlite(SqliteStore::open(&settings.data_dir).await?))
+        match &settings.database_url {
+            Some(url) => Ok(Store::Postgres(PostgresStore::open(url).await?)),
+            None => Ok(Store::Sqlite(SqliteStore::open(&settings.data_dir).await?)),
+        }
+    }
+
+    /// Extends the lease of a job this instance runs. `None` when it no longer runs; otherwise
+    /// whether a cancel was asked of another instance (`request_cancel`).
+    pub async fn renew(&self, id: &str, lease_until: i64) -> Result<Option<bool>, StoreError> {
+        each!(self, s => s.renew(id, lease_until).await)
+    }
+
+    /// Asks the instance that runs job `id` to stop it (it sees it when it renews the lease).
+    /// False when the job is not running.
+    pub async fn request_cancel(&self, id: &str) -> Result<bool, StoreError> {
+        each!(self, s => s.request_cancel(id).await)
+    }
+
+    /// Marks `lost` the running jobs whose lease expired before `now` (their instance died).
+    pub async fn expire_leases(&self, message: &str, now: i64) -> Result<u64, StoreError> {
+        each!(self, s => s.expire_leases(message, now).await)
     }
 
     pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.insert(job).await,
-        }
+        each!(self, s => s.insert(job).await)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<JobRecord>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.get(id).await,
-        }
+        each!(self, s => s.get(id).await)
     }
 
     /// An owner's jobs (`None`: those with no owner, API keys off), newest first, those with a
@@ -159,52 +189,43 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.list(owner, status, before, limit).await,
-        }
+        each!(self, s => s.list(owner, status, before, limit).await)
     }
 
     /// Takes the oldest queued job, if any, and makes it `running` (started now, leased until
     /// `lease_until`) in one statement: no other claim can take it too.
     pub async fn claim(&self, now: i64, lease_until: i64) -> Result<Option<Claimed>, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.claim(now, lease_until).await,
-        }
+        each!(self, s => s.claim(now, lease_until).await)
     }
 
     /// Puts a claimed job back in the queue (the sandbox had no room for it).
     pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.requeue(id).await,
-        }
+        each!(self, s => s.requeue(id).await)
     }
 
     /// Ends a running job. False when it was not running (cancelled meanwhile).
     pub async fn finish(&self, id: &str, finish: &Finish, now: i64) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.finish(id, finish, now).await,
-        }
+        each!(self, s => s.finish(id, finish, now).await)
     }
 
     /// Cancels a job that is still queued. False when it was not queued.
     pub async fn cancel_queued(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.cancel_queued(id, now).await,
-        }
+        each!(self, s => s.cancel_queued(id, now).await)
     }
 
-    /// Marks every `running` job `lost`: at start-up, for the jobs of a process that died.
+    /// At start-up, for the jobs of a process that died: every `running` job becomes `lost` in
+    /// a store that is this process's alone (SQLite); in a shared one (PostgreSQL), only those
+    /// whose lease has expired.
     pub async fn mark_running_lost(&self, message: &str, now: i64) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.mark_running_lost(message, now).await,
+            Store::Postgres(s) => s.expire_leases(message, now).await,
         }
     }
 
     /// Deletes the jobs that finished before `cutoff`, with their outputs.
     pub async fn delete_finished_before(&self, cutoff: i64) -> Result<u64, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.delete_finished_before(cutoff).await,
-        }
+        each!(self, s => s.delete_finished_before(cutoff).await)
     }
 }
 

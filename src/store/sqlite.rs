@@ -66,7 +66,7 @@ impl SqliteStore {
                     data_dir.join(FILE_NAME).display()
                 ))
             })?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
 
@@ -131,6 +131,42 @@ impl SqliteStore {
             })
         })
         .transpose()
+    }
+
+    pub async fn renew(&self, id: &str, lease_until: i64) -> Result<Option<bool>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' \
+             RETURNING cancel_requested",
+        )
+        .bind(lease_until)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|row| row.try_get::<i64, _>("cancel_requested"))
+            .transpose()?
+            .map(|c| c != 0))
+    }
+
+    pub async fn request_cancel(&self, id: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn expire_leases(&self, message: &str, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'lost', message = ?, finished_at = ?, lease_until = NULL              WHERE status = 'running' AND lease_until < ?",
+        )
+        .bind(message)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
@@ -233,6 +269,7 @@ mod tests {
     async fn store(dir: &tempfile::TempDir) -> Store {
         let settings = JobSettings {
             data_dir: dir.path().join("data"),
+            database_url: None,
             retention: std::time::Duration::from_secs(60),
         };
         Store::open(&settings).await.unwrap()

@@ -557,3 +557,100 @@ async fn a_cancel_that_arrives_while_the_job_starts_wins() {
     app.assert_no_leftovers().await;
     app.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn two_servers_on_one_postgresql_run_each_job_once_and_answer_for_any() {
+    let postgres = crate::postgres::PostgresServer::start();
+    let url = postgres.url.clone();
+    // One slot each: two long jobs then run one on each instance.
+    let shared = |s: &mut python_script_api::configuration::Settings| {
+        s.jobs.database_url = Some(url.clone());
+        s.sandbox.slots = 1;
+        s.sandbox.pool_size = s.sandbox.pool_size.min(1);
+    };
+    let first = spawn_app_with(shared).await;
+    let second = spawn_app_with(shared).await;
+    // Submitted to both, alternately: both workers race for all of them.
+    let mut ids = Vec::new();
+    for n in 0..16 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        let accepted = app
+            .submit(json!({"script": format!("import time\ndef main():\n    time.sleep(0.2)\n    return {n}\n")}))
+            .await;
+        ids.push(accepted["job_id"].as_str().unwrap().to_string());
+    }
+    for (n, id) in ids.iter().enumerate() {
+        // Any instance answers for any job.
+        let app = if n % 2 == 0 { &second } else { &first };
+        let job = app.finished(id).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["envelope"]["result"], n, "{job}");
+    }
+    // Each ran once: claimed once, never requeued by a second claim.
+    let pool = sqlx::PgPool::connect(&postgres.url).await.unwrap();
+    let claims: Vec<(String, i64)> = sqlx::query_as("SELECT id, attempts FROM jobs")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 16);
+    assert!(
+        claims.iter().all(|(_, attempts)| *attempts == 1),
+        "{claims:?}"
+    );
+    let (_, listed) = first.call("GET", "/jobs?limit=100", None).await;
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 16, "{listed}");
+    // Two long jobs, one running on each instance: both cancelled through the first, which
+    // kills its own and has the other instance kill the other.
+    let mut long = Vec::new();
+    for _ in 0..2 {
+        let accepted = first
+            .submit(
+                json!({"script": "import time\ndef main():\n    time.sleep(60)\n", "timeout": 120}),
+            )
+            .await;
+        long.push(accepted["job_id"].as_str().unwrap().to_string());
+    }
+    for id in &long {
+        first.wait_for(id, |job| job["status"] == "running").await;
+    }
+    let started = Instant::now();
+    for id in &long {
+        let (status, cancelled) = first.call("DELETE", &format!("/jobs/{id}"), None).await;
+        assert_eq!(
+            (status, cancelled["status"].as_str()),
+            (200, Some("cancelled")),
+            "{cancelled}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+    first.assert_no_leftovers().await;
+    second.assert_no_leftovers().await;
+    first.assert_healthy().await;
+    second.assert_healthy().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_postgresql_is_a_503() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://postgres:secret-password@127.0.0.1:{port}/postgres");
+    let app = spawn_app_with(|s| s.jobs.database_url = Some(url)).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/jobs",
+            Some(json!({"script": "def main():\n    return 1\n"})),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error_type"], "store_unavailable");
+    assert!(
+        !body["error"].as_str().unwrap().contains("secret-password"),
+        "{body}"
+    );
+    app.assert_healthy().await;
+}

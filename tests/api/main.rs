@@ -22,6 +22,7 @@ mod operability;
 mod origins;
 mod policy;
 mod pool;
+mod postgres;
 mod preload;
 mod profile;
 mod python_client;

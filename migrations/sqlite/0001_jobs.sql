@@ -20,6 +20,9 @@ CREATE TABLE jobs (
     finished_at INTEGER,
     -- Until when the instance that claimed it answers for it (renewed while it runs).
     lease_until INTEGER,
+    -- A DELETE that reached an instance other than the one running the job: that one sees it
+    -- when it renews the lease, and stops the run.
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
     attempts    INTEGER NOT NULL DEFAULT 0
 );
 
