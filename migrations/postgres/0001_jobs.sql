@@ -11,6 +11,8 @@ CREATE TABLE jobs (
     status      TEXT   NOT NULL,
     -- The POST /jobs body as it arrived (the /execute body, JSON).
     request     TEXT   NOT NULL,
+    -- Where the job's end is POSTed (an operator-listed host), if anywhere.
+    callback_url TEXT,
     -- The rendered /execute envelope and the status /execute would have answered with.
     answer      TEXT,
     http_status BIGINT,

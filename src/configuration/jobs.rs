@@ -20,6 +20,8 @@ pub struct JobSettings {
     /// `postgres://...`: the shared store instead of the embedded one. May hold a password:
     /// never logged (Debug hides it).
     pub database_url: Option<String>,
+    /// The hosts (`host` or `host:port`, lowercase) a job's `callback_url` may name.
+    pub callback_hosts: Vec<String>,
     /// How long a finished job is kept, with its outputs, before it is deleted.
     pub retention: Duration,
 }
@@ -32,6 +34,7 @@ impl std::fmt::Debug for JobSettings {
                 "database_url",
                 &self.database_url.as_ref().map(|_| "(hidden)"),
             )
+            .field("callback_hosts", &self.callback_hosts)
             .field("retention", &self.retention)
             .finish()
     }
@@ -65,9 +68,29 @@ pub(super) fn job_settings(env: Env) -> Result<JobSettings, ConfigError> {
     };
     // At least a minute (a client needs time to collect), at most a year.
     let retention = num(env, "JOBS_RETENTION_SECS", 7 * 86_400, 60, 365 * 86_400)?;
+    // Exact host names (or host:port), comma-separated: no wildcards, so that a listed name
+    // cannot cover more than the operator meant.
+    let callback_hosts: Vec<String> = env("JOBS_CALLBACK_HOSTS")
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if let Some(bad) = callback_hosts
+        .iter()
+        .find(|h| h.contains(['/', '*', '@', ' ']) || h.contains("://"))
+    {
+        return Err(ConfigError {
+            name: "JOBS_CALLBACK_HOSTS",
+            value: bad.clone(),
+            reason: "each entry is a host name or host:port, without a scheme, path or wildcard"
+                .to_string(),
+        });
+    }
     Ok(JobSettings {
         data_dir,
         database_url,
+        callback_hosts,
         retention: Duration::from_secs(retention),
     })
 }
@@ -102,6 +125,19 @@ mod tests {
         let e = settings(&[("DATA_DIR", " ")]).err().unwrap();
         assert_eq!(e.name, "DATA_DIR");
         assert_eq!(settings(&[]).unwrap().jobs.database_url, None);
+        let s = settings(&[(
+            "JOBS_CALLBACK_HOSTS",
+            " Hooks.example.com, 127.0.0.1:9000 ,",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.jobs.callback_hosts,
+            ["hooks.example.com", "127.0.0.1:9000"]
+        );
+        let e = settings(&[("JOBS_CALLBACK_HOSTS", "*.example.com")])
+            .err()
+            .unwrap();
+        assert_eq!(e.name, "JOBS_CALLBACK_HOSTS");
         let url = "postgres://u:secret@db:5432/jobs";
         let s = settings(&[("DATABASE_URL", url)]).unwrap();
         assert_eq!(s.jobs.database_url.as_deref(), Some(url));

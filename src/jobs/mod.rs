@@ -17,6 +17,8 @@
 //! Not here: the HTTP side (crate::routes::jobs), the database (crate::store), the run itself
 //! (crate::sandbox).
 
+pub mod callback;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,12 +170,17 @@ impl Jobs {
         &self,
         owner: Option<String>,
         request: String,
+        callback_url: Option<String>,
     ) -> Result<JobRecord, ApiError> {
         let store = self.store()?;
+        if let Some(url) = &callback_url {
+            callback::check(url, &self.settings.jobs.callback_hosts)?;
+        }
         let job = NewJob {
             id: crate::sessions::new_id()?,
             owner,
             request,
+            callback_url,
             created_at: now_ms(),
         };
         store.insert(&job).await?;
@@ -463,6 +470,21 @@ impl Jobs {
         if let Err(e) = written {
             log::error!("jobs: writing job {}…'s end failed: {e}", short(&job.id));
         }
+        // Its end, to its callback_url: from the store, so that it is what GET answers.
+        if let Some(url) = job.callback_url {
+            match store.get(&job.id).await {
+                Ok(Some(ended)) if ended.status.is_final() => {
+                    tokio::spawn(async move {
+                        callback::deliver(&url, callback_body(&ended)).await;
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => log::error!(
+                    "jobs: reading job {}… for its callback: {e}",
+                    short(&job.id)
+                ),
+            }
+        }
     }
 
     /// Renews job `id`'s lease every `RENEW_EVERY`, for as long as it runs here, and stops it
@@ -502,6 +524,23 @@ impl Jobs {
             tokio::time::sleep(REAP_EVERY).await;
         }
     }
+}
+
+/// What a callback POSTs: the job's id, status and message, and /execute's envelope with its
+/// status when it has one.
+fn callback_body(job: &JobRecord) -> Vec<u8> {
+    let envelope = job
+        .answer
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok());
+    let body = serde_json::json!({
+        "job_id": job.id,
+        "status": job.status.as_str(),
+        "http_status": job.http_status,
+        "envelope": envelope,
+        "message": job.message,
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 fn lease_until(now: i64) -> i64 {

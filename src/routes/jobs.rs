@@ -105,17 +105,58 @@ pub async fn submit_job(
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
     let (body, _lease) = bodies.read(&req, payload).await?;
-    let request: ExecuteRequest = decode(&body)?;
+    let (body, callback_url) = split_callback(&body)?;
+    let request: ExecuteRequest = decode(body.as_bytes())?;
     // The parse is CPU work: within /validate's gate, which bounds exactly that.
     let checker = settings.into_inner();
     gate.check(move || check_request(request, &checker).map(drop))
         .await??;
-    let body = String::from_utf8(body)
-        .map_err(|_| ApiError::InvalidRequest("the body is not UTF-8".to_string()))?;
-    let job = jobs.submit(owner(&req), body).await?;
+    let job = jobs.submit(owner(&req), body, callback_url).await?;
     Ok(HttpResponse::Accepted()
         .insert_header((LOCATION, status_url(&job.id)))
         .json(describe(&job, false)))
+}
+
+/// A job's body is /execute's plus an optional `callback_url`: that is taken out, and the rest,
+/// byte for byte as sent (no number is re-formatted), is /execute's body.
+fn split_callback(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
+    let raw: std::collections::BTreeMap<String, Box<RawValue>> = match decode(body) {
+        Ok(raw) => raw,
+        // Not an object: /execute's own decoding says why, in its words.
+        Err(_) => {
+            decode::<ExecuteRequest>(body)?;
+            return Err(ApiError::InvalidRequest(
+                "the body must be a JSON object".to_string(),
+            ));
+        }
+    };
+    let mut rest = Vec::with_capacity(raw.len());
+    let mut callback_url = None;
+    for (name, value) in raw {
+        if name == "callback_url" {
+            callback_url = match serde_json::from_str::<Option<String>>(value.get()) {
+                Ok(url) => url,
+                Err(_) => {
+                    return Err(ApiError::InvalidRequest(
+                        "callback_url must be a string".to_string(),
+                    ))
+                }
+            };
+        } else {
+            rest.push((name, value));
+        }
+    }
+    let mut out = String::from("{");
+    for (i, (name, value)) in rest.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(name).unwrap_or_default());
+        out.push(':');
+        out.push_str(value.get());
+    }
+    out.push('}');
+    Ok((out, callback_url))
 }
 
 /// GET /jobs/{id}: the job, with /execute's envelope once it has finished.

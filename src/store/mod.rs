@@ -87,6 +87,8 @@ pub struct NewJob {
     pub id: String,
     pub owner: Option<String>,
     pub request: String,
+    /// Where its end is POSTed (checked against the operator's list: crate::jobs::callback).
+    pub callback_url: Option<String>,
     pub created_at: i64,
 }
 
@@ -94,6 +96,7 @@ pub struct NewJob {
 pub struct Claimed {
     pub id: String,
     pub request: String,
+    pub callback_url: Option<String>,
 }
 
 /// How a running job ended.

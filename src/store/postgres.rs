@@ -36,12 +36,13 @@ impl PostgresStore {
 
     pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO jobs (id, owner, status, request, created_at) \
-             VALUES ($1, $2, 'queued', $3, $4)",
+            "INSERT INTO jobs (id, owner, status, request, callback_url, created_at) \
+             VALUES ($1, $2, 'queued', $3, $4, $5)",
         )
         .bind(&job.id)
         .bind(&job.owner)
         .bind(&job.request)
+        .bind(&job.callback_url)
         .bind(job.created_at)
         .execute(&self.pool)
         .await?;
@@ -82,7 +83,7 @@ impl PostgresStore {
              attempts = attempts + 1 \
              WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1 \
                           FOR UPDATE SKIP LOCKED) \
-             RETURNING id, request",
+             RETURNING id, request, callback_url",
         )
         .bind(now)
         .bind(lease_until)
@@ -92,6 +93,7 @@ impl PostgresStore {
             Ok(Claimed {
                 id: row.try_get("id")?,
                 request: row.try_get("request")?,
+                callback_url: row.try_get("callback_url")?,
             })
         })
         .transpose()

@@ -72,11 +72,13 @@ impl SqliteStore {
 
     pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO jobs (id, owner, status, request, created_at) VALUES (?, ?, 'queued', ?, ?)",
+            "INSERT INTO jobs (id, owner, status, request, callback_url, created_at) \
+             VALUES (?, ?, 'queued', ?, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.owner)
         .bind(&job.request)
+        .bind(&job.callback_url)
         .bind(job.created_at)
         .execute(&self.pool)
         .await?;
@@ -118,7 +120,7 @@ impl SqliteStore {
             "UPDATE jobs SET status = 'running', started_at = ?, lease_until = ?, \
              attempts = attempts + 1 \
              WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) \
-             AND status = 'queued' RETURNING id, request",
+             AND status = 'queued' RETURNING id, request, callback_url",
         )
         .bind(now)
         .bind(lease_until)
@@ -128,6 +130,7 @@ impl SqliteStore {
             Ok(Claimed {
                 id: row.try_get("id")?,
                 request: row.try_get("request")?,
+                callback_url: row.try_get("callback_url")?,
             })
         })
         .transpose()
@@ -262,6 +265,7 @@ mod tests {
             id: id.to_string(),
             owner: owner.map(str::to_string),
             request: r#"{"script": "def main(): return 1"}"#.to_string(),
+            callback_url: None,
             created_at,
         }
     }
@@ -270,6 +274,7 @@ mod tests {
         let settings = JobSettings {
             data_dir: dir.path().join("data"),
             database_url: None,
+            callback_hosts: Vec::new(),
             retention: std::time::Duration::from_secs(60),
         };
         Store::open(&settings).await.unwrap()

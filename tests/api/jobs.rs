@@ -654,3 +654,108 @@ async fn an_unreachable_postgresql_is_a_503() {
     );
     app.assert_healthy().await;
 }
+
+/// A one-shot HTTP server that answers 200 to one request and hands over its body.
+async fn one_callback() -> (u16, tokio::sync::oneshot::Receiver<Value>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 8192];
+        loop {
+            let n = socket.read(&mut buffer).await.unwrap();
+            received.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&received).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if received.len() >= end + 4 + length {
+                    let body: Value =
+                        serde_json::from_slice(&received[end + 4..end + 4 + length]).unwrap();
+                    socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await
+                        .unwrap();
+                    let _ = tx.send(body);
+                    return;
+                }
+            }
+            if n == 0 {
+                return;
+            }
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn a_jobs_end_is_posted_to_its_callback_url_on_a_listed_host_only() {
+    let (port, delivered) = one_callback().await;
+    let app = spawn_app_with(|s| s.jobs.callback_hosts = vec![format!("127.0.0.1:{port}")]).await;
+    let accepted = app
+        .submit(json!({
+            "script": "def main(x):\n    return x + 1\n",
+            "input": 41,
+            "callback_url": format!("http://127.0.0.1:{port}/done"),
+        }))
+        .await;
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    let job = app.finished(&id).await;
+    let body = tokio::time::timeout(Duration::from_secs(60), delivered)
+        .await
+        .expect("the callback came")
+        .unwrap();
+    assert_eq!(body["job_id"], json!(id));
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(body["http_status"], 200);
+    assert_eq!(body["envelope"], job["envelope"], "{body}");
+    assert_eq!(body["envelope"]["result"], 42);
+    // Another host, or another port, is refused before anything is stored.
+    for url in [
+        format!("http://127.0.0.1:{}/done", port.wrapping_add(1)),
+        "http://169.254.169.254/computeMetadata/v1/".to_string(),
+    ] {
+        let (status, refused) = app
+            .call(
+                "POST",
+                "/jobs",
+                Some(json!({"script": "def main(): pass", "callback_url": url})),
+            )
+            .await;
+        assert_eq!(status, 400, "{refused}");
+        assert!(
+            refused["error"]
+                .as_str()
+                .unwrap()
+                .contains("JOBS_CALLBACK_HOSTS"),
+            "{refused}"
+        );
+    }
+    let (_, listed) = app.call("GET", "/jobs", None).await;
+    assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "{listed}");
+    // A server that lists no host calls no one back.
+    let closed = spawn_app().await;
+    let (status, refused) = closed
+        .call(
+            "POST",
+            "/jobs",
+            Some(json!({"script": "def main(): pass", "callback_url": "http://127.0.0.1:1/"})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error_type"].as_str()),
+        (400, Some("invalid_request")),
+        "{refused}"
+    );
+}
