@@ -357,3 +357,24 @@ fn finale(job: &JobRecord) -> Rendered {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::split_callback;
+
+    #[test]
+    fn the_callback_is_taken_out_and_the_rest_kept_as_sent() {
+        let body = br#"{"script": "def main(x): return x", "input": 12345678901234567890123, "callback_url": "https://h/x"}"#;
+        let (rest, url) = split_callback(body).unwrap();
+        assert_eq!(url.as_deref(), Some("https://h/x"));
+        assert!(
+            rest.contains("12345678901234567890123"),
+            "numbers as sent: {rest}"
+        );
+        assert!(!rest.contains("callback_url"), "{rest}");
+        let (rest, url) = split_callback(br#"{"script": "x"}"#).unwrap();
+        assert_eq!((rest.as_str(), url), (r#"{"script":"x"}"#, None));
+        assert!(split_callback(br#"{"script": "x", "callback_url": 3}"#).is_err());
+        assert!(split_callback(b"[1]").is_err());
+    }
+}

@@ -759,3 +759,69 @@ async fn a_jobs_end_is_posted_to_its_callback_url_on_a_listed_host_only() {
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_stops_its_running_jobs_and_writes_them_lost() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut server = crate::operability::start_binary(&[("DATA_DIR", dir)]);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let accepted: Value = client
+        .post(format!("{base}/jobs"))
+        .json(&json!({"script": "import time\ndef main():\n    time.sleep(120)\n", "timeout": 120}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job: Value = client
+            .get(format!("{base}/jobs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ran: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        (status, server)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "{:?}", status.0);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "it did not wait for the job"
+    );
+    let again = crate::operability::start_binary(&[("DATA_DIR", dir)]);
+    let job: Value = client
+        .get(format!("http://127.0.0.1:{}/jobs/{id}", again.port))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "lost", "{job}");
+    assert!(
+        job["message"].as_str().unwrap().contains("shut down"),
+        "{job}"
+    );
+}
