@@ -1,8 +1,12 @@
 //! Jobs (issue 16): a script submitted with POST /jobs and collected later. Each test starts the
 //! real server (real nsjail) with a job store of its own (helpers.rs gives every app its own
 //! DATA_DIR) and drives jobs over HTTP: the answer is /execute's, refusals are /execute's,
-//! cancelling (queued and running, with no process left), owners, listing, a restart on the same
-//! store, and a store that cannot be opened. Not here: the store's own unit tests (src/store/).
+//! cancelling (queued and running, with no process left), owners, listing, events, callbacks, a
+//! restart on the same store, a killed and a stopped server, a store that cannot be opened, and
+//! two servers on one PostgreSQL. The tests of the contract run on the store `PSA_JOBS_STORE`
+//! names: `sqlite` (unset: the embedded store) or `postgres` (each app then gets a PostgreSQL
+//! server of its own, tests/api/postgres.rs); `make test` runs both passes. Not here: the store's
+//! own unit tests (src/store/).
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +14,44 @@ use serde_json::{json, Value};
 
 use crate::helpers::{processes_with_async, spawn_app, spawn_app_with, unique, TestApp};
 use crate::stream::{take_events, Streamed};
+
+/// A test server for the tests of the contract, on the store `PSA_JOBS_STORE` names, and the
+/// PostgreSQL server it uses (stopped with it).
+struct JobsApp {
+    app: TestApp,
+    _postgres: Option<crate::postgres::PostgresServer>,
+}
+
+impl std::ops::Deref for JobsApp {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+async fn jobs_app() -> JobsApp {
+    jobs_app_with(|_| {}).await
+}
+
+async fn jobs_app_with(
+    tweak: impl FnOnce(&mut python_script_api::configuration::Settings),
+) -> JobsApp {
+    let postgres = match std::env::var("PSA_JOBS_STORE").as_deref() {
+        Ok("postgres") => Some(crate::postgres::PostgresServer::start()),
+        Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("PSA_JOBS_STORE={other:?}: sqlite or postgres"),
+    };
+    let url = postgres.as_ref().map(|p| p.url.clone());
+    let app = spawn_app_with(|s| {
+        s.jobs.database_url = url;
+        tweak(s);
+    })
+    .await;
+    JobsApp {
+        app,
+        _postgres: postgres,
+    }
+}
 
 impl TestApp {
     /// POST /jobs; panics unless it is accepted. The 202's body.
@@ -60,7 +102,7 @@ fn stable(answer: &Value) -> Value {
 
 #[tokio::test]
 async fn a_job_answers_what_execute_would_have() {
-    let app = spawn_app().await;
+    let app = jobs_app().await;
     let cases = [
         (
             json!({"script": "def main(x):\n    print('hi')\n    return {'double': x * 2}\n", "input": 21}),
@@ -95,7 +137,7 @@ async fn a_job_answers_what_execute_would_have() {
 
 #[tokio::test]
 async fn a_job_is_refused_as_execute_refuses_it_and_nothing_is_stored() {
-    let app = spawn_app_with(|s| s.max_body_bytes = 64 * 1024).await;
+    let app = jobs_app_with(|s| s.max_body_bytes = 64 * 1024).await;
     let refused = [
         (
             json!({"script": "def main(:\n    pass"}),
@@ -144,7 +186,7 @@ async fn a_job_is_refused_as_execute_refuses_it_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn an_unknown_job_is_a_404() {
-    let app = spawn_app().await;
+    let app = jobs_app().await;
     for (method, path) in [
         ("GET", "/jobs/0123456789abcdef0123456789abcdef"),
         ("DELETE", "/jobs/0123456789abcdef0123456789abcdef"),
@@ -169,7 +211,7 @@ async fn an_unknown_job_is_a_404() {
 
 #[tokio::test]
 async fn with_api_keys_a_job_is_its_owners_alone() {
-    let app = spawn_app_with(|s| {
+    let app = jobs_app_with(|s| {
         s.api_keys = vec!["jobs-key-one-0001".into(), "jobs-key-two-0002".into()]
     })
     .await;
@@ -224,7 +266,7 @@ async fn with_api_keys_a_job_is_its_owners_alone() {
 #[tokio::test]
 async fn a_cancelled_job_never_starts_and_a_running_one_is_killed() {
     // One slot: the second job waits in the queue behind the first.
-    let app = spawn_app_with(|s| {
+    let app = jobs_app_with(|s| {
         s.sandbox.slots = 1;
         s.sandbox.pool_size = s.sandbox.pool_size.min(1);
     })
@@ -277,7 +319,7 @@ async fn a_cancelled_job_never_starts_and_a_running_one_is_killed() {
 
 #[tokio::test]
 async fn jobs_are_listed_newest_first_in_pages() {
-    let app = spawn_app().await;
+    let app = jobs_app().await;
     let mut ids = Vec::new();
     for n in 0..3 {
         let accepted = app
@@ -413,7 +455,7 @@ async fn job_events(app: &TestApp, id: &str) -> Streamed {
 
 #[tokio::test]
 async fn a_jobs_events_are_its_output_live_then_its_envelope_and_the_same_for_a_late_client() {
-    let app = spawn_app().await;
+    let app = jobs_app().await;
     let script = "import time\ndef main():\n    print('first', flush=True)\n    time.sleep(1)\n    print('second', flush=True)\n    return 'done'\n";
     let accepted = app.submit(json!({"script": script})).await;
     let id = accepted["job_id"].as_str().unwrap().to_string();
@@ -530,7 +572,7 @@ async fn a_server_killed_mid_job_leaves_it_lost_after_the_restart() {
 
 #[tokio::test]
 async fn a_cancel_that_arrives_while_the_job_starts_wins() {
-    let app = spawn_app().await;
+    let app = jobs_app().await;
     let script = "import time\ndef main():\n    time.sleep(30)\n";
     for round in 0..10 {
         let accepted = app.submit(json!({"script": script, "timeout": 60})).await;
@@ -702,7 +744,7 @@ async fn one_callback() -> (u16, tokio::sync::oneshot::Receiver<Value>) {
 #[tokio::test]
 async fn a_jobs_end_is_posted_to_its_callback_url_on_a_listed_host_only() {
     let (port, delivered) = one_callback().await;
-    let app = spawn_app_with(|s| s.jobs.callback_hosts = vec![format!("127.0.0.1:{port}")]).await;
+    let app = jobs_app_with(|s| s.jobs.callback_hosts = vec![format!("127.0.0.1:{port}")]).await;
     let accepted = app
         .submit(json!({
             "script": "def main(x):\n    return x + 1\n",
@@ -745,7 +787,7 @@ async fn a_jobs_end_is_posted_to_its_callback_url_on_a_listed_host_only() {
     let (_, listed) = app.call("GET", "/jobs", None).await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "{listed}");
     // A server that lists no host calls no one back.
-    let closed = spawn_app().await;
+    let closed = jobs_app().await;
     let (status, refused) = closed
         .call(
             "POST",
