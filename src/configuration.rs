@@ -83,10 +83,10 @@ pub fn default_queue(slots: usize) -> usize {
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Settings {
-    /// The largest limits a request may ask for.
+    /// The largest limits a request (or a job: `JOBS_MAX_TIMEOUT_SECS`) may ask for.
     pub fn max_limits(&self) -> crate::sandbox::Limits {
         crate::sandbox::Limits {
-            timeout: Duration::from_secs(self.max_timeout_secs),
+            timeout: Duration::from_secs(self.max_timeout_secs.max(self.jobs.max_timeout_secs)),
             memory_mib: self.max_memory_mib,
         }
     }
@@ -280,7 +280,7 @@ impl Settings {
             validate_queue: num(env, "VALIDATE_QUEUE", validate_parsers * 4, 0, 100_000)?,
             body_read_timeout,
             max_bodies_in_flight_bytes,
-            jobs: jobs::job_settings(env)?,
+            jobs: jobs::job_settings(env, max_timeout_secs)?,
             sandbox,
         })
     }

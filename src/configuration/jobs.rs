@@ -20,6 +20,8 @@ pub struct JobSettings {
     /// `postgres://...`: the shared store instead of the embedded one. May hold a password:
     /// never logged (Debug hides it).
     pub database_url: Option<String>,
+    /// The longest `timeout` a job may ask for (`/execute`'s is `MAX_TIMEOUT_SECS`, at most this).
+    pub max_timeout_secs: u64,
     /// The hosts (`host` or `host:port`, lowercase) a job's `callback_url` may name.
     pub callback_hosts: Vec<String>,
     /// How long a finished job is kept, with its outputs, before it is deleted.
@@ -35,12 +37,13 @@ impl std::fmt::Debug for JobSettings {
                 &self.database_url.as_ref().map(|_| "(hidden)"),
             )
             .field("callback_hosts", &self.callback_hosts)
+            .field("max_timeout_secs", &self.max_timeout_secs)
             .field("retention", &self.retention)
             .finish()
     }
 }
 
-pub(super) fn job_settings(env: Env) -> Result<JobSettings, ConfigError> {
+pub(super) fn job_settings(env: Env, max_timeout_secs: u64) -> Result<JobSettings, ConfigError> {
     let data_dir = match env("DATA_DIR") {
         None => PathBuf::from(DEFAULT_DATA_DIR),
         Some(dir) if dir.trim().is_empty() => {
@@ -87,9 +90,19 @@ pub(super) fn job_settings(env: Env) -> Result<JobSettings, ConfigError> {
                 .to_string(),
         });
     }
+    // A job outlives its client's connection, so it may run longer than /execute's requests; a day
+    // at most. Never less than /execute's own maximum.
+    let jobs_max_timeout = num(
+        env,
+        "JOBS_MAX_TIMEOUT_SECS",
+        max_timeout_secs,
+        max_timeout_secs,
+        86_400.max(max_timeout_secs),
+    )?;
     Ok(JobSettings {
         data_dir,
         database_url,
+        max_timeout_secs: jobs_max_timeout,
         callback_hosts,
         retention: Duration::from_secs(retention),
     })
@@ -125,6 +138,22 @@ mod tests {
         let e = settings(&[("DATA_DIR", " ")]).err().unwrap();
         assert_eq!(e.name, "DATA_DIR");
         assert_eq!(settings(&[]).unwrap().jobs.database_url, None);
+        assert_eq!(
+            settings(&[]).unwrap().jobs.max_timeout_secs,
+            300,
+            "MAX_TIMEOUT_SECS's"
+        );
+        let s = settings(&[("JOBS_MAX_TIMEOUT_SECS", "7200")]).unwrap();
+        assert_eq!(s.jobs.max_timeout_secs, 7200);
+        assert_eq!(
+            s.max_limits().timeout.as_secs(),
+            7200,
+            "warm jails allow a job's longest"
+        );
+        let e = settings(&[("MAX_TIMEOUT_SECS", "600"), ("JOBS_MAX_TIMEOUT_SECS", "60")])
+            .err()
+            .unwrap();
+        assert_eq!(e.name, "JOBS_MAX_TIMEOUT_SECS");
         let s = settings(&[(
             "JOBS_CALLBACK_HOSTS",
             " Hooks.example.com, 127.0.0.1:9000 ,",

@@ -138,6 +138,9 @@ impl Jobs {
         if let Err(e) = &store {
             log::error!("jobs: the job store is unavailable, /jobs answers 503: {e}");
         }
+        // A job's limits are checked as /execute's, but for its longer maximum.
+        let mut settings = settings.clone();
+        settings.max_timeout_secs = settings.jobs.max_timeout_secs;
         let jobs = Arc::new(Jobs {
             store,
             settings: settings.clone(),
@@ -157,6 +160,12 @@ impl Jobs {
             }
         }
         jobs
+    }
+
+    /// The settings a job is checked and run with: the server's, with `JOBS_MAX_TIMEOUT_SECS` as
+    /// the longest timeout.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     fn store(&self) -> Result<&Store, ApiError> {

@@ -23,7 +23,6 @@ use super::execute::stream::{negotiate, streamed, CHANNEL_CHUNKS};
 use super::execute::{check_request, ExecuteRequest};
 use super::validate::ValidateGate;
 use crate::body::{decode, BodyGate};
-use crate::configuration::Settings;
 use crate::disconnect::client_gone;
 use crate::error::{ApiError, ErrorType};
 use crate::jobs::Jobs;
@@ -100,15 +99,15 @@ pub async fn submit_job(
     req: HttpRequest,
     payload: web::Payload,
     bodies: web::Data<BodyGate>,
-    settings: web::Data<Settings>,
     gate: web::Data<ValidateGate>,
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
     let (body, _lease) = bodies.read(&req, payload).await?;
     let (body, callback_url) = split_callback(&body)?;
     let request: ExecuteRequest = decode(body.as_bytes())?;
-    // The parse is CPU work: within /validate's gate, which bounds exactly that.
-    let checker = settings.into_inner();
+    // The parse is CPU work: within /validate's gate, which bounds exactly that. A job's limits
+    // are /execute's but for its longer maximum timeout (the jobs service's settings).
+    let checker = Arc::new(jobs.settings().clone());
     gate.check(move || check_request(request, &checker).map(drop))
         .await??;
     let job = jobs.submit(owner(&req), body, callback_url).await?;

@@ -275,6 +275,7 @@ mod tests {
             data_dir: dir.path().join("data"),
             database_url: None,
             callback_hosts: Vec::new(),
+            max_timeout_secs: 300,
             retention: std::time::Duration::from_secs(60),
         };
         Store::open(&settings).await.unwrap()

@@ -867,3 +867,36 @@ async fn a_graceful_shutdown_stops_its_running_jobs_and_writes_them_lost() {
         "{job}"
     );
 }
+
+#[tokio::test]
+async fn a_job_may_run_longer_than_execute_allows() {
+    let app = jobs_app_with(|s| {
+        s.max_timeout_secs = 2;
+        s.default_timeout_secs = 2;
+        s.jobs.max_timeout_secs = 20;
+    })
+    .await;
+    let body = json!({"script": "import time\ndef main():\n    time.sleep(3)\n    return 'slow'\n", "timeout": 10});
+    let (status, refused) = app.execute(body.clone()).await;
+    assert_eq!(status, 400, "/execute keeps MAX_TIMEOUT_SECS: {refused}");
+    let accepted = app.submit(body).await;
+    let job = app.finished(accepted["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["envelope"]["result"], "slow");
+    let (status, refused) = app
+        .call(
+            "POST",
+            "/jobs",
+            Some(json!({"script": "def main(): pass", "timeout": 21})),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("between 1 and 20"),
+        "{refused}"
+    );
+    app.assert_healthy().await;
+}
