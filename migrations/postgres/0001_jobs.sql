@@ -27,6 +27,9 @@ CREATE TABLE jobs (
     -- A DELETE that reached an instance other than the one running the job: that one sees it
     -- when it renews the lease, and stops the run.
     cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+    -- How many times it may be claimed: a job whose instance died is queued again while
+    -- attempts < max_attempts, and lost after.
+    max_attempts BIGINT NOT NULL DEFAULT 1,
     attempts    BIGINT NOT NULL DEFAULT 0
 );
 

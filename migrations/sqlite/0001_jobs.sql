@@ -25,6 +25,9 @@ CREATE TABLE jobs (
     -- A DELETE that reached an instance other than the one running the job: that one sees it
     -- when it renews the lease, and stops the run.
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    -- How many times it may be claimed: a job whose instance died is queued again while
+    -- attempts < max_attempts, and lost after.
+    max_attempts INTEGER NOT NULL DEFAULT 1,
     attempts    INTEGER NOT NULL DEFAULT 0
 );
 

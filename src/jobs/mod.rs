@@ -180,6 +180,7 @@ impl Jobs {
         owner: Option<String>,
         request: String,
         callback_url: Option<String>,
+        max_attempts: i64,
     ) -> Result<JobRecord, ApiError> {
         let store = self.store()?;
         if let Some(url) = &callback_url {
@@ -190,6 +191,7 @@ impl Jobs {
             owner,
             request,
             callback_url,
+            max_attempts,
             created_at: now_ms(),
         };
         store.insert(&job).await?;
@@ -411,7 +413,8 @@ impl Jobs {
                     let jobs = self.clone();
                     let store = store.clone();
                     let id = job.id.clone();
-                    async move { jobs.renew(&store, &id).await }
+                    let attempt = job.attempt;
+                    async move { jobs.renew(&store, &id, attempt).await }
                 });
                 let _renewing = AbortOnDrop(renewer);
                 let run = check_and_run_observed(
@@ -435,7 +438,7 @@ impl Jobs {
             // No room in the sandbox (its queue is full of /execute requests): the job waits in
             // the store again, first in line.
             Ok(Err(e)) if e.error_type() == ErrorType::Overloaded => {
-                let requeued = store.requeue(&job.id).await;
+                let requeued = store.requeue(&job.id, job.attempt).await;
                 running.remove(&job.id);
                 drop(running);
                 tokio::time::sleep(REQUEUE_PAUSE).await;
@@ -453,7 +456,10 @@ impl Jobs {
                     answer: Some(String::from_utf8_lossy(&rendered.body).into_owned()),
                     message: None,
                 };
-                let written = store.finish(&job.id, &finish, now_ms()).await.map(drop);
+                let written = store
+                    .finish(&job.id, job.attempt, &finish, now_ms())
+                    .await
+                    .map(drop);
                 running.remove(&job.id);
                 written
             }
@@ -468,7 +474,10 @@ impl Jobs {
                     http_status: None,
                     message: Some(message.to_string()),
                 };
-                let written = store.finish(&job.id, &finish, now_ms()).await.map(drop);
+                let written = store
+                    .finish(&job.id, job.attempt, &finish, now_ms())
+                    .await
+                    .map(drop);
                 running.remove(&job.id);
                 if let Some(stop) = stop {
                     let _ = stop.done.send(());
@@ -498,10 +507,10 @@ impl Jobs {
 
     /// Renews job `id`'s lease every `RENEW_EVERY`, for as long as it runs here, and stops it
     /// when another instance was asked to cancel it.
-    async fn renew(&self, store: &Store, id: &str) {
+    async fn renew(&self, store: &Store, id: &str, attempt: i64) {
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
-            match store.renew(id, lease_until(now_ms())).await {
+            match store.renew(id, attempt, lease_until(now_ms())).await {
                 Ok(Some(false)) => {}
                 Ok(Some(true)) => return self.stop_here(id).await,
                 Ok(None) => return,

@@ -103,22 +103,41 @@ pub async fn submit_job(
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
     let (body, _lease) = bodies.read(&req, payload).await?;
-    let (body, callback_url) = split_callback(&body)?;
+    let (
+        body,
+        JobOptions {
+            callback_url,
+            max_attempts,
+        },
+    ) = split_callback(&body)?;
     let request: ExecuteRequest = decode(body.as_bytes())?;
     // The parse is CPU work: within /validate's gate, which bounds exactly that. A job's limits
     // are /execute's but for its longer maximum timeout (the jobs service's settings).
     let checker = Arc::new(jobs.settings().clone());
     gate.check(move || check_request(request, &checker).map(drop))
         .await??;
-    let job = jobs.submit(owner(&req), body, callback_url).await?;
+    let job = jobs
+        .submit(owner(&req), body, callback_url, max_attempts)
+        .await?;
     Ok(HttpResponse::Accepted()
         .insert_header((LOCATION, status_url(&job.id)))
         .json(describe(&job, false)))
 }
 
-/// A job's body is /execute's plus an optional `callback_url`: that is taken out, and the rest,
-/// byte for byte as sent (no number is re-formatted), is /execute's body.
-fn split_callback(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
+/// The most attempts a job may ask for (`max_attempts`).
+pub const MAX_ATTEMPTS: i64 = 10;
+
+/// What a job's body holds beyond /execute's.
+#[derive(Debug, PartialEq)]
+struct JobOptions {
+    callback_url: Option<String>,
+    /// How many times it may be claimed: above 1, a job whose instance died is run again.
+    max_attempts: i64,
+}
+
+/// A job's body is /execute's plus an optional `callback_url` and `max_attempts`: those are
+/// taken out, and the rest, byte for byte as sent (no number is re-formatted), is /execute's body.
+fn split_callback(body: &[u8]) -> Result<(String, JobOptions), ApiError> {
     let raw: std::collections::BTreeMap<String, Box<RawValue>> = match decode(body) {
         Ok(raw) => raw,
         // Not an object: /execute's own decoding says why, in its words.
@@ -131,8 +150,19 @@ fn split_callback(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
     };
     let mut rest = Vec::with_capacity(raw.len());
     let mut callback_url = None;
+    let mut max_attempts = 1;
     for (name, value) in raw {
-        if name == "callback_url" {
+        if name == "max_attempts" {
+            max_attempts = match serde_json::from_str::<Option<i64>>(value.get()) {
+                Ok(None) => 1,
+                Ok(Some(n)) if (1..=MAX_ATTEMPTS).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "max_attempts must be between 1 and {MAX_ATTEMPTS}"
+                    )))
+                }
+            };
+        } else if name == "callback_url" {
             callback_url = match serde_json::from_str::<Option<String>>(value.get()) {
                 Ok(url) => url,
                 Err(_) => {
@@ -155,7 +185,13 @@ fn split_callback(body: &[u8]) -> Result<(String, Option<String>), ApiError> {
         out.push_str(value.get());
     }
     out.push('}');
-    Ok((out, callback_url))
+    Ok((
+        out,
+        JobOptions {
+            callback_url,
+            max_attempts,
+        },
+    ))
 }
 
 /// GET /jobs/{id}: the job, with /execute's envelope once it has finished.
@@ -364,16 +400,26 @@ mod tests {
     #[test]
     fn the_callback_is_taken_out_and_the_rest_kept_as_sent() {
         let body = br#"{"script": "def main(x): return x", "input": 12345678901234567890123, "callback_url": "https://h/x"}"#;
-        let (rest, url) = split_callback(body).unwrap();
-        assert_eq!(url.as_deref(), Some("https://h/x"));
+        let (rest, options) = split_callback(body).unwrap();
+        assert_eq!(options.callback_url.as_deref(), Some("https://h/x"));
+        assert_eq!(options.max_attempts, 1);
         assert!(
             rest.contains("12345678901234567890123"),
             "numbers as sent: {rest}"
         );
         assert!(!rest.contains("callback_url"), "{rest}");
-        let (rest, url) = split_callback(br#"{"script": "x"}"#).unwrap();
-        assert_eq!((rest.as_str(), url), (r#"{"script":"x"}"#, None));
+        let (rest, options) = split_callback(br#"{"script": "x", "max_attempts": 3}"#).unwrap();
+        assert_eq!(rest, r#"{"script":"x"}"#);
+        assert_eq!(
+            options,
+            super::JobOptions {
+                callback_url: None,
+                max_attempts: 3
+            }
+        );
         assert!(split_callback(br#"{"script": "x", "callback_url": 3}"#).is_err());
+        assert!(split_callback(br#"{"script": "x", "max_attempts": 0}"#).is_err());
+        assert!(split_callback(br#"{"script": "x", "max_attempts": 11}"#).is_err());
         assert!(split_callback(b"[1]").is_err());
     }
 }

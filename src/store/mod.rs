@@ -89,6 +89,8 @@ pub struct NewJob {
     pub request: String,
     /// Where its end is POSTed (checked against the operator's list: crate::jobs::callback).
     pub callback_url: Option<String>,
+    /// How many times it may be claimed (1: never run again after its instance died).
+    pub max_attempts: i64,
     pub created_at: i64,
 }
 
@@ -97,6 +99,9 @@ pub struct Claimed {
     pub id: String,
     pub request: String,
     pub callback_url: Option<String>,
+    /// Which attempt this claim is (the job's `attempts` after it): every later write of this
+    /// claim names it, so that a claim whose lease expired cannot write over a later one.
+    pub attempt: i64,
 }
 
 /// How a running job ended.
@@ -160,8 +165,13 @@ impl Store {
 
     /// Extends the lease of a job this instance runs. `None` when it no longer runs; otherwise
     /// whether a cancel was asked of another instance (`request_cancel`).
-    pub async fn renew(&self, id: &str, lease_until: i64) -> Result<Option<bool>, StoreError> {
-        each!(self, s => s.renew(id, lease_until).await)
+    pub async fn renew(
+        &self,
+        id: &str,
+        attempt: i64,
+        lease_until: i64,
+    ) -> Result<Option<bool>, StoreError> {
+        each!(self, s => s.renew(id, attempt, lease_until).await)
     }
 
     /// Asks the instance that runs job `id` to stop it (it sees it when it renews the lease).
@@ -170,7 +180,8 @@ impl Store {
         each!(self, s => s.request_cancel(id).await)
     }
 
-    /// Marks `lost` the running jobs whose lease expired before `now` (their instance died).
+    /// Marks `lost` the running jobs whose lease expired before `now` (their instance died), or
+    /// queues them again while they have attempts left (`max_attempts`).
     pub async fn expire_leases(&self, message: &str, now: i64) -> Result<u64, StoreError> {
         each!(self, s => s.expire_leases(message, now).await)
     }
@@ -202,13 +213,19 @@ impl Store {
     }
 
     /// Puts a claimed job back in the queue (the sandbox had no room for it).
-    pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
-        each!(self, s => s.requeue(id).await)
+    pub async fn requeue(&self, id: &str, attempt: i64) -> Result<(), StoreError> {
+        each!(self, s => s.requeue(id, attempt).await)
     }
 
     /// Ends a running job. False when it was not running (cancelled meanwhile).
-    pub async fn finish(&self, id: &str, finish: &Finish, now: i64) -> Result<bool, StoreError> {
-        each!(self, s => s.finish(id, finish, now).await)
+    pub async fn finish(
+        &self,
+        id: &str,
+        attempt: i64,
+        finish: &Finish,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        each!(self, s => s.finish(id, attempt, finish, now).await)
     }
 
     /// Cancels a job that is still queued. False when it was not queued.
@@ -216,7 +233,8 @@ impl Store {
         each!(self, s => s.cancel_queued(id, now).await)
     }
 
-    /// At start-up, for the jobs of a process that died: every `running` job becomes `lost` in
+    /// At start-up, for the jobs of a process that died: every `running` job becomes `lost` (or
+    /// queued again, while it has attempts left) in
     /// a store that is this process's alone (SQLite); in a shared one (PostgreSQL), only those
     /// whose lease has expired.
     pub async fn mark_running_lost(&self, message: &str, now: i64) -> Result<u64, StoreError> {

@@ -36,13 +36,14 @@ impl PostgresStore {
 
     pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO jobs (id, owner, status, request, callback_url, created_at) \
-             VALUES ($1, $2, 'queued', $3, $4, $5)",
+            "INSERT INTO jobs (id, owner, status, request, callback_url, max_attempts, created_at) \
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6)",
         )
         .bind(&job.id)
         .bind(&job.owner)
         .bind(&job.request)
         .bind(&job.callback_url)
+        .bind(job.max_attempts)
         .bind(job.created_at)
         .execute(&self.pool)
         .await?;
@@ -83,7 +84,7 @@ impl PostgresStore {
              attempts = attempts + 1 \
              WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1 \
                           FOR UPDATE SKIP LOCKED) \
-             RETURNING id, request, callback_url",
+             RETURNING id, request, callback_url, attempts",
         )
         .bind(now)
         .bind(lease_until)
@@ -94,18 +95,25 @@ impl PostgresStore {
                 id: row.try_get("id")?,
                 request: row.try_get("request")?,
                 callback_url: row.try_get("callback_url")?,
+                attempt: row.try_get("attempts")?,
             })
         })
         .transpose()
     }
 
-    pub async fn renew(&self, id: &str, lease_until: i64) -> Result<Option<bool>, StoreError> {
+    pub async fn renew(
+        &self,
+        id: &str,
+        attempt: i64,
+        lease_until: i64,
+    ) -> Result<Option<bool>, StoreError> {
         let row = sqlx::query(
-            "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = 'running' \
-             RETURNING cancel_requested",
+            "UPDATE jobs SET lease_until = $1 \
+             WHERE id = $2 AND attempts = $3 AND status = 'running' RETURNING cancel_requested",
         )
         .bind(lease_until)
         .bind(id)
+        .bind(attempt)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row
@@ -123,21 +131,30 @@ impl PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn requeue(&self, id: &str, attempt: i64) -> Result<(), StoreError> {
+        // The attempt did not happen: it is given back.
         sqlx::query(
-            "UPDATE jobs SET status = 'queued', started_at = NULL, lease_until = NULL \
-             WHERE id = $1 AND status = 'running'",
+            "UPDATE jobs SET status = 'queued', started_at = NULL, lease_until = NULL, \
+             attempts = attempts - 1 WHERE id = $1 AND attempts = $2 AND status = 'running'",
         )
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    pub async fn finish(&self, id: &str, finish: &Finish, now: i64) -> Result<bool, StoreError> {
+    pub async fn finish(
+        &self,
+        id: &str,
+        attempt: i64,
+        finish: &Finish,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET status = $1, answer = $2, http_status = $3, message = $4, \
-             finished_at = $5, lease_until = NULL WHERE id = $6 AND status = 'running'",
+             finished_at = $5, lease_until = NULL \
+             WHERE id = $6 AND attempts = $7 AND status = 'running'",
         )
         .bind(finish.status.as_str())
         .bind(&finish.answer)
@@ -145,6 +162,7 @@ impl PostgresStore {
         .bind(&finish.message)
         .bind(now)
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -162,10 +180,15 @@ impl PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Marks `lost` the running jobs whose lease expired before `now`.
+    /// Marks `lost` (or queues again, while it has attempts left) the running jobs whose lease
+    /// expired before `now`.
     pub async fn expire_leases(&self, message: &str, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE jobs SET status = 'lost', message = $1, finished_at = $2, lease_until = NULL \
+            "UPDATE jobs SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'lost' END, \
+             message = CASE WHEN attempts < max_attempts THEN NULL ELSE $1 END, \
+             finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE $2 END, \
+             started_at = CASE WHEN attempts < max_attempts THEN NULL ELSE started_at END, \
+             lease_until = NULL, cancel_requested = FALSE \
              WHERE status = 'running' AND lease_until < $2",
         )
         .bind(message)

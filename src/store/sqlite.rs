@@ -72,13 +72,14 @@ impl SqliteStore {
 
     pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO jobs (id, owner, status, request, callback_url, created_at) \
-             VALUES (?, ?, 'queued', ?, ?, ?)",
+            "INSERT INTO jobs (id, owner, status, request, callback_url, max_attempts, created_at) \
+             VALUES (?, ?, 'queued', ?, ?, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.owner)
         .bind(&job.request)
         .bind(&job.callback_url)
+        .bind(job.max_attempts)
         .bind(job.created_at)
         .execute(&self.pool)
         .await?;
@@ -120,7 +121,7 @@ impl SqliteStore {
             "UPDATE jobs SET status = 'running', started_at = ?, lease_until = ?, \
              attempts = attempts + 1 \
              WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) \
-             AND status = 'queued' RETURNING id, request, callback_url",
+             AND status = 'queued' RETURNING id, request, callback_url, attempts",
         )
         .bind(now)
         .bind(lease_until)
@@ -131,18 +132,25 @@ impl SqliteStore {
                 id: row.try_get("id")?,
                 request: row.try_get("request")?,
                 callback_url: row.try_get("callback_url")?,
+                attempt: row.try_get("attempts")?,
             })
         })
         .transpose()
     }
 
-    pub async fn renew(&self, id: &str, lease_until: i64) -> Result<Option<bool>, StoreError> {
+    pub async fn renew(
+        &self,
+        id: &str,
+        attempt: i64,
+        lease_until: i64,
+    ) -> Result<Option<bool>, StoreError> {
         let row = sqlx::query(
-            "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' \
+            "UPDATE jobs SET lease_until = ? WHERE id = ? AND attempts = ? AND status = 'running' \
              RETURNING cancel_requested",
         )
         .bind(lease_until)
         .bind(id)
+        .bind(attempt)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row
@@ -162,7 +170,12 @@ impl SqliteStore {
 
     pub async fn expire_leases(&self, message: &str, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE jobs SET status = 'lost', message = ?, finished_at = ?, lease_until = NULL              WHERE status = 'running' AND lease_until < ?",
+            "UPDATE jobs SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'lost' END, \
+             message = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
+             finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
+             started_at = CASE WHEN attempts < max_attempts THEN NULL ELSE started_at END, \
+             lease_until = NULL, cancel_requested = 0 \
+             WHERE status = 'running' AND lease_until < ?",
         )
         .bind(message)
         .bind(now)
@@ -172,21 +185,30 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
-    pub async fn requeue(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn requeue(&self, id: &str, attempt: i64) -> Result<(), StoreError> {
+        // The attempt did not happen: it is given back.
         sqlx::query(
-            "UPDATE jobs SET status = 'queued', started_at = NULL, lease_until = NULL \
-             WHERE id = ? AND status = 'running'",
+            "UPDATE jobs SET status = 'queued', started_at = NULL, lease_until = NULL, \
+             attempts = attempts - 1 WHERE id = ? AND attempts = ? AND status = 'running'",
         )
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    pub async fn finish(&self, id: &str, finish: &Finish, now: i64) -> Result<bool, StoreError> {
+    pub async fn finish(
+        &self,
+        id: &str,
+        attempt: i64,
+        finish: &Finish,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET status = ?, answer = ?, http_status = ?, message = ?, \
-             finished_at = ?, lease_until = NULL WHERE id = ? AND status = 'running'",
+             finished_at = ?, lease_until = NULL \
+             WHERE id = ? AND attempts = ? AND status = 'running'",
         )
         .bind(finish.status.as_str())
         .bind(&finish.answer)
@@ -194,6 +216,7 @@ impl SqliteStore {
         .bind(&finish.message)
         .bind(now)
         .bind(id)
+        .bind(attempt)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -213,7 +236,11 @@ impl SqliteStore {
 
     pub async fn mark_running_lost(&self, message: &str, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "UPDATE jobs SET status = 'lost', message = ?, finished_at = ?, lease_until = NULL \
+            "UPDATE jobs SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'lost' END, \
+             message = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
+             finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
+             started_at = CASE WHEN attempts < max_attempts THEN NULL ELSE started_at END, \
+             lease_until = NULL, cancel_requested = 0 \
              WHERE status = 'running'",
         )
         .bind(message)
@@ -266,6 +293,7 @@ mod tests {
             owner: owner.map(str::to_string),
             request: r#"{"script": "def main(): return 1"}"#.to_string(),
             callback_url: None,
+            max_attempts: 1,
             created_at,
         }
     }
@@ -298,9 +326,12 @@ mod tests {
             http_status: Some(200),
             message: None,
         };
-        assert!(s.finish("a", &finish, 30).await.unwrap());
+        assert_eq!((first.attempt, second.attempt), (1, 1));
+        // Only by the claim that holds it.
+        assert!(!s.finish("a", 2, &finish, 30).await.unwrap());
+        assert!(s.finish("a", 1, &finish, 30).await.unwrap());
         // Not twice: it is no longer running.
-        assert!(!s.finish("a", &finish, 31).await.unwrap());
+        assert!(!s.finish("a", 1, &finish, 31).await.unwrap());
         drop(s);
         let s = store(&dir).await;
         let a = s.get("a").await.unwrap().unwrap();

@@ -900,3 +900,57 @@ async fn a_job_may_run_longer_than_execute_allows() {
     );
     app.assert_healthy().await;
 }
+
+#[tokio::test]
+async fn a_job_that_asked_for_attempts_runs_again_after_its_server_was_killed() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_str().unwrap();
+    let mut first = crate::operability::start_binary(&[("DATA_DIR", dir), ("SANDBOX_SLOTS", "1")]);
+    let client = reqwest::Client::new();
+    let get = |port: u16, id: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("http://127.0.0.1:{port}/jobs/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let accepted: Value = client
+        .post(format!("http://127.0.0.1:{}/jobs", first.port))
+        .json(&json!({
+            "script": "import time\ndef main():\n    time.sleep(2)\n    return 'again'\n",
+            "max_attempts": 2,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = accepted["job_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(first.port, id.clone()).await["status"] != "running" {
+        assert!(Instant::now() < deadline, "never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    // The restarted server queues it again (one attempt left) and runs it to its end.
+    let second = crate::operability::start_binary(&[("DATA_DIR", dir)]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let job = get(second.port, id.clone()).await;
+        if !["queued", "running"].contains(&job["status"].as_str().unwrap()) {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "never finished: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["envelope"]["result"], "again");
+}
