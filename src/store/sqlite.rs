@@ -305,6 +305,7 @@ mod tests {
             callback_hosts: Vec::new(),
             max_timeout_secs: 300,
             retention: std::time::Duration::from_secs(60),
+            lease: std::time::Duration::from_secs(30),
         };
         Store::open(&settings).await.unwrap()
     }

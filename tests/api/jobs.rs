@@ -55,14 +55,14 @@ async fn jobs_app_with(
 
 impl TestApp {
     /// POST /jobs; panics unless it is accepted. The 202's body.
-    async fn submit(&self, body: Value) -> Value {
+    pub(crate) async fn submit(&self, body: Value) -> Value {
         let (status, accepted) = self.call("POST", "/jobs", Some(body)).await;
         assert_eq!(status, 202, "{accepted}");
         accepted
     }
 
     /// GET /jobs/{id} until the job is no longer queued or running (at most 120 s).
-    async fn finished(&self, id: &str) -> Value {
+    pub(crate) async fn finished(&self, id: &str) -> Value {
         self.wait_for(id, |job| {
             !["queued", "running"].contains(&job["status"].as_str().unwrap())
         })
@@ -70,7 +70,7 @@ impl TestApp {
     }
 
     /// GET /jobs/{id} until `done` says so (at most 120 s).
-    async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let (status, job) = self.call("GET", &format!("/jobs/{id}"), None).await;
