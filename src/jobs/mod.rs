@@ -112,6 +112,10 @@ pub struct Jobs {
     /// store, where any instance may claim them.
     claims: Arc<Semaphore>,
     wake: Notify,
+    /// Told whenever a job of this instance changes: its run's output is ready to watch, it has
+    /// ended, it was cancelled. What follows a job (GET /jobs/{id}/events) waits on it, so that it
+    /// does not wait for its next look at the store.
+    changed: Notify,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// The output of the jobs running here, by id.
     lives: Lives,
@@ -151,6 +155,7 @@ impl Jobs {
             running: Mutex::new(HashMap::new()),
             claims: Arc::new(Semaphore::new(settings.sandbox.slots.max(1))),
             wake: Notify::new(),
+            changed: Notify::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
             lives: std::sync::Mutex::new(HashMap::new()),
         });
@@ -246,6 +251,7 @@ impl Jobs {
         let stopped = {
             let mut running = self.running.lock().await;
             if store.cancel_queued(id, now_ms()).await? {
+                self.changed.notify_waiters();
                 None
             } else {
                 match running.remove(id) {
@@ -285,6 +291,12 @@ impl Jobs {
         self.get(id, owner).await
     }
 
+    /// Resolves when a job of this instance changes (`changed`): `enable()` it before looking at
+    /// the job, so that a change in between is not missed.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
     /// Stops job `id` if it runs here: a cancel asked of another instance.
     async fn stop_here(&self, id: &str) {
         if let Some(stop) = self.running.lock().await.remove(id) {
@@ -320,6 +332,7 @@ impl Jobs {
         if let Ok(mut lives) = self.lives.lock() {
             lives.insert(id.clone(), live.clone());
         }
+        self.changed.notify_waiters();
         while let Some(chunk) = output.recv().await {
             if let Ok(mut live) = live.lock() {
                 live.watchers.retain(|w| w.send(copy(&chunk)).is_ok());
@@ -487,6 +500,7 @@ impl Jobs {
                 written
             }
         };
+        self.changed.notify_waiters();
         if let Err(e) = written {
             log::error!("jobs: writing job {}…'s end failed: {e}", short(&job.id));
         }
