@@ -15,7 +15,9 @@ Failures, one rule everywhere (execute, stream, a session's cells, batch):
   `output_limit`, `policy_violation`): check `result.success`, or call `result.raise_for_error()`
   to raise that failure's `ScriptError` subclass;
 - a request that could not run raises its `ApiError` subclass at once: a bad request, a syntax error
-  (`ValidationError`), a missing key, an ended session, 429 after the retries, a server fault.
+  (`ValidationError`), a missing key, an ended session, 429 after the retries, a server fault;
+- a job (`submit_job`) follows the same rule when you collect it (`Job.wait()`, `Job.result()`), and a
+  job that ended without running to its end raises `JobCancelledError` or `JobLostError`.
 
 Transport failures (connection refused, an HTTP timeout) are httpx's own exceptions.
 """
@@ -66,6 +68,15 @@ from ._results import (
     ValidationReport,
     Variable,
 )
+from ._jobs import (
+    Job,
+    JobCancelledError,
+    JobInfo,
+    JobLostError,
+    JobNotRunError,
+    JobPage,
+    JobWaitTimeout,
+)
 from ._retry import Retry
 
 __version__ = "0.1.0"
@@ -85,7 +96,14 @@ __all__ = [
     "ForbiddenOriginError",
     "InvalidRequestError",
     "InvalidResultError",
+    "Job",
+    "JobCancelledError",
+    "JobInfo",
+    "JobLostError",
     "JobNotFoundError",
+    "JobNotRunError",
+    "JobPage",
+    "JobWaitTimeout",
     "MainInfo",
     "MemoryLimitError",
     "MethodNotAllowedError",
