@@ -33,7 +33,8 @@ def test_a_failed_scripts_job_is_a_failed_result(client: Client) -> None:
 
 
 def test_a_jobs_events_are_its_output_then_its_result(client: Client) -> None:
-    job = client.submit_job("import time\ndef main():\n    print('a', flush=True)\n    time.sleep(0.5)\n    return 'b'\n")
+    script = "import time\ndef main():\n    print('a', flush=True)\n    time.sleep(0.5)\n    return 'b'\n"
+    job = client.submit_job(script)
     with job.events() as events:
         seen = list(events)
     assert OutputEvent(stream="stdout", data="a\n") in seen
