@@ -19,6 +19,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -151,10 +152,14 @@ class Server:
             time.sleep(0.2)
         raise SystemExit(f"soak-jobs: server {self.name} never became healthy")
 
-    def snapshot(self):
-        return soak_probe.snapshot(self.proc.pid, self.cgroup, self.port)
+    def snapshot(self, pg_port=None):
+        snap = soak_probe.snapshot(self.proc.pid, self.cgroup, self.port)
+        snap["store_fds"] = store_fds(self.proc.pid, self.work / f"data-{self.name}", pg_port)
+        return snap
 
     def stop(self):
+        if not hasattr(self, "proc"):
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -162,7 +167,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         for h in ("memory", "pids", "cpu"):
             try:
                 os.rmdir(f"/sys/fs/cgroup/{h}/{self.cgroup}")
@@ -171,7 +177,8 @@ class Server:
 
 
 def load(servers, secs):
-    """Clients submitting the mix to the servers in turn, a share cancelled soon after, for `secs`."""
+    """`CLIENTS` clients, each submitting the mix to the servers in turn and waiting for each job's end
+    before the next, a share cancelled soon after through the other server, for `secs`."""
     submitted, refused, lock = {}, {}, threading.Lock()
     stop_at = time.time() + secs
 
@@ -201,12 +208,14 @@ def load(servers, secs):
                 if status != 200:
                     with lock:
                         refused[f"DELETE {status}"] = refused.get(f"DELETE {status}", 0) + 1
-            # Keep the queue from growing without bound: the workers drain it at their pace.
-            while time.time() < stop_at:
-                health = call(server.port, "GET", "/health")[1]
-                if health.get("busy", 0) < health.get("slots", 1) * 3:
+            # A closed loop, as wrk's connections: the next job once this one has ended, so
+            # that the load is CLIENTS jobs at a time, whatever the machine's pace.
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                status, job = call(server.port, "GET", f"/jobs/{job_id}")
+                if status != 200 or job["status"] not in ("queued", "running"):
                     break
-                time.sleep(0.2)
+                time.sleep(0.05)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
     for t in threads:
@@ -251,6 +260,36 @@ def audit(servers, submitted, attempts):
     return statuses, problems
 
 
+def store_fds(pid, data_dir, pg_port):
+    """The server's fds that are its store's connections: SQLite's files under its DATA_DIR, or TCP
+    sockets to PostgreSQL's port. The pools open them as the load needs (at most 4 for SQLite, 8 for
+    PostgreSQL) and keep them: counted apart from leaks."""
+    remote = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            remote[fields[9]] = int(fields[2].rsplit(":", 1)[1], 16)
+    count = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(data_dir)):
+            count += 1
+        elif target.startswith("socket:[") and pg_port and remote.get(target[8:-1]) == pg_port:
+            count += 1
+    return count
+
+
 def leftovers(before, after, stopped):
     counts = {
         "processes after the load": len({p for p, *_ in after["descendants"] + after["cgroup_procs"]
@@ -258,7 +297,9 @@ def leftovers(before, after, stopped):
         "processes after the server stopped": len(stopped["cgroup_procs"]),
         "run-* cgroups after the load": len(after["run_cgroups"]),
         "run-* cgroups after the server stopped": len(stopped["run_cgroups"]),
-        "server fds gained": max(0, after.get("fds", 0) - before.get("fds", 0)),
+        "server fds gained (not the store's connections)": max(
+            0, after.get("fds", 0) - after["store_fds"] - before.get("fds", 0) + before["store_fds"]
+        ),
         "new temp entries": len(set(after["temp_entries"]) - set(before["temp_entries"]))
         + len(set(stopped["temp_entries"]) - set(before["temp_entries"]) - set(after["temp_entries"])),
     }
@@ -268,6 +309,14 @@ def leftovers(before, after, stopped):
 def run(store, work, pg=None):
     log(f"{store}: {SECS} s, {CLIENTS} clients")
     servers = [Server(f"{store}-{n}", work, pg.url if pg else None) for n in range(2 if pg else 1)]
+    try:
+        return soak(store, work, servers, pg)
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def soak(store, work, servers, pg):
     for s in servers:
         s.start()
     # One job on each before the first snapshot: what the server allocates once is not a leak.
@@ -276,7 +325,8 @@ def run(store, work, pg=None):
         while call(s.port, "GET", f"/jobs/{job['job_id']}")[1]["status"] in ("queued", "running"):
             time.sleep(0.1)
     time.sleep(1)
-    before = [s.snapshot() for s in servers]
+    pg_port = pg.port if pg else None
+    before = [s.snapshot(pg_port) for s in servers]
     t0 = time.time()
     submitted, refused = load(servers, SECS)
     log(f"{store}: {len(submitted)} jobs submitted; refused: {refused or 'none'}")
@@ -293,7 +343,7 @@ def run(store, work, pg=None):
         problems += [f"job {j} was claimed {n} times" for j, n in attempts.items() if j in submitted and n > 1]
     elapsed = time.time() - t0
     time.sleep(3)
-    after = [s.snapshot() for s in servers]
+    after = [s.snapshot(pg_port) for s in servers]
     for s in servers:
         s.stop()
     time.sleep(1)
@@ -310,10 +360,13 @@ def run(store, work, pg=None):
             "jobs": len(submitted), "cancels_sent": sum(1 for j in submitted.values() if j["cancel"]),
             "refused": {str(k): v for k, v in refused.items()}, "statuses": dict(sorted(statuses.items())),
             "max_attempts_seen": max(attempts.values(), default=0), "leftovers": left,
+            "store_connections": [[b["store_fds"], a["store_fds"]] for b, a in zip(before, after, strict=True)],
             "problems": problems}
 
 
 def main():
+    # SIGTERM (a timeout, a Ctrl-C'd make) unwinds as an exit: the servers and PostgreSQL are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for var in ("NSJAIL_PATH", "SANDBOX_VENV", "SANDBOX_ROOT", "NSJAIL_CONFIG"):
         if var not in os.environ:
             raise SystemExit(f"soak-jobs: {var} is unset (run through `make soak-jobs`)")
@@ -328,7 +381,8 @@ def main():
     for r in results:
         print(f"{r['store']} ({r['servers']} server(s), {r['secs']} s): {r['jobs']} jobs, "
               f"{r['cancels_sent']} cancels sent; {r['statuses']}; most claims of one job "
-              f"{r['max_attempts_seen']}; refused {r['refused'] or 'none'}")
+              f"{r['max_attempts_seen']}; refused {r['refused'] or 'none'}; the store's fds before and after "
+              f"the load, per server: {r['store_connections']}")
         for p in r["problems"][:30]:
             print(f"  PROBLEM: {p}")
         failed |= bool(r["problems"])
