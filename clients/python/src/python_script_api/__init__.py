@@ -22,7 +22,7 @@ Failures, one rule everywhere (execute, stream, a session's cells, batch):
 Transport failures (connection refused, an HTTP timeout) are httpx's own exceptions.
 """
 
-from ._client import UNSET, Client, EventStream, Files, Session, encode_files
+from ._client import UNSET, Client, Files, Session, encode_files
 from ._errors import (
     ERROR_CLASSES,
     ApiError,
@@ -78,6 +78,7 @@ from ._jobs import (
     JobWaitTimeout,
 )
 from ._retry import Retry
+from ._stream import EventStream
 
 __version__ = "0.1.0"
 

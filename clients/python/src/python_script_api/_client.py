@@ -1,14 +1,14 @@
 # The HTTP side of the client: `Client` (one httpx.Client, the API key, the 429 retry loop),
-# `Session` (a live Python on the server), `EventStream` (a streamed run's events) and how request
-# bodies are built, input files included. Not here: the values returned (_results.py), jobs
-# (_jobs.py), the exception classes (_errors.py), Retry-After (_retry.py), the SSE format (_sse.py).
+# `Session` (a live Python on the server) and how request bodies are built, input files included.
+# Not here: a streamed run's events (_stream.py), the values returned (_results.py), jobs (_jobs.py),
+# the exception classes (_errors.py), Retry-After (_retry.py).
 from __future__ import annotations
 
 import base64
 import json
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -16,21 +16,18 @@ from urllib.parse import quote
 
 import httpx
 
-from ._errors import ApiError, SessionNotFoundError, error_from_body, is_script_failure
-from ._jobs import Job, JobInfo, JobPage, job_ended_without_result
+from ._errors import ApiError, SessionNotFoundError, error_from_body
+from ._jobs import Job, JobInfo, JobPage, job_final_result
 from ._results import (
     BatchResult,
     Environment,
     ExecutionResult,
-    OutputEvent,
-    ResultEvent,
     SessionInfo,
-    StreamEvent,
     ValidationReport,
     status_of,
 )
 from ._retry import Retry, retry_after_seconds
-from ._sse import parse_sse
+from ._stream import EventStream, run_result
 
 
 class _Unset:
@@ -124,69 +121,6 @@ def _json_body(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def _run_result(body: dict[str, Any], status: int) -> ExecutionResult:
-    """A run's answer as a result, when the run happened (success, or the script's own failure);
-    the exception of any other failure, raised."""
-    if body.get("success") is True or is_script_failure(body.get("error_type")):
-        return ExecutionResult.from_json(body, status)
-    raise error_from_body(status, body)
-
-
-class EventStream(Iterator[StreamEvent]):
-    """A streamed run: iterate it for `OutputEvent`s as the script writes, then one `ResultEvent`.
-
-    The request has been sent and accepted when you hold one (errors before the run raised
-    already). Use it in a `with` block, or iterate it to the end, so that its connection is
-    closed; `result` is the final result once it has arrived.
-    """
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self._events = self._read()
-        self.result: ExecutionResult | None = None
-
-    @staticmethod
-    def _final(body: dict[str, Any]) -> ExecutionResult:
-        # A job's stream ends with the job itself when it has no envelope (cancelled, lost).
-        if "success" not in body and "job_id" in body and "status" in body:
-            raise job_ended_without_result(JobInfo.from_json(body))
-        return _run_result(body, status_of(body))
-
-    def _read(self) -> Generator[StreamEvent, None, None]:
-        try:
-            for name, data in parse_sse(self._response.iter_lines()):
-                if name in ("stdout", "stderr"):
-                    payload = json.loads(data)
-                    text = payload.get("data") if isinstance(payload, dict) else None
-                    yield OutputEvent(stream="stdout" if name == "stdout" else "stderr", data=str(text or ""))
-                elif name == "result":
-                    body = json.loads(data)
-                    if not isinstance(body, dict):
-                        break
-                    self.result = self._final(body)
-                    yield ResultEvent(result=self.result)
-                    return
-                # Other event names: a newer server's, skipped.
-            raise ApiError(
-                "the stream ended without its result event", status=self._response.status_code, error_type=None, body={}
-            )
-        finally:
-            self._response.close()
-
-    def __next__(self) -> StreamEvent:
-        return next(self._events)
-
-    def close(self) -> None:
-        self._events.close()
-        self._response.close()
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class Client:
     """A client of one python-script-api server.
 
@@ -260,15 +194,21 @@ class Client:
 
     def _run(self, path: str, body: dict[str, Any]) -> ExecutionResult:
         response = self._send("POST", path, body)
-        return _run_result(_json_body(response), response.status_code)
+        return run_result(_json_body(response), response.status_code)
 
-    def _stream(self, path: str, body: dict[str, Any] | None, method: str = "POST") -> EventStream:
+    def _stream(
+        self,
+        path: str,
+        body: dict[str, Any] | None,
+        method: str = "POST",
+        final: Callable[[dict[str, Any]], ExecutionResult] | None = None,
+    ) -> EventStream:
         response = self._send(method, path, body, stream=True)
         if response.status_code != 200:
             response.read()
             response.close()
             raise error_from_body(response.status_code, _json_body(response))
-        return EventStream(response)
+        return EventStream(response, final)
 
     def execute(
         self,
@@ -377,10 +317,10 @@ class Client:
         return JobInfo.from_json(_json_body(self._call("DELETE", f"/jobs/{_segment(job_id)}")))
 
     def _job_events(self, job_id: str) -> EventStream:
-        return self._stream(f"/jobs/{_segment(job_id)}/events", None, method="GET")
+        return self._stream(f"/jobs/{_segment(job_id)}/events", None, method="GET", final=job_final_result)
 
     def _result_of(self, envelope: dict[str, Any], http_status: int | None) -> ExecutionResult:
-        return _run_result(envelope, http_status if http_status is not None else status_of(envelope))
+        return run_result(envelope, http_status if http_status is not None else status_of(envelope))
 
     def validate(
         self,

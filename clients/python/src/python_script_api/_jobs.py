@@ -1,18 +1,16 @@
 # Jobs through the client: `Job` (a job on the server: wait for it, follow its events, cancel it),
 # `JobInfo` (GET /jobs/{id}'s answer) and `JobPage` (GET /jobs), and the exceptions of a job that
 # ended without running to its end (cancelled, lost). Not here: sending requests and the 429 retry
-# (_client.py, whose `Client.submit_job`, `job` and `jobs` make these), the run's result
-# (_results.py).
+# (_client.py, whose `Client.submit_job`, `job` and `jobs` make these, through `JobCalls`), the
+# run's result (_results.py).
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._results import ExecutionResult, _int, _str
-
-if TYPE_CHECKING:
-    from ._client import Client, EventStream
+from ._stream import EventStream, final_result
 
 #: The statuses after which a job changes no more.
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "lost"})
@@ -85,6 +83,26 @@ def job_ended_without_result(job: JobInfo) -> JobNotRunError:
     return JobNotRunError(job)
 
 
+def job_final_result(body: dict[str, Any]) -> ExecutionResult:
+    """A job's stream's final event: its envelope as a result, or, for a job that has none
+    (cancelled, lost), the job itself, raised as its exception."""
+    if "success" not in body and "job_id" in body and "status" in body:
+        raise job_ended_without_result(JobInfo.from_json(body))
+    return final_result(body)
+
+
+class JobCalls(Protocol):
+    """What a `Job` asks of its client (`Client` has them)."""
+
+    def _job_info(self, job_id: str) -> JobInfo: ...
+
+    def _cancel_job(self, job_id: str) -> JobInfo: ...
+
+    def _job_events(self, job_id: str) -> EventStream: ...
+
+    def _result_of(self, envelope: dict[str, Any], http_status: int | None) -> ExecutionResult: ...
+
+
 @dataclass(frozen=True)
 class JobPage:
     """One page of GET /jobs: the jobs, newest first, without envelopes; `next_cursor` for the next."""
@@ -108,7 +126,7 @@ class Job:
     `success == False`), `events()` streams its output, `cancel()` stops it, `info()` reads it.
     """
 
-    def __init__(self, client: Client, info: JobInfo) -> None:
+    def __init__(self, client: JobCalls, info: JobInfo) -> None:
         self._client = client
         self.id = info.job_id
         self.last = info
