@@ -7,10 +7,15 @@ export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
 export SANDBOX_ROOT ?= $(SANDBOX_PREFIX)/root
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
 
-.PHONY: setup client-venv test-tools run test build lint image image-check
+.PHONY: setup client-venv test-tools postgres run test build lint image image-check
 
 setup:
 	@bash scripts/setup-sandbox.sh "$(SANDBOX_PREFIX)"
+
+# Debian's PostgreSQL server, for the tests of the shared job store (tests/api/postgres.rs starts its
+# own clusters from it). Idempotent; not needed to run the server with its embedded store.
+postgres:
+	@bash scripts/setup-postgres.sh
 
 # The Python client's test venv (.sandbox/client-venv: pytest, mypy, httpx pinned with hashes, and
 # the client from clients/python), for tests/api/python_client.rs. Idempotent; not needed to run.
@@ -34,13 +39,16 @@ run: setup build
 # path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
 # SANDBOX_ROOT, NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
-test: setup client-venv test-tools
+# The jobs' contract runs once more on PostgreSQL (PSA_JOBS_STORE=postgres: each test server gets a
+# PostgreSQL server of its own, from Debian's package, which `make postgres` installs).
+test: setup client-venv test-tools postgres
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks
 	SANDBOX_PROFILE=container SANDBOX_POOL_MODE=spawn cargo test --locked --test attacks
 	SANDBOX_POOL_MODE=spawn cargo test --locked --test api
 	SANDBOX_POOL_SIZE=0 cargo test --locked --test api
+	PSA_JOBS_STORE=postgres cargo test --locked --test api jobs
 
 # What the tests need beyond the sandbox, pinned, into the checkout's .sandbox/: the official MCP
 # Python SDK (tests/api/mcp.rs drives /mcp with it) and the MCP conformance suite (.ci/run).
@@ -53,12 +61,17 @@ lint:
 
 # Benchmarks (bench/README.md). `make bench`: latency, throughput and memory against baselines, about
 # 6 minutes. `make soak`: mixed hostile traffic, then a check for leftovers (SOAK_SECS, default 300).
-.PHONY: bench soak
+.PHONY: bench soak soak-jobs
 bench:
 	bash bench/bench.sh
 
 soak:
 	bash bench/soak.sh
+
+# Jobs under load (issue 16): one server on the embedded store, then two on one PostgreSQL; every job
+# audited (none lost or run twice) and leftovers counted. SOAK_SECS each (default 120). By hand.
+soak-jobs:
+	bash bench/soak-jobs.sh
 
 # The images (README, "Docker"). `make image`: Dockerfile and Dockerfile.prod, with Docker or podman
 # (base images that cannot be pulled are made locally). `make image-check`: the production image run as

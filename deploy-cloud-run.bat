@@ -10,6 +10,7 @@ set "SERVICE=python-script-api"
 set "SA="
 set "ALLOW=1"
 set "DRY=0"
+set "BGCPU=0"
 set "NPOS=0"
 
 rem ---- arguments: checked before anything needs gcloud ------------------------------------------
@@ -20,6 +21,7 @@ set "ARG=%~1"
 if /i "!ARG!"=="-h" goto help
 if /i "!ARG!"=="--help" goto help
 if "!ARG!"=="--dry-run" (set "DRY=1" & shift & goto parse)
+if "!ARG!"=="--background-cpu" (set "BGCPU=1" & shift & goto parse)
 if "!ARG!"=="--no-allow-unauthenticated" (set "ALLOW=0" & shift & goto parse)
 if "!ARG!"=="--allow-unauthenticated" (set "ALLOW=1" & shift & goto parse)
 if "!ARG!"=="--service" goto opt_value
@@ -142,6 +144,8 @@ rem A run may last MAX_TIMEOUT_SECS (300 s); the request timeout of 360 s leaves
 set "EXTRA="
 if defined SA set "EXTRA=--service-account "%SA%""
 if "%ALLOW%"=="1" (set "EXTRA=!EXTRA! --allow-unauthenticated") else (set "EXTRA=!EXTRA! --no-allow-unauthenticated")
+rem Jobs run outside requests: CPU stays allocated between them (README, Jobs).
+if "%BGCPU%"=="1" set "EXTRA=!EXTRA! --no-cpu-throttling"
 call :run gcloud run deploy "%SERVICE%" --project "%PROJECT%" --region "%REGION%" --platform managed --image "%IMAGE%" --execution-environment gen2 --memory 2Gi --cpu 2 --concurrency %CONCURRENCY% --session-affinity --timeout 360 --port 8080 --startup-probe "httpGet.path=/health,httpGet.port=8080,initialDelaySeconds=0,periodSeconds=5,timeoutSeconds=3,failureThreshold=24" --set-env-vars "HOST=0.0.0.0,SANDBOX_PROFILE=auto,SANDBOX_SLOTS=%SLOTS%,SANDBOX_QUEUE=%QUEUE%,MAX_TIMEOUT_SECS=300,MAX_MEMORY_MB=%MAX_MEMORY_MB%" !EXTRA!
 if errorlevel 1 goto failed
 
@@ -273,7 +277,7 @@ goto usage_error
 
 :usage_error
 >&2 echo deploy-cloud-run: !MSG!
->&2 echo Usage: %~nx0 PROJECT_ID [REGION] [--service NAME] [--service-account EMAIL] [--no-allow-unauthenticated] [--dry-run]
+>&2 echo Usage: %~nx0 PROJECT_ID [REGION] [--service NAME] [--service-account EMAIL] [--no-allow-unauthenticated] [--background-cpu] [--dry-run]
 exit /b 2
 
 :help
@@ -285,6 +289,7 @@ echo   REGION                       default us-central1
 echo   --service NAME               Cloud Run service (and image) name, default python-script-api
 echo   --service-account EMAIL      run the service as this service account
 echo   --no-allow-unauthenticated   require an identity token (default: public)
+echo   --background-cpu             keep CPU allocated outside requests, so that jobs run between requests ^(--no-cpu-throttling^)
 echo   --dry-run                    print the commands instead of running them (gcloud not needed)
 echo   -h, --help                   this text
 echo Exit codes: 0 deployed and smoke-tested, 2 bad arguments, 3 gcloud not on PATH, 4 deployed but

@@ -7,6 +7,8 @@
 #   --service NAME               Cloud Run service (and image) name, default python-script-api
 #   --service-account EMAIL      run the service as this service account
 #   --no-allow-unauthenticated   require an identity token (default: public)
+#   --background-cpu             keep CPU allocated outside requests, so that jobs (POST /jobs) run
+#                                while no request is in flight (--no-cpu-throttling; billed so)
 #   --dry-run                    print the commands instead of running them (gcloud not needed)
 #   -h, --help                   this text
 # Exit codes: 0 deployed and smoke-tested, 2 bad arguments, 3 gcloud not on PATH, other: the
@@ -17,20 +19,21 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 die_usage() {
   printf 'deploy-cloud-run: %s\n' "$1" >&2
-  printf 'Usage: %s PROJECT_ID [REGION] [--service NAME] [--service-account EMAIL] [--no-allow-unauthenticated] [--dry-run]\n' "$0" >&2
+  printf 'Usage: %s PROJECT_ID [REGION] [--service NAME] [--service-account EMAIL] [--no-allow-unauthenticated] [--background-cpu] [--dry-run]\n' "$0" >&2
   exit 2
 }
 
 # ---- arguments: checked before anything needs gcloud ----------------------------------------
-project="" region="" service=python-script-api service_account="" allow_unauth=1 dry_run=0
+project="" region="" service=python-script-api service_account="" allow_unauth=1 dry_run=0 background_cpu=0
 positional=()
 while [ $# -gt 0 ]; do
   case $1 in
     -h | --help) usage; exit 0 ;;
     --dry-run) dry_run=1; shift ;;
+    --background-cpu) background_cpu=1; shift ;;
     --no-allow-unauthenticated) allow_unauth=0; shift ;;
     --allow-unauthenticated) allow_unauth=1; shift ;;
     --service | --service-account)
@@ -145,6 +148,9 @@ deploy=(gcloud run deploy "$service"
   --set-env-vars "HOST=0.0.0.0,SANDBOX_PROFILE=auto,SANDBOX_SLOTS=$slots,SANDBOX_QUEUE=$queue,MAX_TIMEOUT_SECS=300,MAX_MEMORY_MB=$max_memory_mb")
 if [ -n "$service_account" ]; then deploy+=(--service-account "$service_account"); fi
 if [ "$allow_unauth" = 1 ]; then deploy+=(--allow-unauthenticated); else deploy+=(--no-allow-unauthenticated); fi
+# Jobs run on a worker task, outside any request: without this, Cloud Run throttles the CPU between
+# requests and a queued job waits for the next request to make progress (README, Jobs).
+if [ "$background_cpu" = 1 ]; then deploy+=(--no-cpu-throttling); fi
 run "${deploy[@]}"
 
 if [ "$dry_run" = 1 ]; then

@@ -141,6 +141,15 @@ else
   ok "public by default: no token, no service account"
 fi
 
+run_deploy --dry-run myproj --background-cpu
+expect "--background-cpu: CPU outside requests, for jobs" 0 "--no-cpu-throttling"
+run_deploy --dry-run myproj
+if [[ $out == *"--no-cpu-throttling"* ]]; then
+  fail "CPU throttled by default" "printed --no-cpu-throttling"
+else
+  ok "CPU throttled by default"
+fi
+
 run_deploy --dry-run Not_A_Project
 expect "invalid PROJECT_ID: exit 2" 2 "not a valid project id"
 run_deploy --dry-run myproj "europe west"

@@ -47,6 +47,16 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// The key a request presented when API keys are on: what owns a session or a job (routes
+/// sessions.rs, jobs.rs). `None` when keys are off: everything is everyone's.
+pub fn owner(req: &actix_web::HttpRequest) -> Option<String> {
+    let keys = req.app_data::<web::Data<ApiKeys>>()?;
+    if keys.0.is_empty() {
+        return None;
+    }
+    presented_key(req.headers()).map(str::to_string)
+}
+
 /// Compares without an early exit: the time depends on the lengths only, not on where they differ.
 fn constant_time_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

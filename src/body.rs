@@ -122,17 +122,11 @@ impl BodyGate {
         payload: web::Payload,
     ) -> Result<(T, BodyLease), ApiError> {
         let (body, lease) = self.read(req, payload).await?;
-        let value = serde_json::from_slice(&body).map_err(|e| {
-            if e.is_data() {
-                ApiError::InvalidRequest(format!("invalid request: {e}"))
-            } else {
-                ApiError::InvalidRequest(format!("the body is not valid JSON: {e}"))
-            }
-        })?;
-        Ok((value, lease))
+        Ok((decode(&body)?, lease))
     }
 
-    /// Reads the whole body under the limits, undecoded: for /mcp, whose JSON errors are
+    /// Reads the whole body under the limits, undecoded: for POST /jobs, which stores the body as
+    /// it came (and decodes it with `decode`), and for /mcp, whose JSON errors are
     /// JSON-RPC's (crate::mcp). The same errors as `read_json`, but for the decoding.
     pub async fn read(
         &self,
@@ -207,6 +201,18 @@ impl BodyGate {
             retry_after_secs: self.pace.runs_end_secs(1),
         }
     }
+}
+
+/// Decodes a body read by `BodyGate::read` as `read_json` does: 400 for a body that is not the
+/// JSON `T` wants.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::InvalidRequest(format!("invalid request: {e}"))
+        } else {
+            ApiError::InvalidRequest(format!("the body is not valid JSON: {e}"))
+        }
+    })
 }
 
 #[cfg(test)]

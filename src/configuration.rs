@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use crate::sandbox::{PoolMode, ProfileSetting, SandboxSettings};
 
+mod jobs;
+pub use jobs::{JobSettings, DEFAULT_DATA_DIR};
+
 #[derive(Debug, thiserror::Error)]
 #[error("{name}={value:?} is invalid: {reason}")]
 pub struct ConfigError {
@@ -56,6 +59,8 @@ pub struct Settings {
     pub max_bodies_in_flight_bytes: usize,
     /// The longest `idle_timeout` a session may ask for (SESSION_MAX_IDLE_SECS).
     pub session_max_idle_secs: u64,
+    /// Jobs and their store (configuration/jobs.rs).
+    pub jobs: JobSettings,
     pub sandbox: SandboxSettings,
 }
 
@@ -78,10 +83,10 @@ pub fn default_queue(slots: usize) -> usize {
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Settings {
-    /// The largest limits a request may ask for.
+    /// The largest limits a request (or a job: `JOBS_MAX_TIMEOUT_SECS`) may ask for.
     pub fn max_limits(&self) -> crate::sandbox::Limits {
         crate::sandbox::Limits {
-            timeout: Duration::from_secs(self.max_timeout_secs),
+            timeout: Duration::from_secs(self.max_timeout_secs.max(self.jobs.max_timeout_secs)),
             memory_mib: self.max_memory_mib,
         }
     }
@@ -275,6 +280,7 @@ impl Settings {
             validate_queue: num(env, "VALIDATE_QUEUE", validate_parsers * 4, 0, 100_000)?,
             body_read_timeout,
             max_bodies_in_flight_bytes,
+            jobs: jobs::job_settings(env, max_timeout_secs)?,
             sandbox,
         })
     }

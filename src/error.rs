@@ -32,10 +32,12 @@ pub enum ErrorType {
     SessionNotFound,
     SessionBusy,
     SessionsUnavailable,
+    JobNotFound,
+    StoreUnavailable,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 21] = [
+    pub const ALL: [ErrorType; 23] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -57,6 +59,8 @@ impl ErrorType {
         ErrorType::SessionNotFound,
         ErrorType::SessionBusy,
         ErrorType::SessionsUnavailable,
+        ErrorType::JobNotFound,
+        ErrorType::StoreUnavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +86,8 @@ impl ErrorType {
             ErrorType::SessionNotFound => "session_not_found",
             ErrorType::SessionBusy => "session_busy",
             ErrorType::SessionsUnavailable => "sessions_unavailable",
+            ErrorType::JobNotFound => "job_not_found",
+            ErrorType::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -111,6 +117,10 @@ impl ErrorType {
             ErrorType::SessionBusy => StatusCode::CONFLICT,
             // Not 503: no retry helps, this server does not run sessions (fork mode is off).
             ErrorType::SessionsUnavailable => StatusCode::NOT_IMPLEMENTED,
+            ErrorType::JobNotFound => StatusCode::NOT_FOUND,
+            // The database of jobs could not be opened or written: a retry may succeed, and the
+            // request was not stored (never accepted silently).
+            ErrorType::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -225,6 +235,12 @@ pub enum ApiError {
     /// A cell sent while the session runs another.
     #[error("session {0} is running another cell; send the next one when it has answered")]
     SessionBusy(String),
+    /// A job that never existed, belongs to another key, or was deleted after its retention.
+    #[error("no such job: it never existed, belongs to another API key, or was deleted after the retention period")]
+    JobNotFound,
+    /// The job store failed (crate::store); the detail goes to the log, not to the client.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Why /mcp's transport refused a POST before any tool ran (crate::mcp). Its body is a JSON-RPC
@@ -293,6 +309,8 @@ impl ApiError {
             }
             ApiError::SessionNotFound(_) => ErrorType::SessionNotFound,
             ApiError::SessionBusy(_) => ErrorType::SessionBusy,
+            ApiError::JobNotFound => ErrorType::JobNotFound,
+            ApiError::Store(_) => ErrorType::StoreUnavailable,
             ApiError::Sandbox(_) | ApiError::TaskFailed { .. } => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
@@ -338,6 +356,8 @@ impl ApiError {
             // nsjail's log lines, host paths and cgroup paths are for the operator: they go to
             // the log, under the request's id, and the caller gets that id to quote.
             internal_error(&self.to_string())
+        } else if let ApiError::Store(e) = self {
+            store_error(&e.0)
         } else {
             self.to_string()
         };
@@ -379,6 +399,19 @@ fn internal_error(detail: &str) -> String {
                 .to_string()
         }
     }
+}
+
+/// As `internal_error`, for the job store: the database's detail (paths, SQL) goes to the log.
+fn store_error(detail: &str) -> String {
+    let id = crate::request_id::current_request_id();
+    let quoted = id
+        .as_deref()
+        .map_or(String::new(), |id| format!(" under request id {id}"));
+    log::error!("job store error{quoted}: {detail}");
+    format!(
+        "the job store is unavailable, so nothing was stored or changed; try again later (the \
+         server's log has the detail{quoted})"
+    )
 }
 
 /// Builds every error response: the status and headers that go with the error type, the JSON
@@ -434,6 +467,8 @@ mod tests {
             (ErrorType::RequestTimeout, 408),
             (ErrorType::PolicyViolation, 403),
             (ErrorType::ForbiddenOrigin, 403),
+            (ErrorType::JobNotFound, 404),
+            (ErrorType::StoreUnavailable, 503),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());

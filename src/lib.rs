@@ -7,6 +7,7 @@ pub mod environment;
 pub mod error;
 pub mod file_names;
 pub mod files;
+pub mod jobs;
 pub mod mcp;
 pub mod metrics;
 pub mod origin;
@@ -17,6 +18,7 @@ pub mod sandbox;
 pub mod script;
 pub mod sessions;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
 
 /// RFC 3339 in UTC with milliseconds, as every response carries it.

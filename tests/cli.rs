@@ -49,6 +49,8 @@ impl Cli {
             command.env("PATH", path);
         }
         command.env("SANDBOX_CGROUP", &cgroup);
+        // A job store of its own, inside the test's directory, not the default under /var/lib.
+        command.env("DATA_DIR", dir.join("data"));
         Cli {
             command,
             cgroups: ServerCgroups::new(&cgroup, own_v2_cgroup("self"), None),

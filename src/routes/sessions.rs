@@ -15,7 +15,6 @@ use super::execute::events::EventStream;
 use super::execute::render::render;
 use super::execute::request::{timeout_in_range, ExecuteRequest};
 use super::execute::stream::{negotiate, streamed, CHANNEL_CHUNKS};
-use crate::auth::ApiKeys;
 use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::disconnect::client_gone;
@@ -74,11 +73,7 @@ struct Described<'a> {
 
 /// The key the request presented, when API keys are on: the session's owner.
 fn owner(req: &HttpRequest) -> Option<String> {
-    let keys = req.app_data::<web::Data<ApiKeys>>()?;
-    if keys.0.is_empty() {
-        return None;
-    }
-    crate::auth::presented_key(req.headers()).map(str::to_string)
+    crate::auth::owner(req)
 }
 
 fn rfc3339(t: SystemTime) -> String {

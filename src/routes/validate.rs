@@ -42,8 +42,9 @@ impl ValidateGate {
         }
     }
 
-    /// Runs `check` (CPU work: a parse, base64 decoding) on a blocking thread, within the gate.
-    async fn check<T: Send + 'static>(
+    /// Runs `check` (CPU work: a parse, base64 decoding) on a blocking thread, within the gate:
+    /// /validate's checks, and POST /jobs' (crate::routes::jobs).
+    pub(crate) async fn check<T: Send + 'static>(
         &self,
         check: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {

@@ -447,9 +447,13 @@ pub fn shown(id: &str) -> &str {
         .map_or(id, |(end, _)| &id[..end])
 }
 
-/// A request path as the request log shows it: a session's id cut to what `shown` keeps.
+/// A request path as the request log shows it: a session's (or a job's) id cut to what `shown`
+/// keeps.
 pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
-    let Some(rest) = path.strip_prefix("/sessions/") else {
+    let Some((prefix, rest)) = ["/sessions/", "/jobs/"]
+        .into_iter()
+        .find_map(|prefix| Some((prefix, path.strip_prefix(prefix)?)))
+    else {
         return path.into();
     };
     let (id, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -457,7 +461,7 @@ pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     if short.len() == id.len() {
         return path.into();
     }
-    format!("/sessions/{short}…{tail}").into()
+    format!("{prefix}{short}…{tail}").into()
 }
 
 fn never_existed() -> ApiError {
@@ -471,12 +475,12 @@ fn ended(why: SessionEnd) -> ApiError {
 }
 
 /// 128 random bits from the kernel, as 32 hex digits: unguessable, so an id is its own secret
-/// when API keys are off.
-fn new_id() -> Result<String, ApiError> {
+/// when API keys are off. A session's, and a job's (crate::jobs).
+pub(crate) fn new_id() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| ApiError::task_failed("reading /dev/urandom for a session id", e))?;
+        .map_err(|e| ApiError::task_failed("reading /dev/urandom for an id", e))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -495,6 +499,11 @@ mod tests {
             loggable_path(&format!("/sessions/{id}")),
             "/sessions/5d0c1f…"
         );
+        assert_eq!(
+            loggable_path(&format!("/jobs/{id}/events")),
+            "/jobs/5d0c1f…/events"
+        );
+        assert_eq!(loggable_path("/jobs"), "/jobs");
         assert_eq!(loggable_path("/sessions"), "/sessions");
         assert_eq!(loggable_path("/sessions/ab"), "/sessions/ab");
         assert_eq!(loggable_path("/execute"), "/execute");

@@ -76,6 +76,9 @@ pub struct TestApp {
     /// This app's own parent cgroup (its name, and where it is under either cgroup version), so
     /// that leftovers can be checked per app.
     pub cgroups: ServerCgroups,
+    /// This app's own DATA_DIR (its job store), removed with the app, unless a tweak named
+    /// another (tests/api/jobs.rs shares one between two servers).
+    pub data_dir: tempfile::TempDir,
 }
 
 static APPS: AtomicU32 = AtomicU32::new(0);
@@ -99,6 +102,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         std::process::id(),
         APPS.fetch_add(1, Ordering::Relaxed)
     );
+    // A job store of its own: servers that shared one would run each other's jobs.
+    let data_dir = tempfile::tempdir().expect("a data directory");
+    settings.jobs.data_dir = data_dir.path().to_path_buf();
     tweak(&mut settings);
     let cgroup = settings.sandbox.cgroup_parent.clone();
     // Under cgroup v2 the server makes its cgroups below the one it starts in.
@@ -115,6 +121,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
             .build()
             .unwrap(),
         cgroups,
+        data_dir,
     }
 }
 

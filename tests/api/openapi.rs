@@ -215,8 +215,20 @@ async fn every_documented_route_exists() {
     for (path, item) in spec["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            // A session's routes answer 404 for a session that does not exist: each gets a live one.
-            let path = if path.contains("{id}") {
+            // A session's (a job's) routes answer 404 for one that does not exist: each gets a live one.
+            let path = if path.starts_with("/jobs/{id}") {
+                let accepted: Value = app
+                    .client
+                    .post(format!("{}/jobs", app.address))
+                    .body(r#"{"script": "def main(): pass"}"#)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                path.replace("{id}", accepted["job_id"].as_str().unwrap())
+            } else if path.contains("{id}") {
                 let created: Value = app
                     .client
                     .post(format!("{}/sessions", app.address))

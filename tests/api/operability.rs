@@ -115,11 +115,13 @@ async fn api_keys_guard_execute_but_not_health() {
 
 /// The real binary, with its own parent cgroup, removed when the test ends.
 pub(crate) struct Binary {
-    child: std::process::Child,
+    pub(crate) child: std::process::Child,
     pub(crate) port: u16,
     cgroups: ServerCgroups,
     /// Every line the server has logged so far.
     pub(crate) log: Arc<Mutex<Vec<String>>>,
+    /// Its DATA_DIR (the job store), unless the test named one.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Drop for Binary {
@@ -154,6 +156,14 @@ fn start_binary_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Binary {
     command.env_clear().envs(sandbox_env());
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
+    }
+    // A job store of its own, not the default under /var/lib, unless the test names one.
+    let data = match envs.iter().any(|(name, _)| *name == "DATA_DIR") {
+        true => None,
+        false => Some(tempfile::tempdir().expect("a data directory")),
+    };
+    if let Some(data) = &data {
+        command.env("DATA_DIR", data.path());
     }
     let mut child = command
         .env("PORT", "0")
@@ -192,6 +202,7 @@ fn start_binary_under(wrapper: &[&str], envs: &[(&str, &str)]) -> Binary {
         port,
         cgroups: ServerCgroups::new(&cgroup, before, after),
         log,
+        _data: data,
     }
 }
 

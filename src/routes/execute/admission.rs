@@ -16,6 +16,28 @@ use crate::sandbox::{
 };
 use crate::script::PythonScript;
 
+/// The checks a request passes before it runs, but for its slot: its limits, its parameters and
+/// input files, and the script's parse. What POST /jobs asks before it stores a job, so that a
+/// job is refused exactly as /execute would refuse it. CPU work (a parse, base64 decoding): call
+/// it off the async executor; `check` returns what the run needs.
+pub(crate) fn check(
+    request: ExecuteRequest,
+    settings: &Settings,
+) -> Result<(PythonScript, RunInput), ApiError> {
+    request.limits(settings)?;
+    parsed(request, settings)
+}
+
+/// The script's parse and the input's checks (the part of `check` done within a slot).
+fn parsed(
+    mut request: ExecuteRequest,
+    settings: &Settings,
+) -> Result<(PythonScript, RunInput), ApiError> {
+    let input = request.take_input(settings)?;
+    let script = PythonScript::parse(request.script, settings.max_script_bytes)?;
+    Ok((script, input))
+}
+
 /// How long a request refused on arrival (no slot, no queue place) waits before its 429 is sent.
 /// Measured (bench/README.md, 2026-12-03): a 429 costs the server about 30 µs of CPU, most of it
 /// the kernel's send and receive, a tenth the log line; the body's parse is under 1 %. So the
@@ -36,7 +58,7 @@ pub(super) struct Admitted {
 impl Admitted {
     /// Checks the limits, waits (bounded) for a slot, then parses the script in it.
     pub(super) async fn prepare(
-        mut request: ExecuteRequest,
+        request: ExecuteRequest,
         settings: &Settings,
         sandbox: &Sandbox,
     ) -> Result<Admitted, ApiError> {
@@ -58,16 +80,10 @@ impl Admitted {
         // them, so that a client that hangs up mid-parse does not free its slot while the parse
         // still runs.
         let checker = settings.clone();
-        let (checked, admission) = web::block(move || {
-            let checked = request.take_input(&checker).and_then(|input| {
-                let script = PythonScript::parse(request.script, checker.max_script_bytes)?;
-                Ok::<_, ApiError>((script, input))
-            });
-            (checked, admission)
-        })
-        .await
-        // The task panicked (or was cancelled): the server's fault, whatever the request held.
-        .map_err(|e| ApiError::task_failed("checking the script and its input", e))?;
+        let (checked, admission) = web::block(move || (parsed(request, &checker), admission))
+            .await
+            // The task panicked (or was cancelled): the server's fault, whatever the request held.
+            .map_err(|e| ApiError::task_failed("checking the script and its input", e))?;
         let (script, input) = checked?;
         Ok(Admitted {
             admission,

@@ -27,8 +27,9 @@ pub(super) mod render;
 pub(super) mod request;
 pub(super) mod stream;
 
-pub(crate) use plain::check_and_run;
+pub(crate) use admission::check as check_request;
 pub use plain::execute;
+pub(crate) use plain::{check_and_run, check_and_run_observed};
 pub use request::ExecuteRequest;
 pub use stream::execute_stream;
 pub(crate) use stream::run_streamed;

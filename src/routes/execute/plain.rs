@@ -14,7 +14,7 @@ use crate::configuration::Settings;
 use crate::disconnect::client_gone;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{OutputSender, Sandbox};
 
 pub async fn execute(
     req: HttpRequest,
@@ -53,8 +53,20 @@ pub(crate) async fn check_and_run(
     sandbox: &Sandbox,
     metrics: &Metrics,
 ) -> Result<crate::sandbox::Outcome, ApiError> {
+    check_and_run_observed(request, settings, sandbox, metrics, None).await
+}
+
+/// `check_and_run`, with the script's output copied to `output` while it runs: a job's run
+/// (crate::jobs), which GET /jobs/{id}/events streams.
+pub(crate) async fn check_and_run_observed(
+    request: ExecuteRequest,
+    settings: &Settings,
+    sandbox: &Sandbox,
+    metrics: &Metrics,
+    output: Option<OutputSender>,
+) -> Result<crate::sandbox::Outcome, ApiError> {
     Admitted::prepare(request, settings, sandbox)
         .await?
-        .run(sandbox, metrics, None)
+        .run(sandbox, metrics, output)
         .await
 }

@@ -84,6 +84,15 @@ pub(crate) fn render(result: Result<Outcome, ApiError>) -> Rendered {
 }
 
 impl Rendered {
+    /// A rendering stored earlier (a finished job's envelope, crate::jobs), to send again.
+    pub(crate) fn stored(body: Bytes, error_type: Option<ErrorType>) -> Rendered {
+        Rendered {
+            error_type,
+            retry_after_secs: None,
+            body,
+        }
+    }
+
     pub(super) fn error(body: &ErrorBody) -> Rendered {
         Rendered {
             error_type: Some(body.kind),

@@ -163,6 +163,12 @@ class SessionNotFoundError(ApiError):
     error_type_code = "session_not_found"
 
 
+class JobNotFoundError(ApiError):
+    """`job_not_found` (404): the job never existed, is another key's, or was deleted after the retention period."""
+
+    error_type_code = "job_not_found"
+
+
 class SessionBusyError(ApiError):
     """`session_busy` (409): the session is running another cell."""
 
@@ -205,6 +211,12 @@ class SessionsUnavailableError(ApiError):
     """`sessions_unavailable` (501): this server does not run sessions (the message says why)."""
 
     error_type_code = "sessions_unavailable"
+
+
+class StoreUnavailableError(ApiError):
+    """`store_unavailable` (503): the server's job store failed; nothing was stored or changed, try again later."""
+
+    error_type_code = "store_unavailable"
 
 
 def _subclasses(cls: type[ApiError]) -> list[type[ApiError]]:

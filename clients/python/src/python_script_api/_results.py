@@ -412,4 +412,6 @@ _STATUSES: dict[str, int] = {
     "session_not_found": 404,
     "session_busy": 409,
     "sessions_unavailable": 501,
+    "job_not_found": 404,
+    "store_unavailable": 503,
 }
