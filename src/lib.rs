@@ -18,6 +18,7 @@ pub mod script;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;
+pub mod web;
 
 /// RFC 3339 in UTC with milliseconds, as every response carries it.
 pub fn timestamp() -> String {
