@@ -7,7 +7,7 @@ export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
 export SANDBOX_ROOT ?= $(SANDBOX_PREFIX)/root
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
 
-.PHONY: setup client-venv test-tools run test build lint image image-check
+.PHONY: setup client-venv browser test-tools run test build lint image image-check
 
 setup:
 	@bash scripts/setup-sandbox.sh "$(SANDBOX_PREFIX)"
@@ -16,6 +16,11 @@ setup:
 # the client from clients/python), for tests/api/python_client.rs. Idempotent; not needed to run.
 client-venv:
 	@bash scripts/setup-client-venv.sh
+
+# The browser tests' tools (tests/browser.rs): Debian's chromium and chromium-driver (apt) and
+# .sandbox/browser-venv with Selenium pinned by hash. Idempotent; not needed to run.
+browser:
+	@bash scripts/setup-browser.sh
 
 build:
 	cargo build --release --locked
@@ -34,7 +39,9 @@ run: setup build
 # path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
 # SANDBOX_ROOT, NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
-test: setup client-venv test-tools
+# The first pass includes the browser tests of the playground (tests/browser.rs, about 2.5 minutes):
+# a target of its own, so the later passes do not repeat them.
+test: setup client-venv browser test-tools
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks

@@ -584,9 +584,9 @@
       }
       if (!final) final = { success: false, error_type: "error", error: "the stream ended without a result" };
       showFinal(final, scriptName);
+      if (session && response.status === 200) await afterCell(code, final);
       if (final.success) setStatus(`Done in ${final.duration_ms} ms.`, "done");
       else setStatus(`Failed: ${final.error_type}.`, "failed");
-      if (session) await afterCell(code, final);
     } catch (e) {
       if (e.name === "AbortError") {
         setStatus("Stopped.", "failed");
@@ -620,7 +620,7 @@
     const answer = await r.json().catch(() => ({}));
     if (r.status !== 201) {
       showFinal(Object.assign({ success: false, error_type: "error", error: `HTTP ${r.status}` }, answer));
-      setStatus(`Could not start a session: ${answer.error_type || r.status}.`, "failed");
+      setStatus(`Failed: no session (${answer.error_type || r.status}).`, "failed");
       return null;
     }
     state.session = { id: answer.session_id, expires_at: answer.expires_at, cells: 0 };
@@ -632,6 +632,7 @@
 
   async function afterCell(code, final) {
     if (!state.session) return;
+    // The server numbers every cell it ran, failed ones included (File "<cell N>").
     state.session.cells += 1;
     const li = document.createElement("li");
     li.dataset.testid = "cell";

@@ -30,3 +30,4 @@ mod sessions;
 mod stream;
 mod validate;
 mod validation;
+mod web;
