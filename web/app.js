@@ -654,7 +654,15 @@
     li.append(pre, out, again);
     $("cells").append(li);
     if (final.success) editor.setValue("");
-    await refreshSession();
+    // These failures end the session (README, Sessions); a timed-out cell that stopped when
+    // interrupted leaves it alive, and its message says which.
+    const ends = ["memory_limit", "exited", "output_limit"].includes(final.error_type) ||
+      (final.error_type === "timeout" && !/lives on/.test(final.error || ""));
+    if (ends) {
+      sessionEnded(final.error);
+    } else {
+      renderSession();
+    }
   }
 
   async function refreshSession() {
@@ -688,6 +696,7 @@
   function renderSession(message) {
     const s = state.session;
     $("session-end").disabled = !s;
+    $("variables-refresh").disabled = !s;
     $("session-status").textContent = message
       ? message
       : s
@@ -769,6 +778,7 @@
       if (!state.running) await ensureSession(undefined);
     });
     $("session-end").addEventListener("click", endSession);
+    $("variables-refresh").addEventListener("click", refreshSession);
 
     $("key-button").addEventListener("click", () => askForKey(apiKey() ? "A key is set for this tab." : "Set the key this tab sends."));
     $("key-form").addEventListener("submit", (e) => {

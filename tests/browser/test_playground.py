@@ -346,7 +346,8 @@ class Playground(Page):
         self.run_and_wait()
         self.assertEqual(self.result()["result"], {"a": 4, "b": 2})
         self.assertEqual(len(self.driver.find_elements(*by_testid("cell"))), 2)
-        self.wait(lambda d: "df" in self.text("variables"))
+        self.find("variables-refresh").click()
+        self.wait(lambda d: "df (pandas.DataFrame)" in self.text("variables"))
         # An error in a cell links to the cell's line; the session lives on.
         self.type_script(["x = 1", "y = x / 0"])
         self.run_and_wait()
