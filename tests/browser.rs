@@ -25,7 +25,7 @@ fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_playground_and_the_docs_work_in_a_real_browser() {
     let root = repo_root();
     let python = root.join(".sandbox/browser-venv/bin/python");

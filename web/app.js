@@ -459,6 +459,12 @@
   // The traceback, with each frame of the script (File "script.py" or "<cell N>") a link to
   // its line in the editor.
   function tracebackBlock(traceback, scriptName) {
+    if (!scriptName) {
+      // A session cell: the server numbers its cells (and its own calls), so this cell is the
+      // highest number in its traceback; frames of earlier cells are not in the editor.
+      const numbers = [...traceback.matchAll(/File "<cell (\d+)>"/g)].map((m) => Number(m[1]));
+      if (numbers.length) scriptName = `<cell ${Math.max(...numbers)}>`;
+    }
     const pre = document.createElement("pre");
     pre.dataset.testid = "traceback";
     const frame = /File "([^"]+)", line (\d+)/;
@@ -560,7 +566,7 @@
         const id = await ensureSession(controller.signal);
         if (!id) return;
         path = `/sessions/${id}/execute/stream`;
-        scriptName = `<cell ${state.session.cells + 1}>`;
+        scriptName = null; // the traceback's newest "<cell N>" (see tracebackBlock)
       }
       const response = await api(path, {
         method: "POST",
@@ -632,7 +638,6 @@
 
   async function afterCell(code, final) {
     if (!state.session) return;
-    // The server numbers every cell it ran, failed ones included (File "<cell N>").
     state.session.cells += 1;
     const li = document.createElement("li");
     li.dataset.testid = "cell";
