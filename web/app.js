@@ -44,9 +44,10 @@
       files: [{ name: "sales.csv", content: SALES_CSV }],
     },
     {
-      title: "Input JSON to main(data)",
-      code: "def main(data):\n    print(\"got\", data)\n    return sum(data[\"values\"]) * data[\"scale\"]\n",
-      input: '{"values": [1, 2, 3], "scale": 10}',
+      title: "Input JSON and parameters",
+      code: "def main(data):\n    print(\"got\", data, parameters)\n    return sum(data) * parameters[\"scale\"]\n",
+      input: "[1, 2, 3]",
+      parameters: '{"scale": 10}',
     },
     {
       title: "Output files and save_result",
@@ -265,24 +266,38 @@
   // The request body from the form; null (with the problem shown) when the input JSON is invalid.
   function runBody(script, forValidation) {
     const body = { script };
-    const inputText = $("input-json").value.trim();
-    $("input-json").removeAttribute("aria-invalid");
-    $("input-error").textContent = "";
-    if (inputText) {
-      try {
-        body.input = JSON.parse(inputText);
-      } catch (e) {
-        $("input-json").setAttribute("aria-invalid", "true");
-        $("input-error").textContent = "Input JSON is not valid JSON: " + e.message;
-        if (!forValidation) return null;
-      }
-    }
+    const input = jsonField("input-json", "input-error", "Input JSON");
+    const parameters = jsonField("parameters-json", "parameters-error", "Parameters");
+    if ((input === INVALID || parameters === INVALID) && !forValidation) return null;
+    if (input !== INVALID && input !== EMPTY) body.input = input;
+    // Not an object: sent as it is, and the server says what is wrong with it.
+    if (parameters !== INVALID && parameters !== EMPTY) body.parameters = parameters;
+    if (!$("capture-figures").checked) body.capture_figures = false;
     const timeout = numberField("timeout");
     const memory = numberField("memory");
     if (timeout !== null) body.timeout = timeout;
     if (memory !== null) body.memory = memory;
     if (state.files.length) body.files = state.files.map(({ name, content, encoding }) => ({ name, content, encoding }));
     return body;
+  }
+
+  const EMPTY = Symbol("empty");
+  const INVALID = Symbol("invalid");
+
+  // A JSON text field: its value, EMPTY, or INVALID (with the problem shown at the field).
+  function jsonField(id, errorId, label) {
+    const field = $(id);
+    const text = field.value.trim();
+    field.removeAttribute("aria-invalid");
+    $(errorId).textContent = "";
+    if (!text) return EMPTY;
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      field.setAttribute("aria-invalid", "true");
+      $(errorId).textContent = `${label} is not valid JSON: ${e.message}`;
+      return INVALID;
+    }
   }
 
   function numberField(id) {
@@ -545,8 +560,8 @@
     } else {
       body = runBody(code, false);
       if (!body) {
-        setStatus("Fix the input JSON first.", "failed");
-        $("input-json").focus();
+        setStatus("Fix the JSON first.", "failed");
+        $(jsonField("input-json", "input-error", "Input JSON") === INVALID ? "input-json" : "parameters-json").focus();
         return;
       }
       path = "/execute/stream";
@@ -722,6 +737,8 @@
     $("session-bar").hidden = !session;
     $("cells-box").hidden = !session;
     $("input-field").hidden = session;
+    $("parameters-field").hidden = session;
+    $("figures-field").hidden = session;
     $("hint-mode").textContent = session
       ? "Each Run is a cell in one live Python: variables stay; the last expression is the result."
       : "Define main(); what it returns is the result.";
@@ -735,6 +752,7 @@
     if (!ex) return;
     editor.setValue(ex.code);
     $("input-json").value = ex.input || "";
+    $("parameters-json").value = ex.parameters || "";
     for (const f of ex.files || []) {
       if (!state.files.some((x) => x.name === f.name)) {
         state.files.push({ name: f.name, content: f.content, encoding: "utf8", size: new TextEncoder().encode(f.content).length });
@@ -757,6 +775,7 @@
       }
     });
     $("input-json").addEventListener("input", () => editor.performLint());
+    $("parameters-json").addEventListener("input", () => editor.performLint());
     $("timeout").addEventListener("change", () => editor.performLint());
     $("memory").addEventListener("change", () => editor.performLint());
 

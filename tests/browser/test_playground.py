@@ -199,6 +199,11 @@ class Playground(Page):
         self.assertTrue(links[0].get_attribute("href").startswith("blob:"))
         self.assertEqual(links[0].get_attribute("download"), "figure-1.png")
         self.shot("04-figure")
+        # Unticked, figures do not come back.
+        self.find("capture-figures").click()
+        self.run_and_wait()
+        self.assertEqual(self.result()["result"], "plotted")
+        self.assertEqual(self.driver.find_elements(By.CSS_SELECTOR, '[data-testid="figures"] img'), [])
 
     def test_uploaded_csv_is_read_from_the_picker_and_by_drag_and_drop(self):
         self.open()
@@ -238,9 +243,10 @@ class Playground(Page):
 
     def test_input_json_and_output_files(self):
         self.open()
-        Select(self.find("example")).select_by_visible_text("Input JSON to main(data)")
+        Select(self.find("example")).select_by_visible_text("Input JSON and parameters")
         self.run_and_wait()
         self.assertEqual(self.result()["result"], 60)
+        self.assertIn("got [1, 2, 3] {'scale': 10}", self.text("stdout"))
         # Invalid input JSON is shown at the field and nothing runs.
         field = self.find("input-json")
         field.clear()
