@@ -39,7 +39,7 @@ run: setup build
 # path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
 # SANDBOX_ROOT, NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
-# The first pass includes the browser tests of the playground (tests/browser.rs, about 2.5 minutes):
+# The first pass includes the browser tests of the playground (tests/browser.rs, under a minute idle):
 # a target of its own, so the later passes do not repeat them.
 test: setup client-venv browser test-tools
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python

@@ -383,6 +383,49 @@ class Playground(Page):
             self.assertTrue(url.startswith(self.base + "/"), url)
 
 
+CONTRAST_JS = """
+function lum(rgb) {
+  const c = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+}
+function rgba(s) { const m = s.match(/[\\d.]+/g) || ["0", "0", "0", "0"]; return m.map(Number); }
+function background(el) {
+  for (; el; el = el.parentElement) {
+    const c = rgba(getComputedStyle(el).backgroundColor);
+    if (c.length < 4 || c[3] > 0.9) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+}
+const worst = [];
+let checked = 0;
+for (const el of document.querySelectorAll("body *")) {
+  const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  if (!own || !el.offsetParent || el.closest(":disabled, .CodeMirror")) continue;
+  const fg = rgba(getComputedStyle(el).color).slice(0, 3);
+  const a = lum(fg), b = lum(background(el));
+  checked += 1;
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const what = el.tagName + " " + (el.id || el.className) + " " + el.textContent.trim().slice(0, 30);
+  if (ratio < 4.5) worst.push(what + ": " + ratio.toFixed(2));
+}
+return [checked, worst];
+"""
+
+
+class Contrast(Page):
+    def test_text_has_at_least_4_5_to_1_contrast(self):
+        """WCAG AA for normal text, on the page's states with the most colours: a failed run and
+        a validation error (the editor's syntax colours are CodeMirror's, left out)."""
+        self.open()
+        Select(self.find("example")).select_by_visible_text("An error with a traceback")
+        self.run_and_wait()
+        self.type_script(["def main(:", "pass"])
+        self.wait(ec.presence_of_element_located(by_testid("validation-error")))
+        checked, worst = self.driver.execute_script(CONTRAST_JS)
+        self.assertGreater(checked, 30)
+        self.assertEqual(worst, [])
+
+
 class NarrowScreen(Page):
     """A phone-sized screen: nothing is wider than the screen, and a run works."""
 
