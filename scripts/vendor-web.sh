@@ -51,7 +51,8 @@ done
 # Nothing else may sit in web/vendor/: every file there comes from a pinned package.
 for f in web/vendor/*; do
   name=${f##*/}
-  if ! printf '%s\n' "${files[@]}" | grep -q "^$name "; then
+  # grep without -q: with pipefail, -q's early exit could fail printf with SIGPIPE.
+  if ! printf '%s\n' "${files[@]}" | grep "^$name " >/dev/null; then
     log "web/vendor/$name is not listed in scripts/vendor-web.sh"
     failed=1
   fi
