@@ -27,6 +27,8 @@ RUN mkdir src \
 
 # COPY keeps the sources' old mtimes; touch them so that cargo rebuilds over the stubs.
 COPY src/ src/
+# The playground's pages and their vendored files, embedded into the binary (src/web.rs).
+COPY web/ web/
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked \
     && cp target/release/python-script-api /usr/local/bin/python-script-api

@@ -7,7 +7,7 @@ export SANDBOX_VENV ?= $(SANDBOX_PREFIX)/venv
 export SANDBOX_ROOT ?= $(SANDBOX_PREFIX)/root
 export NSJAIL_CONFIG ?= $(CURDIR)/configs/python.cfg
 
-.PHONY: setup client-venv test-tools postgres run test build lint image image-check
+.PHONY: setup client-venv browser test-tools postgres run test build lint image image-check
 
 setup:
 	@bash scripts/setup-sandbox.sh "$(SANDBOX_PREFIX)"
@@ -21,6 +21,11 @@ postgres:
 # the client from clients/python), for tests/api/python_client.rs. Idempotent; not needed to run.
 client-venv:
 	@bash scripts/setup-client-venv.sh
+
+# The browser tests' tools (tests/browser.rs): Debian's chromium and chromium-driver (apt) and
+# .sandbox/browser-venv with Selenium pinned by hash. Idempotent; not needed to run.
+browser:
+	@bash scripts/setup-browser.sh
 
 build:
 	cargo build --release --locked
@@ -41,7 +46,9 @@ run: setup build
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
 # The jobs' contract runs once more on PostgreSQL (PSA_JOBS_STORE=postgres: each test server gets a
 # PostgreSQL server of its own, from Debian's package, which `make postgres` installs).
-test: setup client-venv test-tools postgres
+# The first pass includes the browser tests of the playground (tests/browser.rs, under a minute idle):
+# a target of its own, so the later passes do not repeat them.
+test: setup client-venv browser test-tools postgres
 	$(SANDBOX_VENV)/bin/python3 -B -m unittest discover -s tests/python
 	cargo test --locked --all-targets
 	SANDBOX_PROFILE=container cargo test --locked --test api --test attacks

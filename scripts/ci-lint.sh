@@ -3,6 +3,8 @@
 #   hadolint    Dockerfile and Dockerfile.prod (no Docker engine here, so they are linted, not built)
 #   ShellCheck  every shell script of the repo: *.sh plus extension-less scripts with a sh/bash shebang (.ci/run)
 #   compose     docker-compose.yml: parsed when PyYAML is importable, and its key settings checked
+#   web/vendor  the playground's vendored npm files, fetched again from the pinned lock and compared
+#               byte for byte (scripts/vendor-web.sh --check; needs npm and the npm registry)
 #   ruff        the project's Python (the runner and the zygote, which are compiled into the binary
 #               and run only inside the jail, their unit tests, bench/ and scripts/), with the rules
 #               and the exclusions in ruff.toml
@@ -134,9 +136,10 @@ for s in "${scripts[@]}"; do
   check "shellcheck $s" shellcheck -x "$s"
 done
 check "compose docker-compose.yml" check_compose
+check "web/vendor matches web/package-lock.json" bash scripts/vendor-web.sh --check
 # One run over the repository: ruff finds the *.py files itself, and ruff.toml says which are left out.
 check "ruff" ruff check --no-cache --quiet .
 
-total=$((2 + ${#scripts[@]} + 2))
+total=$((2 + ${#scripts[@]} + 3))
 printf 'lint: %d passed, %d failed\n' "$((total - failed))" "$failed"
 [ "$failed" -eq 0 ]

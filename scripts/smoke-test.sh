@@ -104,5 +104,13 @@ expect env 200 '"python_version":"3[.]' '"name":"pandas","version":"[0-9]'
 request POST /validate '{"script":"import pandas\nimport nosuchmodule_xyz\ndef main():\n    return 1"}'
 expect validate 200 '"valid":true' '"unavailable_imports":\["nosuchmodule_xyz"\]'
 
+# 8. The playground and the API reference, embedded in the binary (the pages need no key).
+request GET /
+expect playground 200 'data-testid="editor"' '/assets/app[.]js'
+request GET /docs
+expect docs 200 '/assets/swagger-ui-bundle[.]js'
+request GET /assets/app.js
+expect assets 200 '/execute/stream'
+
 printf 'smoke: %d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 /// RFC 3339 in UTC with milliseconds, as every response carries it.
 pub fn timestamp() -> String {

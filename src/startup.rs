@@ -269,6 +269,26 @@ fn run(
                     .route(web::get().to(routes::openapi))
                     .default_service(web::to(method_not_allowed)),
             )
+            // The playground and the API reference (routes/web.rs): no key, they hold no secret
+            // and the page asks for the key itself; HEAD as GET (actix sends no body).
+            .service(
+                web::resource("/")
+                    .route(web::get().to(routes::playground))
+                    .route(web::head().to(routes::playground))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/docs")
+                    .route(web::get().to(routes::docs))
+                    .route(web::head().to(routes::docs))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/assets/{name}")
+                    .route(web::get().to(routes::asset))
+                    .route(web::head().to(routes::asset))
+                    .default_service(web::to(method_not_allowed)),
+            )
             .default_service(web::to(not_found))
     })
     .on_connect(|conn, ext| {

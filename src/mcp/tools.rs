@@ -200,8 +200,9 @@ pub fn list(ctx: &Context<'_>) -> Value {
             "title": "List the sandbox's packages",
             "description": "The sandbox's Python version, its installed packages with versions, \
                 the top-level modules that can be imported (standard library included), and the \
-                operator's import policy if there is one. There is no network: nothing else can \
-                be installed.",
+                operator's import policy if there is one, and the `timeout` (seconds) and \
+                `memory` (MiB) a run may ask for (`limits`). There is no network: nothing else \
+                can be installed.",
             "inputSchema": {"type": "object", "properties": {}, "additionalProperties": false},
             "outputSchema": {
                 "type": "object",
@@ -210,7 +211,8 @@ pub fn list(ctx: &Context<'_>) -> Value {
                     "packages": {"type": "array", "items": {"type": "object", "properties": {
                         "name": {"type": "string"}, "version": {"type": "string"}}}},
                     "modules": {"type": "array", "items": {"type": "string"}},
-                    "import_policy": {"type": "object"}
+                    "import_policy": {"type": "object"},
+                    "limits": {"type": "object"}
                 },
                 "required": ["python_version", "packages", "modules"]
             },

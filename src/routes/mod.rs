@@ -7,6 +7,7 @@ mod metrics;
 mod openapi;
 mod sessions;
 mod validate;
+mod web;
 
 pub use environment::environment;
 pub(crate) use execute::run_streamed;
@@ -20,6 +21,7 @@ pub use sessions::{
 };
 pub(crate) use validate::report as validation_report;
 pub use validate::{validate, ValidateGate};
+pub use web::{asset, docs, playground};
 
 pub use mcp::mcp;
 

@@ -33,3 +33,4 @@ mod sessions;
 mod stream;
 mod validate;
 mod validation;
+mod web;

@@ -35,11 +35,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue
     Box::<RawValue>::deserialize(d).map(Some)
 }
 
+/// The shortest timeout a request may ask for, in seconds (GET /environment reports it).
+pub(crate) const MIN_TIMEOUT_SECS: u64 = 1;
+
 /// A timeout in seconds, checked against MAX_TIMEOUT_SECS: a run's, and a session cell's.
 pub(crate) fn timeout_in_range(timeout: u64, settings: &Settings) -> Result<u64, ApiError> {
-    if !(1..=settings.max_timeout_secs).contains(&timeout) {
+    if !(MIN_TIMEOUT_SECS..=settings.max_timeout_secs).contains(&timeout) {
         return Err(ApiError::InvalidRequest(format!(
-            "timeout must be between 1 and {} seconds, not {timeout}",
+            "timeout must be between {MIN_TIMEOUT_SECS} and {} seconds, not {timeout}",
             settings.max_timeout_secs
         )));
     }
