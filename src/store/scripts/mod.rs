@@ -1,0 +1,154 @@
+//! The script library in the store: what a saved script is (`ScriptRecord`, `VersionRecord`), and
+//! the operations crate::scripts asks of the store, in whichever database holds the jobs (the
+//! same `Store`). Tables `scripts` and `script_versions` (migrations/<database>/0002_scripts.sql).
+//! A name is unique per owner: the database enforces it (a unique index), so that two requests
+//! racing for one name cannot both win; a version number is taken by the same statement that
+//! bumps the script's `latest`, so two racing PUTs get two numbers.
+//!
+//! Not here: the checks and the owner rule (crate::scripts), the HTTP side
+//! (crate::routes::scripts). The jobs' retention never deletes scripts.
+
+mod postgres;
+mod sqlite;
+
+use super::{Store, StoreError};
+
+/// A saved script, as its newest version describes it. Times are milliseconds since the epoch.
+#[derive(Debug, Clone)]
+pub struct ScriptRecord {
+    /// The listing's order and cursor.
+    pub seq: i64,
+    pub id: String,
+    /// The SHA-256 of the API key that saved it (as a job's owner), never the key.
+    pub owner: Option<String>,
+    pub name: String,
+    /// The newest version's number.
+    pub latest: i64,
+    /// The newest version's description.
+    pub description: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One version of a script.
+#[derive(Debug, Clone)]
+pub struct VersionRecord {
+    pub version: i64,
+    pub source: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+/// A script to save, as version 1.
+pub struct NewScript {
+    pub id: String,
+    pub owner: Option<String>,
+    pub name: String,
+    pub source: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+/// A new version of script `id` of `owner`.
+pub struct NewVersion<'a> {
+    pub id: &'a str,
+    pub owner: Option<&'a str>,
+    /// A new name, if it changes.
+    pub name: Option<&'a str>,
+    pub source: &'a str,
+    pub description: &'a str,
+    pub created_at: i64,
+}
+
+/// What a write that names a script came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Saved<T> {
+    Done(T),
+    /// Another script of the same owner has that name (the unique index said so).
+    NameTaken,
+}
+
+/// Whether `e` is the database refusing a duplicate (the unique index on owner and name).
+fn name_taken(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+/// Runs a write, with a duplicate name as `Saved::NameTaken` rather than an error.
+fn saved<T>(result: Result<T, sqlx::Error>) -> Result<Saved<T>, StoreError> {
+    match result {
+        Ok(done) => Ok(Saved::Done(done)),
+        Err(e) if name_taken(&e) => Ok(Saved::NameTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Store {
+    /// Saves a new script with its version 1.
+    pub async fn create_script(&self, script: &NewScript) -> Result<Saved<()>, StoreError> {
+        match self {
+            Store::Sqlite(s) => saved(s.create_script(script).await),
+            Store::Postgres(s) => saved(s.create_script(script).await),
+        }
+    }
+
+    pub async fn get_script(&self, id: &str) -> Result<Option<ScriptRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.get_script(id).await,
+            Store::Postgres(s) => s.get_script(id).await,
+        }
+    }
+
+    /// Version `version` of script `id`.
+    pub async fn script_version(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.script_version(id, version).await,
+            Store::Postgres(s) => s.script_version(id, version).await,
+        }
+    }
+
+    /// Every version of script `id` (number and time), oldest first.
+    pub async fn script_versions(&self, id: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.script_versions(id).await,
+            Store::Postgres(s) => s.script_versions(id).await,
+        }
+    }
+
+    /// An owner's scripts (`None`: those with no owner, API keys off), newest first, those with a
+    /// `seq` below `before` only, at most `limit`.
+    pub async fn list_scripts(
+        &self,
+        owner: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ScriptRecord>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.list_scripts(owner, before, limit).await,
+            Store::Postgres(s) => s.list_scripts(owner, before, limit).await,
+        }
+    }
+
+    /// Adds a version to `owner`'s script: its number, or `None` when there is no such script.
+    pub async fn add_version(
+        &self,
+        version: &NewVersion<'_>,
+    ) -> Result<Saved<Option<i64>>, StoreError> {
+        match self {
+            Store::Sqlite(s) => saved(s.add_version(version).await),
+            Store::Postgres(s) => saved(s.add_version(version).await),
+        }
+    }
+
+    /// Deletes `owner`'s script `id` with every version. False when there was none.
+    pub async fn delete_script(&self, id: &str, owner: Option<&str>) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.delete_script(id, owner).await,
+            Store::Postgres(s) => s.delete_script(id, owner).await,
+        }
+    }
+}
