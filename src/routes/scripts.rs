@@ -110,6 +110,18 @@ fn shown<'a>(
     }
 }
 
+/// Decodes a body that must be a JSON object (serde would take a struct from an array, as
+/// `["name", "script"]`).
+fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let decoded = decode(body)?;
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::InvalidRequest(
+            "the body must be a JSON object".to_string(),
+        ));
+    }
+    Ok(decoded)
+}
+
 fn location(id: &str) -> String {
     format!("/scripts/{id}")
 }
@@ -144,7 +156,8 @@ pub async fn create_script(
     gate: web::Data<ValidateGate>,
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, _lease) = bodies.read_json::<SaveScript>(&req, payload).await?;
+    let (body, _lease) = bodies.read(&req, payload).await?;
+    let body: SaveScript = object(&body)?;
     scripts::check_name(&body.name)?;
     let script = checked(body.script, settings.into_inner(), &gate).await?;
     let description = scripts::description(body.description, &script)?;
@@ -259,7 +272,8 @@ pub async fn update_script(
     gate: web::Data<ValidateGate>,
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
-    let (body, _lease) = bodies.read_json::<NewVersionBody>(&req, payload).await?;
+    let (body, _lease) = bodies.read(&req, payload).await?;
+    let body: NewVersionBody = object(&body)?;
     if let Some(name) = &body.name {
         scripts::check_name(name)?;
     }
