@@ -308,9 +308,12 @@ pub async fn delete_script(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A JSON object's members, values as sent.
+type Members = Vec<(String, Box<RawValue>)>;
+
 /// The body of a saved script's run: /execute's (or POST /jobs') without `script`, plus an
 /// optional `version`. Returns its other members, as sent, and the version asked for.
-fn run_options(body: &[u8]) -> Result<(Vec<(String, Box<RawValue>)>, Option<i64>), ApiError> {
+fn run_options(body: &[u8]) -> Result<(Members, Option<i64>), ApiError> {
     // No body at all: the newest version, with no input.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok((Vec::new(), None));
@@ -354,7 +357,7 @@ fn run_options(body: &[u8]) -> Result<(Vec<(String, Box<RawValue>)>, Option<i64>
 }
 
 /// The body /execute (or POST /jobs) gets: the members as sent, and the saved source as `script`.
-fn with_script(rest: &[(String, Box<RawValue>)], source: &str) -> String {
+fn with_script(rest: &Members, source: &str) -> String {
     let mut out = String::from("{\"script\":");
     out.push_str(&serde_json::to_string(source).unwrap_or_default());
     for (name, value) in rest {
