@@ -288,6 +288,26 @@ async fn a_script_is_refused_as_execute_refuses_it_and_nothing_is_saved() {
         (&still["version"], &still["name"]),
         (&json!(1), &json!("kept"))
     );
+    // A run's body over MAX_BODY_BYTES is a 413, by id as on /execute and /jobs.
+    let input = json!({"input": "x".repeat(70 * 1024)});
+    for route in ["execute", "jobs"] {
+        let (status, answer) = app
+            .send(
+                "POST",
+                &format!("{path}/{route}"),
+                Some(input.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error_type"].as_str()),
+            (413, Some("payload_too_large")),
+            "{route}: {answer}"
+        );
+        fits(&format!("/scripts/{{id}}/{route}"), "post", 413, &answer);
+    }
+    let (_, jobs) = app.send("GET", "/jobs", None, None).await;
+    assert_eq!(jobs["jobs"], json!([]), "no job stored: {jobs}");
     app.assert_healthy().await;
 }
 

@@ -152,3 +152,74 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{NewScript, NewVersion, Saved};
+    use crate::configuration::JobSettings;
+    use crate::store::Store;
+
+    fn script(id: &str, owner: Option<&str>, name: &str) -> NewScript {
+        NewScript {
+            id: id.to_string(),
+            owner: owner.map(str::to_string),
+            name: name.to_string(),
+            source: "def main(): return 1".to_string(),
+            description: String::new(),
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_per_owner_and_a_delete_takes_every_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = JobSettings {
+            data_dir: dir.path().join("data"),
+            database_url: None,
+            callback_hosts: Vec::new(),
+            max_timeout_secs: 300,
+            retention: std::time::Duration::from_secs(60),
+        };
+        let s = Store::open(&settings).await.unwrap();
+        assert_eq!(
+            s.create_script(&script("a", None, "n")).await.unwrap(),
+            Saved::Done(())
+        );
+        // Owner-less scripts (API keys off) are one owner's too: NULLs do not make duplicates.
+        assert_eq!(
+            s.create_script(&script("b", None, "n")).await.unwrap(),
+            Saved::NameTaken
+        );
+        assert_eq!(
+            s.create_script(&script("c", Some("k"), "n")).await.unwrap(),
+            Saved::Done(())
+        );
+        let version = |owner, name| NewVersion {
+            id: "a",
+            owner,
+            name,
+            source: "def main(): return 2",
+            description: "two",
+            created_at: 2,
+        };
+        // Another owner's script is not there to add to.
+        assert_eq!(
+            s.add_version(&version(Some("k"), None)).await.unwrap(),
+            Saved::Done(None)
+        );
+        assert_eq!(
+            s.add_version(&version(None, None)).await.unwrap(),
+            Saved::Done(Some(2))
+        );
+        let got = s.get_script("a").await.unwrap().unwrap();
+        assert_eq!((got.latest, got.description.as_str()), (2, "two"));
+        assert_eq!(s.script_versions("a").await.unwrap(), [(1, 1), (2, 2)]);
+        assert!(!s.delete_script("a", Some("k")).await.unwrap());
+        assert!(s.delete_script("a", None).await.unwrap());
+        // The versions went with it (the foreign key's cascade).
+        assert!(s.script_version("a", 1).await.unwrap().is_none());
+        assert!(s.script_versions("a").await.unwrap().is_empty());
+        assert_eq!(s.list_scripts(Some("k"), None, 10).await.unwrap().len(), 1);
+        assert!(s.list_scripts(None, None, 10).await.unwrap().is_empty());
+    }
+}
