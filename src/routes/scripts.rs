@@ -159,9 +159,10 @@ pub async fn create_script(
     let (body, _lease) = bodies.read(&req, payload).await?;
     let body: SaveScript = object(&body)?;
     scripts::check_name(&body.name)?;
+    // A store that could not be opened answers before the parse spends CPU.
+    let store = jobs.store()?;
     let script = checked(body.script, settings.into_inner(), &gate).await?;
     let description = scripts::description(body.description, &script)?;
-    let store = jobs.store()?;
     let saved = scripts::create(store, owner(&req), body.name, &script, description).await?;
     let version = VersionRecord {
         version: 1,
