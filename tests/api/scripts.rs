@@ -606,7 +606,7 @@ async fn scripts_are_listed_newest_first_in_pages() {
 }
 
 #[tokio::test]
-async fn racing_puts_each_get_a_version_of_their_own() {
+async fn racing_puts_each_get_a_version_of_their_own_and_racing_posts_one_name() {
     // Room for every PUT at /validate's checkers (the gate that bounds the parses would answer
     // 429 to the rest: a correct answer, but not what this test is about).
     let app = jobs_app_with(|s| s.validate_queue = 16).await;
@@ -635,6 +635,26 @@ async fn racing_puts_each_get_a_version_of_their_own() {
     assert_eq!(versions, (2..=9).collect::<Vec<_>>());
     let (_, got) = app.send("GET", &path, None, None).await;
     assert_eq!(got["versions"].as_array().unwrap().len(), 9);
+    // Racing POSTs of one name: the database's unique index lets exactly one win.
+    let posts = (0..6).map(|_| {
+        let app = &app;
+        async move {
+            let body = json!({"name": "contested", "script": SUM});
+            app.send("POST", "/scripts", Some(body), None).await
+        }
+    });
+    let mut statuses: Vec<u16> = futures_util::future::join_all(posts)
+        .await
+        .into_iter()
+        .map(|(status, answer)| {
+            if status == 409 {
+                assert_eq!(answer["error_type"], "script_name_taken");
+            }
+            status
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409]);
     app.assert_healthy().await;
 }
 
