@@ -76,6 +76,22 @@ async fn a_script_is_saved_read_versioned_and_deleted() {
         "main()'s docstring, cleaned: {saved}"
     );
     assert_eq!(saved["versions"].as_array().unwrap().len(), 1);
+    let response = app
+        .client
+        .post(format!("{}/scripts", app.address))
+        .body(json!({"name": "located", "script": SUM}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let located: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/scripts/{}", located["id"].as_str().unwrap())
+    );
+    let (status, _) = app.send("DELETE", &location, None, None).await;
+    assert_eq!(status, 204);
 
     let (status, got) = app.send("GET", &format!("/scripts/{id}"), None, None).await;
     assert_eq!(status, 200, "{got}");
