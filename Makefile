@@ -61,12 +61,17 @@ lint:
 
 # Benchmarks (bench/README.md). `make bench`: latency, throughput and memory against baselines, about
 # 6 minutes. `make soak`: mixed hostile traffic, then a check for leftovers (SOAK_SECS, default 300).
-.PHONY: bench soak
+.PHONY: bench soak soak-jobs
 bench:
 	bash bench/bench.sh
 
 soak:
 	bash bench/soak.sh
+
+# Jobs under load (issue 16): one server on the embedded store, then two on one PostgreSQL; every job
+# audited (none lost or run twice) and leftovers counted. SOAK_SECS each (default 120). By hand.
+soak-jobs:
+	bash bench/soak-jobs.sh
 
 # The images (README, "Docker"). `make image`: Dockerfile and Dockerfile.prod, with Docker or podman
 # (base images that cannot be pulled are made locally). `make image-check`: the production image run as

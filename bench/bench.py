@@ -304,7 +304,9 @@ class Server:
         self.port = free_port(self.first_port)
         env = {k: os.environ[k]
                for k in ("PATH", "HOME", "NSJAIL_PATH", "SANDBOX_VENV", "SANDBOX_ROOT", "NSJAIL_CONFIG")}
-        env.update(PORT=str(self.port), HOST="127.0.0.1", SANDBOX_CGROUP=self.cgroup)
+        env.update(PORT=str(self.port), HOST="127.0.0.1", SANDBOX_CGROUP=self.cgroup,
+                   # The job store of this server alone (never the default under /var/lib).
+                   DATA_DIR=str(Path(self.logfile).with_suffix(".data")))
         if PROFILE:
             env["SANDBOX_PROFILE"] = PROFILE
         self.log = open(self.logfile, "wb")
@@ -485,6 +487,46 @@ def sessions(first_port, cgroup, work):
             "cells": {"trivial": "1", "build": SESSION_BUILD, "pandas": SESSION_PANDAS}}
 
 
+JOBS_N = 10 if QUICK else 100
+
+
+def jobs(first_port, cgroup, work):
+    """One fresh server: hello world as a job (POST /jobs, then GET /jobs/{id}/events, which ends
+    with the job's envelope) against the same script through /execute, interleaved one for one, each
+    on its own keep-alive connection."""
+    hello = next(w["script"] for w in WORKLOADS if w["name"] == "hello")
+    body = json.dumps({"script": hello}).encode()
+    with Server(first_port, cgroup, Path(work) / "server-jobs.log") as server:
+        ex, jb = Client(server.port), Client(server.port)
+        ex.wait_idle()
+
+        def execute():
+            status, ms, data = ex.request("POST", "/execute", body)
+            if status != 200:
+                raise RuntimeError(f"/execute: {status} {data[:300]!r}")
+            return ms
+
+        def job():
+            t = time.perf_counter()
+            status, _, data = jb.request("POST", "/jobs", body)
+            if status != 202:
+                raise RuntimeError(f"POST /jobs: {status} {data[:300]!r}")
+            job_id = json.loads(data)["job_id"]
+            status, _, data = jb.request("GET", f"/jobs/{job_id}/events")
+            ms = (time.perf_counter() - t) * 1000
+            if status != 200 or b'"success":true' not in data:
+                raise RuntimeError(f"GET /jobs/{job_id}/events: {status} {data[-300:]!r}")
+            return ms
+
+        log(f"jobs: {JOBS_N} hello-world jobs, interleaved with {JOBS_N} /execute calls")
+        for _ in range(3):
+            execute()
+            job()
+        pairs = [(execute(), job()) for _ in range(JOBS_N)]
+    e, j = summary([p[0] for p in pairs]), summary([p[1] for p in pairs])
+    return {"execute": e, "job": j, "ratio_p50": j["p50"] / e["p50"], "n": JOBS_N}
+
+
 # ---------------------------------------------------------------------------------------------
 # Ratios, report.
 
@@ -631,6 +673,13 @@ def markdown(res):
                  f"by an earlier cell p50 {f(pd['p50'])}, p90 {f(pd['p90'])}; "
                  f"one idle session holds {f(se['idle_session_mib'])} MiB (its cgroup, zygote included).")
         L.append("")
+    if res.get("jobs"):
+        jo = res["jobs"]
+        L.append(f"Jobs (issue 16; hello world, {jo['n']} of each, interleaved): `POST /jobs` to its final event on "
+                 f"`GET /jobs/{{id}}/events` p50 {f(jo['job']['p50'], 2)} ms, p90 {f(jo['job']['p90'], 2)}; "
+                 f"`/execute` p50 {f(jo['execute']['p50'], 2)} ms, p90 {f(jo['execute']['p90'], 2)}; "
+                 f"ratio of the p50s {jo['ratio_p50']:.2f}.")
+        L.append("")
     return "\n".join(L)
 
 
@@ -667,6 +716,7 @@ def main():
     res["service"] = service(a.port, a.cgroup, a.work)
     res["bars"], res["bars_issue19"], res["other_ratios"] = ratios(res["baselines"], res["service"])
     res["sessions"] = sessions(a.port, a.cgroup, a.work)
+    res["jobs"] = jobs(a.port, a.cgroup, a.work)
     res["loadavg_end"] = Path("/proc/loadavg").read_text().split()[0]
     res["elapsed_s"] = time.time() - t0
 

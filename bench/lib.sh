@@ -41,12 +41,15 @@ pick_port() {
 }
 
 # start_server PORT CGROUP LOGFILE: the release server with default settings (a clean environment,
-# so no SANDBOX_* variable of the caller changes them), listening on 127.0.0.1 only.
+# so no SANDBOX_* variable of the caller changes them), listening on 127.0.0.1 only, with a job
+# store beside its log (never the default under /var/lib).
 # Sets SERVER_PID. The run cgroups go under the unique parent CGROUP.
 start_server() {
   local port=$1 cgroup=$2 logfile=$3
+  local data
+  data="$(dirname "$logfile")/data"
   env -i PATH="$PATH" HOME="$HOME" \
-    PORT="$port" HOST=127.0.0.1 SANDBOX_CGROUP="$cgroup" \
+    PORT="$port" HOST=127.0.0.1 SANDBOX_CGROUP="$cgroup" DATA_DIR="$data" \
     NSJAIL_PATH="$NSJAIL_PATH" SANDBOX_VENV="$SANDBOX_VENV" NSJAIL_CONFIG="$NSJAIL_CONFIG" \
     ./target/release/python-script-api 2>"$logfile" &
   SERVER_PID=$!

@@ -305,7 +305,10 @@ fn run(
             )
             .default_service(web::to(not_found))
     })
-    .on_connect(crate::disconnect::on_connect)
+    .on_connect(|conn, ext| {
+        no_delay(conn);
+        crate::disconnect::on_connect(conn, ext);
+    })
     .shutdown_timeout(shutdown_secs)
     .listen(listener)?
     .run();
@@ -318,4 +321,16 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+/// TCP_NODELAY on every connection. A streamed answer (/execute/stream, a job's events) is
+/// written as several small chunks; with Nagle's algorithm on, the last of them waits for the
+/// client's ACK of the one before, which a client delays by up to 40 ms (measured: every
+/// /execute/stream of a hello world took 44 ms here, /execute 5).
+fn no_delay(conn: &dyn std::any::Any) {
+    if let Some(stream) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("TCP_NODELAY could not be set on a connection: {e}");
+        }
+    }
 }

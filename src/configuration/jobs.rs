@@ -1,6 +1,7 @@
 //! The settings of jobs and their store (`JobSettings`): where the embedded database lives
 //! (`DATA_DIR`), or the shared PostgreSQL one (`DATABASE_URL`), and how long finished jobs are
-//! kept (`JOBS_RETENTION_SECS`). Parsed with the
+//! kept (`JOBS_RETENTION_SECS`), and how soon a dead instance's jobs are noticed
+//! (`JOBS_LEASE_SECS`). Parsed with the
 //! rest in `Settings::from_lookup`; their own module so that configuration.rs does not grow.
 //!
 //! Not here: the store itself (crate::store), the jobs service (crate::jobs).
@@ -26,6 +27,9 @@ pub struct JobSettings {
     pub callback_hosts: Vec<String>,
     /// How long a finished job is kept, with its outputs, before it is deleted.
     pub retention: Duration,
+    /// How long a running job's claim lasts without being renewed (it is renewed every second
+    /// while it runs): a job whose instance died is noticed this long after, at most.
+    pub lease: Duration,
 }
 
 impl std::fmt::Debug for JobSettings {
@@ -39,6 +43,7 @@ impl std::fmt::Debug for JobSettings {
             .field("callback_hosts", &self.callback_hosts)
             .field("max_timeout_secs", &self.max_timeout_secs)
             .field("retention", &self.retention)
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -71,6 +76,9 @@ pub(super) fn job_settings(env: Env, max_timeout_secs: u64) -> Result<JobSetting
     };
     // At least a minute (a client needs time to collect), at most a year.
     let retention = num(env, "JOBS_RETENTION_SECS", 7 * 86_400, 60, 365 * 86_400)?;
+    // Renewed every second: 3 s leaves room for two missed renewals (a busy database), and an
+    // hour is the most a dead instance's job should look `running`.
+    let lease = num(env, "JOBS_LEASE_SECS", 30, 3, 3600)?;
     // Exact host names (or host:port), comma-separated: no wildcards, so that a listed name
     // cannot cover more than the operator meant.
     let callback_hosts: Vec<String> = env("JOBS_CALLBACK_HOSTS")
@@ -105,6 +113,7 @@ pub(super) fn job_settings(env: Env, max_timeout_secs: u64) -> Result<JobSetting
         max_timeout_secs: jobs_max_timeout,
         callback_hosts,
         retention: Duration::from_secs(retention),
+        lease: Duration::from_secs(lease),
     })
 }
 
@@ -135,6 +144,11 @@ mod tests {
         assert_eq!(s.jobs.retention.as_secs(), 3600);
         let e = settings(&[("JOBS_RETENTION_SECS", "5")]).err().unwrap();
         assert_eq!(e.name, "JOBS_RETENTION_SECS");
+        assert_eq!(settings(&[]).unwrap().jobs.lease.as_secs(), 30);
+        let s = settings(&[("JOBS_LEASE_SECS", "5")]).unwrap();
+        assert_eq!(s.jobs.lease.as_secs(), 5);
+        let e = settings(&[("JOBS_LEASE_SECS", "2")]).err().unwrap();
+        assert_eq!(e.name, "JOBS_LEASE_SECS");
         let e = settings(&[("DATA_DIR", " ")]).err().unwrap();
         assert_eq!(e.name, "DATA_DIR");
         assert_eq!(settings(&[]).unwrap().jobs.database_url, None);

@@ -21,7 +21,7 @@ pub mod callback;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify, OwnedSemaphorePermit, Semaphore};
@@ -39,15 +39,17 @@ use crate::store::{
 /// How often the worker looks at the queue when nothing woke it (jobs submitted elsewhere, a
 /// claim that failed).
 const POLL: Duration = Duration::from_secs(1);
-/// How long a claim is leased for. The instance that runs a job renews its lease every
-/// `RENEW_EVERY`, and sees then whether another instance was asked to cancel it; a running job whose lease has expired is marked `lost` by the reaper of any instance
-/// (with PostgreSQL: its instance died).
-const LEASE: Duration = Duration::from_secs(30);
+/// The instance that runs a job renews its lease (`JOBS_LEASE_SECS`) every `RENEW_EVERY`, and
+/// sees then whether another instance was asked to cancel it; a running job whose lease has
+/// expired is marked `lost` (or queued again) by the reaper of any instance (with PostgreSQL: its
+/// instance died).
 const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// How long a job that found no room in the sandbox waits before it is tried again.
 const REQUEUE_PAUSE: Duration = Duration::from_millis(500);
-/// How often the reaper deletes the jobs past their retention.
-const REAP_EVERY: Duration = Duration::from_secs(60);
+/// How often the reaper looks for expired leases, at most (and at least every lease / 2), and
+/// how often it deletes the jobs past their retention.
+const EXPIRE_EVERY: Duration = Duration::from_secs(5);
+const DELETE_EVERY: Duration = Duration::from_secs(60);
 /// The longest a cancel or a shutdown waits for a run to be stopped and written.
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
@@ -112,6 +114,10 @@ pub struct Jobs {
     /// store, where any instance may claim them.
     claims: Arc<Semaphore>,
     wake: Notify,
+    /// Told whenever a job of this instance changes: its run's output is ready to watch, it has
+    /// ended, it was cancelled. What follows a job (GET /jobs/{id}/events) waits on it, so that it
+    /// does not wait for its next look at the store.
+    changed: Notify,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     /// The output of the jobs running here, by id.
     lives: Lives,
@@ -151,6 +157,7 @@ impl Jobs {
             running: Mutex::new(HashMap::new()),
             claims: Arc::new(Semaphore::new(settings.sandbox.slots.max(1))),
             wake: Notify::new(),
+            changed: Notify::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
             lives: std::sync::Mutex::new(HashMap::new()),
         });
@@ -252,6 +259,7 @@ impl Jobs {
         let stopped = {
             let mut running = self.running.lock().await;
             if store.cancel_queued(id, now_ms()).await? {
+                self.changed.notify_waiters();
                 None
             } else {
                 match running.remove(id) {
@@ -291,6 +299,12 @@ impl Jobs {
         self.get(id, owner).await
     }
 
+    /// Resolves when a job of this instance changes (`changed`): `enable()` it before looking at
+    /// the job, so that a change in between is not missed.
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
     /// Stops job `id` if it runs here: a cancel asked of another instance.
     async fn stop_here(&self, id: &str) {
         if let Some(stop) = self.running.lock().await.remove(id) {
@@ -326,6 +340,7 @@ impl Jobs {
         if let Ok(mut lives) = self.lives.lock() {
             lives.insert(id.clone(), live.clone());
         }
+        self.changed.notify_waiters();
         while let Some(chunk) = output.recv().await {
             if let Ok(mut live) = live.lock() {
                 live.watchers.retain(|w| w.send(copy(&chunk)).is_ok());
@@ -371,7 +386,7 @@ impl Jobs {
             let claimed = {
                 let mut running = self.running.lock().await;
                 let now = now_ms();
-                match store.claim(now, lease_until(now)).await {
+                match store.claim(now, self.lease_until(now)).await {
                     Ok(Some(job)) => {
                         let (stop, stops) = oneshot::channel();
                         running.insert(job.id.clone(), stop);
@@ -493,6 +508,7 @@ impl Jobs {
                 written
             }
         };
+        self.changed.notify_waiters();
         if let Err(e) = written {
             log::error!("jobs: writing job {}…'s end failed: {e}", short(&job.id));
         }
@@ -518,7 +534,7 @@ impl Jobs {
     async fn renew(&self, store: &Store, id: &str, attempt: i64) {
         loop {
             tokio::time::sleep(RENEW_EVERY).await;
-            match store.renew(id, attempt, lease_until(now_ms())).await {
+            match store.renew(id, attempt, self.lease_until(now_ms())).await {
                 Ok(Some(false)) => {}
                 Ok(Some(true)) => return self.stop_here(id).await,
                 Ok(None) => return,
@@ -527,27 +543,43 @@ impl Jobs {
         }
     }
 
-    /// Deletes the finished jobs past the retention period, every minute.
+    /// When a claim made or renewed at `now` expires.
+    fn lease_until(&self, now: i64) -> i64 {
+        let lease = i64::try_from(self.settings.jobs.lease.as_millis()).unwrap_or(i64::MAX);
+        now.saturating_add(lease)
+    }
+
+    /// Marks lost (or queues again) the running jobs whose lease expired, every few seconds,
+    /// and deletes the finished jobs past the retention period, every minute.
     async fn reap(self: Arc<Self>) {
         let Ok(store) = self.store().cloned() else {
             return;
         };
         let retention = i64::try_from(self.settings.jobs.retention.as_millis()).unwrap_or(i64::MAX);
+        // A dead instance's job is noticed at most a lease and half a lease after its last
+        // renewal; a check costs one indexed UPDATE.
+        let expire_every = EXPIRE_EVERY.min(self.settings.jobs.lease / 2);
+        let mut last_delete: Option<Instant> = None;
         loop {
             match store.expire_leases(LOST_LEASE, now_ms()).await {
                 Ok(0) => {}
-                Ok(n) => log::warn!("jobs: {n} running jobs lost their lease: now lost"),
+                Ok(n) => {
+                    log::warn!("jobs: {n} running jobs lost their lease: lost, or queued again")
+                }
                 Err(e) => log::error!("jobs: expiring leases failed: {e}"),
             }
-            match store
-                .delete_finished_before(now_ms().saturating_sub(retention))
-                .await
-            {
-                Ok(0) => {}
-                Ok(n) => log::info!("jobs: deleted {n} jobs past their retention"),
-                Err(e) => log::error!("jobs: deleting old jobs failed: {e}"),
+            if last_delete.is_none_or(|at| at.elapsed() >= DELETE_EVERY) {
+                last_delete = Some(Instant::now());
+                match store
+                    .delete_finished_before(now_ms().saturating_sub(retention))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("jobs: deleted {n} jobs past their retention"),
+                    Err(e) => log::error!("jobs: deleting old jobs failed: {e}"),
+                }
             }
-            tokio::time::sleep(REAP_EVERY).await;
+            tokio::time::sleep(expire_every).await;
         }
     }
 }
@@ -567,10 +599,6 @@ fn callback_body(job: &JobRecord) -> Vec<u8> {
         "message": job.message,
     });
     serde_json::to_vec(&body).unwrap_or_default()
-}
-
-fn lease_until(now: i64) -> i64 {
-    now.saturating_add(i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Aborts a task when dropped.

@@ -299,7 +299,8 @@ pub async fn list_jobs(
     }))
 }
 
-/// How often GET /jobs/{id}/events looks at a job that is queued, or runs elsewhere.
+/// How often GET /jobs/{id}/events looks at a job that is queued, or runs elsewhere, at most: a
+/// change on this instance wakes it at once.
 const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 
 /// GET /jobs/{id}/events: the job as /execute/stream's events (SSE, or NDJSON on request): the
@@ -349,6 +350,9 @@ async fn follow(
 ) -> Rendered {
     let mut watched = false;
     loop {
+        let changed = jobs.changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let job = match jobs.get(id, owner).await {
             Ok(job) => job,
             Err(e) => return render(Err(e)),
@@ -373,7 +377,10 @@ async fn follow(
                 continue;
             }
         }
-        tokio::time::sleep(FOLLOW_EVERY).await;
+        tokio::select! {
+            () = changed => {}
+            () = tokio::time::sleep(FOLLOW_EVERY) => {}
+        }
     }
 }
 

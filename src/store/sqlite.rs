@@ -171,17 +171,28 @@ impl SqliteStore {
     }
 
     pub async fn expire_leases(&self, message: &str, now: i64) -> Result<u64, StoreError> {
+        self.release_running(message, now, now).await
+    }
+
+    /// The running jobs whose lease ends before `lease_before`: queued again while they have
+    /// attempts left, `lost` with `message` after.
+    async fn release_running(
+        &self,
+        message: &str,
+        now: i64,
+        lease_before: i64,
+    ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'lost' END, \
              message = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
              finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
              started_at = CASE WHEN attempts < max_attempts THEN NULL ELSE started_at END, \
              lease_until = NULL, cancel_requested = 0 \
-             WHERE status = 'running' AND lease_until < ?",
+             WHERE status = 'running' AND COALESCE(lease_until, 0) < ?",
         )
         .bind(message)
         .bind(now)
-        .bind(now)
+        .bind(lease_before)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
@@ -236,20 +247,10 @@ impl SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Every running job: this process's store alone, so a job left `running` is a dead
+    /// process's, whatever its lease says.
     pub async fn mark_running_lost(&self, message: &str, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET status = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'lost' END, \
-             message = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
-             finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE ? END, \
-             started_at = CASE WHEN attempts < max_attempts THEN NULL ELSE started_at END, \
-             lease_until = NULL, cancel_requested = 0 \
-             WHERE status = 'running'",
-        )
-        .bind(message)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        self.release_running(message, now, i64::MAX).await
     }
 
     pub async fn delete_finished_before(&self, cutoff: i64) -> Result<u64, StoreError> {
@@ -315,6 +316,7 @@ mod tests {
             callback_hosts: Vec::new(),
             max_timeout_secs: 300,
             retention: std::time::Duration::from_secs(60),
+            lease: std::time::Duration::from_secs(30),
         };
         Store::open(&settings).await.unwrap()
     }

@@ -13,6 +13,7 @@ mod harness;
 mod helpers;
 mod isolation;
 mod jail_root;
+mod job_store;
 mod jobs;
 mod limits;
 mod load;

@@ -15,12 +15,14 @@ Failures, one rule everywhere (execute, stream, a session's cells, batch):
   `output_limit`, `policy_violation`): check `result.success`, or call `result.raise_for_error()`
   to raise that failure's `ScriptError` subclass;
 - a request that could not run raises its `ApiError` subclass at once: a bad request, a syntax error
-  (`ValidationError`), a missing key, an ended session, 429 after the retries, a server fault.
+  (`ValidationError`), a missing key, an ended session, 429 after the retries, a server fault;
+- a job (`submit_job`) follows the same rule when you collect it (`Job.wait()`, `Job.result()`), and a
+  job that ended without running to its end raises `JobCancelledError` or `JobLostError`.
 
 Transport failures (connection refused, an HTTP timeout) are httpx's own exceptions.
 """
 
-from ._client import UNSET, Client, EventStream, Files, Session, encode_files
+from ._client import UNSET, Client, Files, Session, encode_files
 from ._errors import (
     ERROR_CLASSES,
     ApiError,
@@ -68,7 +70,17 @@ from ._results import (
     ValidationReport,
     Variable,
 )
+from ._jobs import (
+    Job,
+    JobCancelledError,
+    JobInfo,
+    JobLostError,
+    JobNotRunError,
+    JobPage,
+    JobWaitTimeout,
+)
 from ._retry import Retry
+from ._stream import EventStream
 
 __version__ = "0.1.0"
 
@@ -87,7 +99,14 @@ __all__ = [
     "ForbiddenOriginError",
     "InvalidRequestError",
     "InvalidResultError",
+    "Job",
+    "JobCancelledError",
+    "JobInfo",
+    "JobLostError",
     "JobNotFoundError",
+    "JobNotRunError",
+    "JobPage",
+    "JobWaitTimeout",
     "MainInfo",
     "MemoryLimitError",
     "MethodNotAllowedError",

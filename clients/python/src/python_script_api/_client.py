@@ -1,34 +1,33 @@
 # The HTTP side of the client: `Client` (one httpx.Client, the API key, the 429 retry loop),
-# `Session` (a live Python on the server), `EventStream` (a streamed run's events) and how request
-# bodies are built, input files included. Not here: the values returned (_results.py), the
-# exception classes (_errors.py), Retry-After (_retry.py), the SSE format (_sse.py).
+# `Session` (a live Python on the server) and how request bodies are built, input files included.
+# Not here: a streamed run's events (_stream.py), the values returned (_results.py), jobs (_jobs.py),
+# the exception classes (_errors.py), Retry-After (_retry.py).
 from __future__ import annotations
 
 import base64
 import json
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
+from urllib.parse import quote
 
 import httpx
 
-from ._errors import ApiError, SessionNotFoundError, error_from_body, is_script_failure
+from ._errors import ApiError, SessionNotFoundError, error_from_body
+from ._jobs import Job, JobInfo, JobPage, job_final_result
 from ._results import (
     BatchResult,
     Environment,
     ExecutionResult,
-    OutputEvent,
-    ResultEvent,
     SessionInfo,
-    StreamEvent,
     ValidationReport,
     status_of,
 )
 from ._retry import Retry, retry_after_seconds
-from ._sse import parse_sse
+from ._stream import EventStream, run_result
 
 
 class _Unset:
@@ -102,6 +101,11 @@ def _run_body(
     return body
 
 
+def _segment(value: str) -> str:
+    """`value` as one path segment: a job id from elsewhere cannot reach another path."""
+    return quote(value, safe="")
+
+
 def _json_body(response: httpx.Response) -> dict[str, Any]:
     """The answer's JSON object; an `ApiError` without an error_type when it is not one (a proxy's
     page, a cut connection)."""
@@ -115,62 +119,6 @@ def _json_body(response: httpx.Response) -> dict[str, Any]:
             f"the answer is not the API's JSON: {text!r}", status=response.status_code, error_type=None, body={}
         )
     return body
-
-
-def _run_result(body: dict[str, Any], status: int) -> ExecutionResult:
-    """A run's answer as a result, when the run happened (success, or the script's own failure);
-    the exception of any other failure, raised."""
-    if body.get("success") is True or is_script_failure(body.get("error_type")):
-        return ExecutionResult.from_json(body, status)
-    raise error_from_body(status, body)
-
-
-class EventStream(Iterator[StreamEvent]):
-    """A streamed run: iterate it for `OutputEvent`s as the script writes, then one `ResultEvent`.
-
-    The request has been sent and accepted when you hold one (errors before the run raised
-    already). Use it in a `with` block, or iterate it to the end, so that its connection is
-    closed; `result` is the final result once it has arrived.
-    """
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self._events = self._read()
-        self.result: ExecutionResult | None = None
-
-    def _read(self) -> Generator[StreamEvent, None, None]:
-        try:
-            for name, data in parse_sse(self._response.iter_lines()):
-                if name in ("stdout", "stderr"):
-                    payload = json.loads(data)
-                    text = payload.get("data") if isinstance(payload, dict) else None
-                    yield OutputEvent(stream="stdout" if name == "stdout" else "stderr", data=str(text or ""))
-                elif name == "result":
-                    body = json.loads(data)
-                    if not isinstance(body, dict):
-                        break
-                    self.result = _run_result(body, status_of(body))
-                    yield ResultEvent(result=self.result)
-                    return
-                # Other event names: a newer server's, skipped.
-            raise ApiError(
-                "the stream ended without its result event", status=self._response.status_code, error_type=None, body={}
-            )
-        finally:
-            self._response.close()
-
-    def __next__(self) -> StreamEvent:
-        return next(self._events)
-
-    def close(self) -> None:
-        self._events.close()
-        self._response.close()
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class Client:
@@ -246,15 +194,21 @@ class Client:
 
     def _run(self, path: str, body: dict[str, Any]) -> ExecutionResult:
         response = self._send("POST", path, body)
-        return _run_result(_json_body(response), response.status_code)
+        return run_result(_json_body(response), response.status_code)
 
-    def _stream(self, path: str, body: dict[str, Any]) -> EventStream:
-        response = self._send("POST", path, body, stream=True)
+    def _stream(
+        self,
+        path: str,
+        body: dict[str, Any] | None,
+        method: str = "POST",
+        final: Callable[[dict[str, Any]], ExecutionResult] | None = None,
+    ) -> EventStream:
+        response = self._send(method, path, body, stream=True)
         if response.status_code != 200:
             response.read()
             response.close()
             raise error_from_body(response.status_code, _json_body(response))
-        return EventStream(response)
+        return EventStream(response, final)
 
     def execute(
         self,
@@ -312,6 +266,61 @@ class Client:
                 capture_figures=capture_figures,
             ),
         )
+
+    def submit_job(
+        self,
+        script: str,
+        *,
+        input: Any = UNSET,
+        parameters: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        timeout: int | None = None,
+        memory: int | None = None,
+        capture_figures: bool | None = None,
+        callback_url: str | None = None,
+        max_attempts: int | None = None,
+    ) -> Job:
+        """Submits `script` as a job (POST /jobs) and returns at once, once the server has stored it.
+
+        The arguments are `execute`'s, plus `callback_url` (where the server POSTs the job's end;
+        its host must be on the server's list) and `max_attempts` (how many times it may be started
+        if a server dies under it). `Job.wait()` returns its result; a script /execute would refuse
+        raises here, as `execute` would.
+        """
+        body = _run_body(
+            script,
+            input=input,
+            parameters=parameters,
+            files=files,
+            timeout=timeout,
+            memory=memory,
+            capture_figures=capture_figures,
+        )
+        body.update({k: v for k, v in {"callback_url": callback_url, "max_attempts": max_attempts}.items() if v})
+        return Job(self, JobInfo.from_json(_json_body(self._call("POST", "/jobs", body, ok=(202,)))))
+
+    def job(self, job_id: str) -> Job:
+        """The job `job_id` (`JobNotFoundError` when it never existed, is another key's, or was
+        deleted after the server's retention period)."""
+        return Job(self, self._job_info(job_id))
+
+    def jobs(self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None) -> JobPage:
+        """One page of this key's jobs, newest first (GET /jobs); pass `next_cursor` as `cursor`."""
+        params = {k: v for k, v in {"status": status, "limit": limit, "cursor": cursor}.items() if v is not None}
+        query = str(httpx.QueryParams(params))
+        return JobPage.from_json(_json_body(self._call("GET", "/jobs" + (f"?{query}" if query else ""))))
+
+    def _job_info(self, job_id: str) -> JobInfo:
+        return JobInfo.from_json(_json_body(self._call("GET", f"/jobs/{_segment(job_id)}")))
+
+    def _cancel_job(self, job_id: str) -> JobInfo:
+        return JobInfo.from_json(_json_body(self._call("DELETE", f"/jobs/{_segment(job_id)}")))
+
+    def _job_events(self, job_id: str) -> EventStream:
+        return self._stream(f"/jobs/{_segment(job_id)}/events", None, method="GET", final=job_final_result)
+
+    def _result_of(self, envelope: dict[str, Any], http_status: int | None) -> ExecutionResult:
+        return run_result(envelope, http_status if http_status is not None else status_of(envelope))
 
     def validate(
         self,
