@@ -179,6 +179,7 @@ mod tests {
             callback_hosts: Vec::new(),
             max_timeout_secs: 300,
             retention: std::time::Duration::from_secs(60),
+            lease: std::time::Duration::from_secs(30),
         };
         let s = Store::open(&settings).await.unwrap();
         assert_eq!(
