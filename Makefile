@@ -44,7 +44,7 @@ run: setup build
 # path. The test servers read only the variables that choose the sandbox (NSJAIL_PATH, SANDBOX_VENV,
 # SANDBOX_ROOT, NSJAIL_CONFIG, SANDBOX_PROFILE, SANDBOX_POOL_MODE, SANDBOX_POOL_SIZE; tests/api/helpers.rs), nothing
 # else the shell exports. A test that cannot run under a pass's settings fails and says why.
-# The jobs' contract runs once more on PostgreSQL (PSA_JOBS_STORE=postgres: each test server gets a
+# The jobs' and the script library's contracts run once more on PostgreSQL (PSA_JOBS_STORE=postgres: each test server gets a
 # PostgreSQL server of its own, from Debian's package, which `make postgres` installs).
 # The first pass includes the browser tests of the playground (tests/browser.rs, under a minute idle):
 # a target of its own, so the later passes do not repeat them.
@@ -55,7 +55,7 @@ test: setup client-venv browser test-tools postgres
 	SANDBOX_PROFILE=container SANDBOX_POOL_MODE=spawn cargo test --locked --test attacks
 	SANDBOX_POOL_MODE=spawn cargo test --locked --test api
 	SANDBOX_POOL_SIZE=0 cargo test --locked --test api
-	PSA_JOBS_STORE=postgres cargo test --locked --test api jobs
+	PSA_JOBS_STORE=postgres cargo test --locked --test api -- jobs scripts::
 
 # What the tests need beyond the sandbox, pinned, into the checkout's .sandbox/: the official MCP
 # Python SDK (tests/api/mcp.rs drives /mcp with it) and the MCP conformance suite (.ci/run).

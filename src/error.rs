@@ -34,10 +34,12 @@ pub enum ErrorType {
     SessionsUnavailable,
     JobNotFound,
     StoreUnavailable,
+    ScriptNotFound,
+    ScriptNameTaken,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 23] = [
+    pub const ALL: [ErrorType; 25] = [
         ErrorType::InvalidRequest,
         ErrorType::ValidationError,
         ErrorType::PayloadTooLarge,
@@ -61,6 +63,8 @@ impl ErrorType {
         ErrorType::SessionsUnavailable,
         ErrorType::JobNotFound,
         ErrorType::StoreUnavailable,
+        ErrorType::ScriptNotFound,
+        ErrorType::ScriptNameTaken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +92,8 @@ impl ErrorType {
             ErrorType::SessionsUnavailable => "sessions_unavailable",
             ErrorType::JobNotFound => "job_not_found",
             ErrorType::StoreUnavailable => "store_unavailable",
+            ErrorType::ScriptNotFound => "script_not_found",
+            ErrorType::ScriptNameTaken => "script_name_taken",
         }
     }
 
@@ -121,6 +127,9 @@ impl ErrorType {
             // The database of jobs could not be opened or written: a retry may succeed, and the
             // request was not stored (never accepted silently).
             ErrorType::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::ScriptNotFound => StatusCode::NOT_FOUND,
+            // Another of the caller's scripts has that name: a rename or a DELETE first.
+            ErrorType::ScriptNameTaken => StatusCode::CONFLICT,
         }
     }
 }
@@ -238,6 +247,13 @@ pub enum ApiError {
     /// A job that never existed, belongs to another key, or was deleted after its retention.
     #[error("no such job: it never existed, belongs to another API key, or was deleted after the retention period")]
     JobNotFound,
+    /// A saved script (or one of its versions) that never existed, belongs to another key, or
+    /// was deleted; the message says which.
+    #[error("{0}")]
+    ScriptNotFound(String),
+    /// Another of the owner's scripts has this name (names are unique per API key).
+    #[error("a script named {0:?} exists already (names are unique per API key): rename one, or PUT a new version of it")]
+    ScriptNameTaken(String),
     /// The job store failed (crate::store); the detail goes to the log, not to the client.
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
@@ -311,6 +327,8 @@ impl ApiError {
             ApiError::SessionBusy(_) => ErrorType::SessionBusy,
             ApiError::JobNotFound => ErrorType::JobNotFound,
             ApiError::Store(_) => ErrorType::StoreUnavailable,
+            ApiError::ScriptNotFound(_) => ErrorType::ScriptNotFound,
+            ApiError::ScriptNameTaken(_) => ErrorType::ScriptNameTaken,
             ApiError::Sandbox(_) | ApiError::TaskFailed { .. } => ErrorType::SandboxError,
             ApiError::NotFound => ErrorType::NotFound,
             ApiError::MethodNotAllowed => ErrorType::MethodNotAllowed,
@@ -469,6 +487,8 @@ mod tests {
             (ErrorType::ForbiddenOrigin, 403),
             (ErrorType::JobNotFound, 404),
             (ErrorType::StoreUnavailable, 503),
+            (ErrorType::ScriptNotFound, 404),
+            (ErrorType::ScriptNameTaken, 409),
         ];
         for (t, code) in expect {
             assert_eq!(t.status().as_u16(), code, "{}", t.as_str());

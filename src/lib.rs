@@ -16,6 +16,7 @@ pub mod request_id;
 pub mod routes;
 pub mod sandbox;
 pub mod script;
+pub mod scripts;
 pub mod sessions;
 pub mod startup;
 pub mod store;

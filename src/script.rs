@@ -2,7 +2,7 @@
 //! `PythonScript::parse` is what /execute needs (the first problem refuses the script);
 //! `Report::inspect` is what /validate answers (every problem, main()'s signature, the imports).
 
-use rustpython_parser::ast::{Arguments, ExceptHandler, Mod, Ranged, Stmt};
+use rustpython_parser::ast::{Arguments, Constant, ExceptHandler, Expr, Mod, Ranged, Stmt};
 use rustpython_parser::source_code::RandomLocator;
 use rustpython_parser::{parse, Mode};
 use serde::Serialize;
@@ -12,6 +12,9 @@ use serde::Serialize;
 pub struct PythonScript {
     source: String,
     main_is_async: bool,
+    /// main()'s docstring, cleaned as Python's `inspect.cleandoc` cleans it: a saved script's
+    /// default description (crate::routes::scripts).
+    main_docstring: Option<String>,
     /// Top-level package of every absolute `import` and `from ... import`, anywhere in the
     /// script, sorted and without repeats: `import scipy.stats` gives "scipy".
     imports: Vec<String>,
@@ -53,6 +56,7 @@ impl PythonScript {
         Ok(PythonScript {
             source,
             main_is_async: main.is_async,
+            main_docstring: main.docstring,
             imports,
         })
     }
@@ -63,6 +67,10 @@ impl PythonScript {
 
     pub fn main_is_async(&self) -> bool {
         self.main_is_async
+    }
+
+    pub fn main_docstring(&self) -> Option<&str> {
+        self.main_docstring.as_deref()
     }
 
     pub fn imports(&self) -> &[String] {
@@ -262,6 +270,7 @@ struct MainFacts {
     parameters: Vec<String>,
     /// Why main() cannot be called with no argument or with one positional argument.
     call_problem: Option<String>,
+    docstring: Option<String>,
     line: usize,
     column: usize,
 }
@@ -285,16 +294,21 @@ fn facts(source: &str) -> Result<Facts, ScriptError> {
         .iter()
         .rev() // a later definition wins, as at run time
         .find_map(|stmt| match stmt {
-            Stmt::FunctionDef(f) if f.name.as_str() == "main" => Some((false, &f.args, stmt)),
-            Stmt::AsyncFunctionDef(f) if f.name.as_str() == "main" => Some((true, &f.args, stmt)),
+            Stmt::FunctionDef(f) if f.name.as_str() == "main" => {
+                Some((false, &f.args, &f.body, stmt))
+            }
+            Stmt::AsyncFunctionDef(f) if f.name.as_str() == "main" => {
+                Some((true, &f.args, &f.body, stmt))
+            }
             _ => None,
         })
-        .map(|(is_async, args, stmt)| {
+        .map(|(is_async, args, body, stmt)| {
             let (line, column) = line_column(source, stmt.start().to_usize());
             MainFacts {
                 is_async,
                 parameters: parameter_names(args),
                 call_problem: call_problem(args),
+                docstring: docstring(body),
                 line,
                 column,
             }
@@ -307,6 +321,48 @@ fn facts(source: &str) -> Result<Facts, ScriptError> {
         imports,
         sites,
     })
+}
+
+/// A function's docstring (its body's first statement, when that is a string literal), cleaned
+/// as `inspect.cleandoc` does: the first line's leading blanks and the other lines' common
+/// indentation removed, tabs expanded to 8 columns, blank lines at both ends dropped. `None` when
+/// there is none or it is blank.
+fn docstring(body: &[Stmt]) -> Option<String> {
+    let Some(Stmt::Expr(first)) = body.first() else {
+        return None;
+    };
+    let Expr::Constant(constant) = first.value.as_ref() else {
+        return None;
+    };
+    let Constant::Str(text) = &constant.value else {
+        return None;
+    };
+    let expanded = text.replace('\t', "        ");
+    let mut lines: Vec<&str> = expanded.lines().collect();
+    let indent = lines
+        .iter()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start_matches(' ').len())
+        .min()
+        .unwrap_or(0);
+    let mut cleaned: Vec<String> = Vec::with_capacity(lines.len());
+    if let Some(first) = lines.first_mut() {
+        cleaned.push(first.trim_start().to_string());
+    }
+    for line in lines.iter().skip(1) {
+        // Spaces only are counted, so `indent` is always a character boundary of a non-blank
+        // line; a blank line shorter than it is kept empty.
+        cleaned.push(line.get(indent..).unwrap_or("").to_string());
+    }
+    while cleaned.last().is_some_and(|l| l.trim().is_empty()) {
+        cleaned.pop();
+    }
+    while cleaned.first().is_some_and(|l| l.trim().is_empty()) {
+        cleaned.remove(0);
+    }
+    let cleaned = cleaned.join("\n");
+    (!cleaned.trim().is_empty()).then_some(cleaned)
 }
 
 fn parameter_names(args: &Arguments) -> Vec<String> {
@@ -473,6 +529,23 @@ mod tests {
 
     fn parse_err(s: &str) -> ScriptError {
         PythonScript::parse(s.to_string(), 1 << 20).expect_err("invalid script")
+    }
+
+    #[test]
+    fn mains_docstring_is_cleaned_as_inspect_cleandoc_does() {
+        let doc = |s: &str| parse_ok(s).main_docstring().map(str::to_string);
+        assert_eq!(
+            doc("def main():\n    \"\"\"Adds numbers.\n\n    Returns the sum.\n    \"\"\"\n    return 1\n"),
+            Some("Adds numbers.\n\nReturns the sum.".to_string())
+        );
+        assert_eq!(
+            doc("async def main():\n    'One line.'\n"),
+            Some("One line.".into())
+        );
+        assert_eq!(doc("def main():\n    return 1\n"), None);
+        assert_eq!(doc("def main():\n    x = 'not a docstring'\n"), None);
+        assert_eq!(doc("def main():\n    '   '\n"), None);
+        assert_eq!(doc("'''module doc'''\ndef main():\n    pass\n"), None);
     }
 
     #[test]

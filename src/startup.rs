@@ -232,6 +232,40 @@ fn run(
                     .route(web::get().to(routes::job_events))
                     .default_service(web::to(method_not_allowed)),
             )
+            // The script library (crate::scripts): the jobs' store and owners.
+            .service(
+                web::resource("/scripts")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::create_script))
+                    .route(web::get().to(routes::list_scripts))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/scripts/{id}")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::get().to(routes::describe_script))
+                    .route(web::put().to(routes::update_script))
+                    .route(web::delete().to(routes::delete_script))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/scripts/{id}/versions/{version}")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::get().to(routes::script_version))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/scripts/{id}/execute")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::execute_script))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/scripts/{id}/jobs")
+                    .wrap(from_fn(require_api_key))
+                    .route(web::post().to(routes::script_job))
+                    .default_service(web::to(method_not_allowed)),
+            )
             // MCP (crate::mcp): the same key as the API's. Stateless, so no GET stream and no
             // session to DELETE: both are 405, as the spec allows.
             .service(

@@ -203,9 +203,8 @@ impl Exit {
             "validation_error" | "runtime_error" | "invalid_result" | "exited" | "timeout"
             | "memory_limit" | "output_limit" | "policy_violation" => Exit::ScriptFailed,
             "invalid_request" | "payload_too_large" | "unauthorized" | "forbidden_origin"
-            | "not_found" | "method_not_allowed" | "session_not_found" | "job_not_found" => {
-                Exit::Usage
-            }
+            | "not_found" | "method_not_allowed" | "session_not_found" | "job_not_found"
+            | "script_not_found" => Exit::Usage,
             _ => Exit::ServiceFailed,
         }
     }

@@ -32,7 +32,9 @@ use crate::error::{ApiError, ErrorType};
 use crate::metrics::Metrics;
 use crate::routes::{check_and_run_observed, render, ExecuteRequest};
 use crate::sandbox::{OutputChunk, Sandbox};
-use crate::store::{now_ms, Claimed, Finish, JobRecord, JobStatus, NewJob, Store, StoreError};
+use crate::store::{
+    now_ms, Claimed, Finish, JobRecord, JobStatus, NewJob, ScriptRef, Store, StoreError,
+};
 
 /// How often the worker looks at the queue when nothing woke it (jobs submitted elsewhere, a
 /// claim that failed).
@@ -175,19 +177,23 @@ impl Jobs {
         &self.settings
     }
 
-    fn store(&self) -> Result<&Store, ApiError> {
+    /// The store, or a 503 when it could not be opened: the jobs', and the script library's
+    /// (crate::scripts).
+    pub(crate) fn store(&self) -> Result<&Store, ApiError> {
         self.store
             .as_ref()
             .map_err(|e| ApiError::Store(StoreError(e.clone())))
     }
 
-    /// Stores a checked request (its body as it came) as a queued job of `owner`.
+    /// Stores a checked request (its body as it came) as a queued job of `owner`, naming the
+    /// saved script it runs, if any (POST /scripts/{id}/jobs).
     pub async fn submit(
         &self,
         owner: Option<String>,
         request: String,
         callback_url: Option<String>,
         max_attempts: i64,
+        script: Option<ScriptRef>,
     ) -> Result<JobRecord, ApiError> {
         let store = self.store()?;
         if let Some(url) = &callback_url {
@@ -200,6 +206,7 @@ impl Jobs {
             callback_url,
             max_attempts,
             created_at: now_ms(),
+            script,
         };
         store.insert(&job).await?;
         self.wake.notify_one();
@@ -217,6 +224,7 @@ impl Jobs {
             started_at: None,
             finished_at: None,
             attempts: 0,
+            script: job.script,
         })
     }
 

@@ -27,7 +27,7 @@ use crate::disconnect::client_gone;
 use crate::error::{ApiError, ErrorType};
 use crate::jobs::Jobs;
 use crate::sandbox::{OutputChunk, OutputStream};
-use crate::store::{JobRecord, JobStatus};
+use crate::store::{JobRecord, JobStatus, ScriptRef};
 
 /// `GET /jobs`' page size when `limit` is not given, and the most it may ask for.
 pub const DEFAULT_LIST_LIMIT: u32 = 20;
@@ -51,11 +51,21 @@ struct Described<'a> {
     /// Why the job was cancelled or lost.
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
+    /// The saved script it runs (POST /scripts/{id}/jobs): its id and version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    script: Option<RanScript<'a>>,
+}
+
+/// Which saved script, and which version of it, a job runs.
+#[derive(Serialize)]
+struct RanScript<'a> {
+    id: &'a str,
+    version: i64,
 }
 
 /// The owner of the request's jobs: the SHA-256 of its API key, so that no key is written to
 /// the store's disk in plain text (`None` when API keys are off).
-fn owner(req: &HttpRequest) -> Option<String> {
+pub(super) fn owner(req: &HttpRequest) -> Option<String> {
     use sha2::{Digest, Sha256};
     let key = crate::auth::owner(req)?;
     let digest = Sha256::new()
@@ -65,7 +75,7 @@ fn owner(req: &HttpRequest) -> Option<String> {
     Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -90,6 +100,10 @@ fn describe(job: &JobRecord, with_envelope: bool) -> Described<'_> {
             .filter(|_| with_envelope)
             .and_then(|answer| RawValue::from_string(answer.clone()).ok()),
         message: job.message.as_deref(),
+        script: job.script.as_ref().map(|s| RanScript {
+            id: &s.id,
+            version: s.version,
+        }),
     }
 }
 
@@ -103,13 +117,26 @@ pub async fn submit_job(
     jobs: web::Data<Arc<Jobs>>,
 ) -> Result<HttpResponse, ApiError> {
     let (body, _lease) = bodies.read(&req, payload).await?;
+    submit(&req, &body, &gate, &jobs, None).await
+}
+
+/// A POST /jobs body's checks and submission: what POST /jobs does once it has the body, and
+/// POST /scripts/{id}/jobs with a saved script's source in it (crate::routes::scripts), which
+/// names that script in `script`.
+pub(super) async fn submit(
+    req: &HttpRequest,
+    body: &[u8],
+    gate: &ValidateGate,
+    jobs: &Arc<Jobs>,
+    script: Option<ScriptRef>,
+) -> Result<HttpResponse, ApiError> {
     let (
         body,
         JobOptions {
             callback_url,
             max_attempts,
         },
-    ) = split_callback(&body)?;
+    ) = split_callback(body)?;
     let request: ExecuteRequest = decode(body.as_bytes())?;
     // The parse is CPU work: within /validate's gate, which bounds exactly that. A job's limits
     // are /execute's but for its longer maximum timeout (the jobs service's settings).
@@ -117,7 +144,7 @@ pub async fn submit_job(
     gate.check(move || check_request(request, &checker).map(drop))
         .await??;
     let job = jobs
-        .submit(owner(&req), body, callback_url, max_attempts)
+        .submit(owner(req), body, callback_url, max_attempts, script)
         .await?;
     Ok(HttpResponse::Accepted()
         .insert_header((LOCATION, status_url(&job.id)))

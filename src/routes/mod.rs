@@ -5,6 +5,7 @@ mod jobs;
 mod mcp;
 mod metrics;
 mod openapi;
+mod scripts;
 mod sessions;
 mod validate;
 mod web;
@@ -16,6 +17,10 @@ pub use health::health;
 pub use jobs::{cancel_job, describe_job, job_events, list_jobs, submit_job};
 pub use metrics::metrics;
 pub use openapi::{openapi, OPENAPI};
+pub use scripts::{
+    create_script, delete_script, describe_script, execute_script, list_scripts, script_job,
+    script_version, update_script,
+};
 pub use sessions::{
     batch, create_session, delete_session, describe_session, execute_cell, execute_cell_stream,
 };

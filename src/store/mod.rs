@@ -4,10 +4,14 @@
 //! default), and PostgreSQL (`postgres.rs`, with `DATABASE_URL`, shared by several instances).
 //! The schema is `migrations/<database>/` at the repository's root, applied at start-up (sqlx's migrator).
 //!
+//! The script library's tables and operations are `scripts/`'s: the same store, the same
+//! databases.
+//!
 //! Not here: when jobs run and how they are cancelled (crate::jobs), the HTTP side
 //! (crate::routes::jobs), statuses (crate::error: a store that fails is a 503).
 
 mod postgres;
+pub mod scripts;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -80,6 +84,15 @@ pub struct JobRecord {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub attempts: i64,
+    /// The saved script it ran (POST /scripts/{id}/jobs), if any.
+    pub script: Option<ScriptRef>,
+}
+
+/// Which saved script, and which of its versions, a job ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptRef {
+    pub id: String,
+    pub version: i64,
 }
 
 /// A job to store, queued.
@@ -92,6 +105,8 @@ pub struct NewJob {
     /// How many times it may be claimed (1: never run again after its instance died).
     pub max_attempts: i64,
     pub created_at: i64,
+    /// The saved script it runs, if it came from the library.
+    pub script: Option<ScriptRef>,
 }
 
 /// A job this instance has claimed: it is `running`, and this instance must finish it.

@@ -11,15 +11,15 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use sqlx::Row;
 
-use super::{Claimed, Finish, JobRecord, JobStatus, NewJob, StoreError};
+use super::{Claimed, Finish, JobRecord, JobStatus, NewJob, ScriptRef, StoreError};
 
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 const COLUMNS: &str = "seq, id, owner, status, request, answer, http_status, message, \
-                       created_at, started_at, finished_at, attempts";
+                       created_at, started_at, finished_at, attempts, script_id, script_version";
 
 impl PostgresStore {
     /// Connects and applies the migrations. The URL is never logged (it may hold a password).
@@ -36,8 +36,8 @@ impl PostgresStore {
 
     pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO jobs (id, owner, status, request, callback_url, max_attempts, created_at) \
-             VALUES ($1, $2, 'queued', $3, $4, $5, $6)",
+            "INSERT INTO jobs (id, owner, status, request, callback_url, max_attempts, created_at, \
+             script_id, script_version) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8)",
         )
         .bind(&job.id)
         .bind(&job.owner)
@@ -45,6 +45,8 @@ impl PostgresStore {
         .bind(&job.callback_url)
         .bind(job.max_attempts)
         .bind(job.created_at)
+        .bind(job.script.as_ref().map(|s| s.id.as_str()))
+        .bind(job.script.as_ref().map(|s| s.version))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -227,5 +229,12 @@ fn record(row: &PgRow) -> Result<JobRecord, StoreError> {
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         attempts: row.try_get("attempts")?,
+        script: match (
+            row.try_get::<Option<String>, _>("script_id")?,
+            row.try_get::<Option<i64>, _>("script_version")?,
+        ) {
+            (Some(id), Some(version)) => Some(ScriptRef { id, version }),
+            _ => None,
+        },
     })
 }

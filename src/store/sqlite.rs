@@ -17,18 +17,18 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::{Claimed, Finish, JobRecord, JobStatus, NewJob, StoreError};
+use super::{Claimed, Finish, JobRecord, JobStatus, NewJob, ScriptRef, StoreError};
 
 /// The database's file under `DATA_DIR`.
 pub const FILE_NAME: &str = "jobs.sqlite3";
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 const COLUMNS: &str = "seq, id, owner, status, request, answer, http_status, message, \
-                       created_at, started_at, finished_at, attempts";
+                       created_at, started_at, finished_at, attempts, script_id, script_version";
 
 impl SqliteStore {
     /// Creates `data_dir` and the database if needed, and applies the migrations.
@@ -72,8 +72,8 @@ impl SqliteStore {
 
     pub async fn insert(&self, job: &NewJob) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO jobs (id, owner, status, request, callback_url, max_attempts, created_at) \
-             VALUES (?, ?, 'queued', ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, owner, status, request, callback_url, max_attempts, created_at, \
+             script_id, script_version) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.owner)
@@ -81,6 +81,8 @@ impl SqliteStore {
         .bind(&job.callback_url)
         .bind(job.max_attempts)
         .bind(job.created_at)
+        .bind(job.script.as_ref().map(|s| s.id.as_str()))
+        .bind(job.script.as_ref().map(|s| s.version))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -280,6 +282,13 @@ fn record(row: &SqliteRow) -> Result<JobRecord, StoreError> {
         started_at: row.try_get("started_at")?,
         finished_at: row.try_get("finished_at")?,
         attempts: row.try_get("attempts")?,
+        script: match (
+            row.try_get::<Option<String>, _>("script_id")?,
+            row.try_get::<Option<i64>, _>("script_version")?,
+        ) {
+            (Some(id), Some(version)) => Some(ScriptRef { id, version }),
+            _ => None,
+        },
     })
 }
 
@@ -296,6 +305,7 @@ mod tests {
             callback_url: None,
             max_attempts: 1,
             created_at,
+            script: None,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::stream::{take_events, Streamed};
 
 /// A test server for the tests of the contract, on the store `PSA_JOBS_STORE` names, and the
 /// PostgreSQL server it uses (stopped with it).
-struct JobsApp {
+pub(crate) struct JobsApp {
     app: TestApp,
     _postgres: Option<crate::postgres::PostgresServer>,
 }
@@ -33,7 +33,7 @@ async fn jobs_app() -> JobsApp {
     jobs_app_with(|_| {}).await
 }
 
-async fn jobs_app_with(
+pub(crate) async fn jobs_app_with(
     tweak: impl FnOnce(&mut python_script_api::configuration::Settings),
 ) -> JobsApp {
     let postgres = match std::env::var("PSA_JOBS_STORE").as_deref() {
@@ -85,14 +85,14 @@ impl TestApp {
 }
 
 /// `body`, answered with `status` to `method path`, fits src/openapi.json's description.
-fn fits(path: &str, method: &str, status: u16, body: &Value) {
+pub(crate) fn fits(path: &str, method: &str, status: u16, body: &Value) {
     let spec = crate::openapi::spec();
     let schema = crate::openapi::response_schema(&spec, path, method, status);
     crate::openapi::check(&spec, &schema, body, &format!("{method} {path} {status}"));
 }
 
 /// The parts of an /execute answer that do not depend on when it ran.
-fn stable(answer: &Value) -> Value {
+pub(crate) fn stable(answer: &Value) -> Value {
     let mut answer = answer.clone();
     for key in ["timestamp", "duration_ms", "usage"] {
         answer.as_object_mut().unwrap().remove(key);

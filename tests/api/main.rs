@@ -28,6 +28,7 @@ mod preload;
 mod profile;
 mod python_client;
 mod quotas;
+mod scripts;
 mod session_ends;
 mod sessions;
 mod stream;

@@ -228,6 +228,22 @@ async fn every_documented_route_exists() {
                     .await
                     .unwrap();
                 path.replace("{id}", accepted["job_id"].as_str().unwrap())
+            } else if path.starts_with("/scripts/{id}") {
+                let created: Value = app
+                    .client
+                    .post(format!("{}/scripts", app.address))
+                    .body(
+                        json!({"name": crate::helpers::unique("route"), "script": "def main(): pass"})
+                            .to_string(),
+                    )
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                path.replace("{id}", created["id"].as_str().unwrap())
+                    .replace("{version}", "1")
             } else if path.contains("{id}") {
                 let created: Value = app
                     .client

@@ -29,7 +29,7 @@ pub(super) mod stream;
 
 pub(crate) use admission::check as check_request;
 pub use plain::execute;
-pub(crate) use plain::{check_and_run, check_and_run_observed};
+pub(crate) use plain::{check_and_run, check_and_run_observed, respond};
 pub use request::ExecuteRequest;
 pub use stream::execute_stream;
 pub(crate) use stream::run_streamed;

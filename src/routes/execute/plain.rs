@@ -27,21 +27,33 @@ pub async fn execute(
     // The body first, under its own budget and deadline; the slot only once it is complete. The
     // lease is held to the end: the request holds what its body became until then.
     let (request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
-    let check_and_run = check_and_run(request, &settings, &sandbox, &metrics);
+    Ok(respond(&req, request, &settings, &sandbox, &metrics).await)
+}
+
+/// A decoded request's run, answered as POST /execute answers: what /execute does once it has
+/// the body, and POST /scripts/{id}/execute with a saved script's (crate::routes::scripts).
+pub(crate) async fn respond(
+    req: &HttpRequest,
+    request: ExecuteRequest,
+    settings: &Settings,
+    sandbox: &Sandbox,
+    metrics: &Metrics,
+) -> HttpResponse {
+    let check_and_run = check_and_run(request, settings, sandbox, metrics);
     // A client that hangs up gets its run killed now (dropping the run kills the jail), not at
     // its timeout.
     let result = tokio::select! {
         result = check_and_run => result,
-        () = client_gone(&req) => {
+        () = client_gone(req) => {
             // The target this line had before /execute's module became a directory.
             log::info!(
                 target: "python_script_api::routes::execute",
                 "execute: the client disconnected; its run was killed"
             );
-            return Ok(client_gone_response());
+            return client_gone_response();
         }
     };
-    Ok(render(result).into_response())
+    render(result).into_response()
 }
 
 /// A decoded request's admission and run: what POST /execute does once it has the body, and

@@ -17,7 +17,9 @@ Failures, one rule everywhere (execute, stream, a session's cells, batch):
 - a request that could not run raises its `ApiError` subclass at once: a bad request, a syntax error
   (`ValidationError`), a missing key, an ended session, 429 after the retries, a server fault;
 - a job (`submit_job`) follows the same rule when you collect it (`Job.wait()`, `Job.result()`), and a
-  job that ended without running to its end raises `JobCancelledError` or `JobLostError`.
+  job that ended without running to its end raises `JobCancelledError` or `JobLostError`;
+- a saved script (`save_script`, then `run_script` or `submit_script_job` by id) too: its runs are
+  `execute`'s and `submit_job`'s.
 
 Transport failures (connection refused, an HTTP timeout) are httpx's own exceptions.
 """
@@ -42,6 +44,8 @@ from ._errors import (
     RequestTimeoutError,
     SandboxError,
     ScriptError,
+    ScriptNameTakenError,
+    ScriptNotFoundError,
     ScriptRuntimeError,
     ScriptTimeoutError,
     SessionBusyError,
@@ -78,6 +82,7 @@ from ._jobs import (
     JobWaitTimeout,
 )
 from ._retry import Retry
+from ._scripts import SavedScript, ScriptPage, ScriptSummary
 from ._stream import EventStream
 
 __version__ = "0.1.0"
@@ -120,9 +125,14 @@ __all__ = [
     "RequestTimeoutError",
     "ResultEvent",
     "Retry",
+    "SavedScript",
     "SandboxError",
     "ScriptError",
+    "ScriptNameTakenError",
+    "ScriptNotFoundError",
+    "ScriptPage",
     "ScriptRuntimeError",
+    "ScriptSummary",
     "ScriptTimeoutError",
     "Session",
     "SessionBusyError",

@@ -1,6 +1,7 @@
 # The HTTP side of the client: `Client` (one httpx.Client, the API key, the 429 retry loop),
 # `Session` (a live Python on the server) and how request bodies are built, input files included.
 # Not here: a streamed run's events (_stream.py), the values returned (_results.py), jobs (_jobs.py),
+# saved scripts (_scripts.py),
 # the exception classes (_errors.py), Retry-After (_retry.py).
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from ._results import (
     status_of,
 )
 from ._retry import Retry, retry_after_seconds
+from ._scripts import SavedScript, ScriptPage
 from ._stream import EventStream, run_result
 
 
@@ -309,6 +311,109 @@ class Client:
         params = {k: v for k, v in {"status": status, "limit": limit, "cursor": cursor}.items() if v is not None}
         query = str(httpx.QueryParams(params))
         return JobPage.from_json(_json_body(self._call("GET", "/jobs" + (f"?{query}" if query else ""))))
+
+    def save_script(self, name: str, script: str, *, description: str | None = None) -> SavedScript:
+        """Saves `script` in the server's library as version 1 of a new script (POST /scripts).
+
+        It is checked as `execute` checks a script (a refused one raises as `execute` would).
+        `description` left out is main()'s docstring. Names are unique per API key:
+        `ScriptNameTakenError` when this key has a script of that name.
+        """
+        body: dict[str, Any] = {"name": name, "script": script}
+        if description is not None:
+            body["description"] = description
+        return SavedScript.from_json(_json_body(self._call("POST", "/scripts", body, ok=(201,))))
+
+    def script(self, script_id: str, *, version: int | None = None) -> SavedScript:
+        """The saved script `script_id`: its newest version, or `version` (`ScriptNotFoundError`
+        when it never existed, is another key's, was deleted, or has no such version)."""
+        path = f"/scripts/{_segment(script_id)}"
+        if version is not None:
+            path += f"/versions/{int(version)}"
+        return SavedScript.from_json(_json_body(self._call("GET", path)))
+
+    def scripts(self, *, limit: int | None = None, cursor: str | None = None) -> ScriptPage:
+        """One page of this key's saved scripts, newest first (GET /scripts); pass `next_cursor`
+        as `cursor`."""
+        params = {k: v for k, v in {"limit": limit, "cursor": cursor}.items() if v is not None}
+        query = str(httpx.QueryParams(params))
+        return ScriptPage.from_json(_json_body(self._call("GET", "/scripts" + (f"?{query}" if query else ""))))
+
+    def update_script(
+        self, script_id: str, script: str, *, name: str | None = None, description: str | None = None
+    ) -> SavedScript:
+        """Saves `script` as the next version of `script_id` (PUT /scripts/{id}), renamed to
+        `name` if given; the script at its new version."""
+        body: dict[str, Any] = {"script": script}
+        body.update({k: v for k, v in {"name": name, "description": description}.items() if v is not None})
+        return SavedScript.from_json(_json_body(self._call("PUT", f"/scripts/{_segment(script_id)}", body)))
+
+    def delete_script(self, script_id: str) -> None:
+        """Deletes the saved script and every version of it (DELETE /scripts/{id})."""
+        self._call("DELETE", f"/scripts/{_segment(script_id)}", ok=(204,))
+
+    def _saved_body(self, version: int | None, **run: Any) -> dict[str, Any]:
+        """A saved script's run body: `execute`'s without the script, plus `version`."""
+        body = _run_body("", **run)
+        del body["script"]
+        if version is not None:
+            body["version"] = version
+        return body
+
+    def run_script(
+        self,
+        script_id: str,
+        *,
+        version: int | None = None,
+        input: Any = UNSET,
+        parameters: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        timeout: int | None = None,
+        memory: int | None = None,
+        capture_figures: bool | None = None,
+    ) -> ExecutionResult:
+        """Runs the saved script `script_id` (its newest version, or `version`) as `execute` runs
+        a script (POST /scripts/{id}/execute): the same arguments, the same result and errors."""
+        body = self._saved_body(
+            version,
+            input=input,
+            parameters=parameters,
+            files=files,
+            timeout=timeout,
+            memory=memory,
+            capture_figures=capture_figures,
+        )
+        return self._run(f"/scripts/{_segment(script_id)}/execute", body)
+
+    def submit_script_job(
+        self,
+        script_id: str,
+        *,
+        version: int | None = None,
+        input: Any = UNSET,
+        parameters: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        timeout: int | None = None,
+        memory: int | None = None,
+        capture_figures: bool | None = None,
+        callback_url: str | None = None,
+        max_attempts: int | None = None,
+    ) -> Job:
+        """Submits the saved script `script_id` (its newest version, or `version`) as a job, as
+        `submit_job` submits a script (POST /scripts/{id}/jobs); the job's `info().raw["script"]`
+        names the script and version it runs."""
+        body = self._saved_body(
+            version,
+            input=input,
+            parameters=parameters,
+            files=files,
+            timeout=timeout,
+            memory=memory,
+            capture_figures=capture_figures,
+        )
+        body.update({k: v for k, v in {"callback_url": callback_url, "max_attempts": max_attempts}.items() if v})
+        path = f"/scripts/{_segment(script_id)}/jobs"
+        return Job(self, JobInfo.from_json(_json_body(self._call("POST", path, body, ok=(202,)))))
 
     def _job_info(self, job_id: str) -> JobInfo:
         return JobInfo.from_json(_json_body(self._call("GET", f"/jobs/{_segment(job_id)}")))

@@ -169,6 +169,18 @@ class JobNotFoundError(ApiError):
     error_type_code = "job_not_found"
 
 
+class ScriptNotFoundError(ApiError):
+    """`script_not_found` (404): the saved script (or its version) never existed, is another key's, or was deleted."""
+
+    error_type_code = "script_not_found"
+
+
+class ScriptNameTakenError(ApiError):
+    """`script_name_taken` (409): another script of the same API key has that name."""
+
+    error_type_code = "script_name_taken"
+
+
 class SessionBusyError(ApiError):
     """`session_busy` (409): the session is running another cell."""
 

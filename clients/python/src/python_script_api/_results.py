@@ -414,4 +414,6 @@ _STATUSES: dict[str, int] = {
     "sessions_unavailable": 501,
     "job_not_found": 404,
     "store_unavailable": 503,
+    "script_not_found": 404,
+    "script_name_taken": 409,
 }
