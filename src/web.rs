@@ -6,7 +6,7 @@
 //! Each file gets, once, on the first request for any of them (so that servers that never serve
 //! a page, the test suites' hundreds among them, pay nothing): a strong ETag (a hash of its bytes)
 //! and, for text worth compressing, its gzip form. A request then costs a table lookup and a copy
-//! of static bytes, never a compression.
+//! of a reference, never a compression.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -17,8 +17,9 @@ use std::sync::LazyLock;
 pub struct Asset {
     pub content_type: &'static str,
     pub bytes: &'static [u8],
-    /// The gzip form, when it is smaller by a worthwhile margin.
-    pub gzip: Option<Vec<u8>>,
+    /// The gzip form, when it is smaller by a worthwhile margin (`Bytes`: a response shares it
+    /// instead of copying it).
+    pub gzip: Option<actix_web::web::Bytes>,
     /// A strong ETag, quoted, as the `ETag` header carries it.
     pub etag: String,
 }
@@ -89,7 +90,8 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
                 bytes,
                 gzip: compressible(content_type, bytes)
                     .then(|| gzip(bytes))
-                    .flatten(),
+                    .flatten()
+                    .map(actix_web::web::Bytes::from),
                 etag: etag(bytes),
             };
             (name, asset)
@@ -142,7 +144,7 @@ mod tests {
             assert!(tags.insert(asset.etag.clone()), "{name}'s ETag repeats");
             if let Some(gz) = &asset.gzip {
                 let mut out = Vec::new();
-                flate2::read::GzDecoder::new(gz.as_slice())
+                flate2::read::GzDecoder::new(gz.as_ref())
                     .read_to_end(&mut out)
                     .unwrap();
                 assert_eq!(
