@@ -7,6 +7,7 @@ pub mod environment;
 pub mod error;
 pub mod file_names;
 pub mod files;
+pub mod language;
 pub mod mcp;
 pub mod metrics;
 pub mod origin;

@@ -401,6 +401,7 @@ fn execute_request(
         parameters: None,
         files,
         capture_figures: None,
+        language: None,
     })
 }
 

@@ -25,6 +25,7 @@ use super::protocol::{self, Setup};
 use super::settings::{Profile, SandboxSettings};
 use super::verdict::{self, Observed};
 use super::zygote::ForkedRun;
+use crate::language::Languages;
 use crate::script::PythonScript;
 
 /// A cold run's deadline allows for nsjail's and Python's start, which a warm run has behind it.
@@ -162,6 +163,7 @@ impl Jail {
         self,
         s: &SandboxSettings,
         profile: Profile,
+        languages: &Languages,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
@@ -174,7 +176,7 @@ impl Jail {
             pipes,
             ready,
         } = self;
-        let request = protocol::request_line(s, script, input, &limits);
+        let request = protocol::request_line(s, languages, script, input, &limits);
         let mut stdin = pipes.stdin;
         home.spawn(async move {
             // A failed write means the jail is already gone; the outcome will say why.

@@ -41,6 +41,10 @@ impl Admitted {
         sandbox: &Sandbox,
     ) -> Result<Admitted, ApiError> {
         let limits = request.limits(settings)?;
+        let language = sandbox
+            .languages()
+            .resolve(request.language.as_deref())
+            .map_err(ApiError::InvalidRequest)?;
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
         // The run's memory comes with it, from the service's budget (it may wait, bounded, too).
@@ -60,7 +64,8 @@ impl Admitted {
         let checker = settings.clone();
         let (checked, admission) = web::block(move || {
             let checked = request.take_input(&checker).and_then(|input| {
-                let script = PythonScript::parse(request.script, checker.max_script_bytes)?;
+                let script =
+                    PythonScript::for_language(language, request.script, checker.max_script_bytes)?;
                 Ok::<_, ApiError>((script, input))
             });
             (checked, admission)

@@ -1,0 +1,24 @@
+# The R language (SANDBOX_LANGUAGES contains "r"): added to chroot/manifest by
+# scripts/build-jail-root.py. Same format as chroot/manifest. Debian packages: r-base-core and
+# r-cran-jsonlite. The jail runs R's own binary (bin/exec/R, --vanilla) with R_HOME and the other
+# variables configs/r.cfg sets, not the `R`/`Rscript` shell wrappers, which read /etc/R.
+# R_HOME: the binary, libR.so, the base packages, and site-library (jsonlite). Not bin/'s shell
+# scripts (R, Rscript, INSTALL, ...): they read /etc/R and call tools the jail does not have.
+/usr/lib/R/bin/exec
+/usr/lib/R/lib
+/usr/lib/R/library
+/usr/lib/R/modules
+/usr/lib/R/site-library
+# R reads its system Renviron at every start, even --vanilla (Debian links it to /etc/R/Renviron,
+# which comes along: the jail's /etc then has R/Renviron too). Not the other links into /etc/R
+# (Makeconf, ldpaths, Rprofile.site, repositories): for building packages, or not read --vanilla.
+/usr/lib/R/etc/Renviron
+# R_SHARE_DIR and R_INCLUDE_DIR.
+/usr/share/R
+# libR.so's link where the loader finds it without ld.so.cache (ldd resolves /lib/libR.so).
+/usr/lib/libR.so
+# The C.UTF-8 locale (LANG and LC_ALL in configs/python.cfg): R and Bash set it at start-up.
+/usr/lib/locale/C.utf8
+# Sys.which(), which utils' start-up calls, runs `which` (debianutils' shell script, through the
+# alternatives link).
+/usr/bin/which
