@@ -42,14 +42,26 @@ pub struct Spec {
     /// The language's own runner, given to the interpreter on fd 5 (see foreign.py).
     pub runner: Option<&'static str>,
     /// The command that checks the script's syntax without running it (/validate), the script
-    /// on fd 3.
+    /// on fd 3: it exits 0 when the syntax is valid, else 1 with the parser's message.
     pub check: &'static [&'static str],
+    /// What /validate says checked it.
+    pub checked_by: &'static str,
 }
 
 /// runner.js: loads the script, calls main(input), writes the JSON result on fd 4.
 pub const RUNNER_JS: &str = include_str!("sandbox/runner.js");
 /// runner.R: the same for R, through jsonlite.
 pub const RUNNER_R: &str = include_str!("sandbox/runner.R");
+
+/// JavaScript's syntax check: the parser's message without node's own frames.
+const CHECK_JS: &str = "try { new (require('vm').Script)(require('fs').readFileSync(3, 'utf8'), \
+     { filename: 'script.js' }); } catch (e) { if (!(e instanceof SyntaxError)) throw e; \
+     process.stderr.write(String(e.stack).split('\\n').filter((l) => !/^\\s+at /.test(l)).join('\\n')); \
+     process.exit(1); }";
+/// R's syntax check: parse() as runner.R parses, never evaluated.
+const CHECK_R: &str = "s <- readLines(file('/proc/self/fd/3', encoding = 'UTF-8'), warn = FALSE); \
+     tryCatch(invisible(parse(text = s, keep.source = FALSE, srcfile = srcfilecopy('script.R', s))), \
+     error = function(e) { cat(conditionMessage(e), file = stderr()); quit(status = 1) })";
 
 pub const SPECS: [Spec; 4] = [
     Spec {
@@ -61,6 +73,7 @@ pub const SPECS: [Spec; 4] = [
         command: &[],
         runner: None,
         check: &[],
+        checked_by: "the server's Python parser",
     },
     Spec {
         language: Language::JavaScript,
@@ -71,7 +84,9 @@ pub const SPECS: [Spec; 4] = [
         // The runner is small: on the command line. It reads the script from fd 3.
         command: &["/usr/bin/node", "--disable-proto=throw", "-e", "@runner"],
         runner: Some(RUNNER_JS),
-        check: &["/usr/bin/node", "--check", "/proc/self/fd/3"],
+        // Compiled as runner.js compiles it (a classic script named script.js), never run.
+        check: &["/usr/bin/node", "-e", CHECK_JS],
+        checked_by: "node: vm.Script (compiles without running)",
     },
     Spec {
         language: Language::R,
@@ -94,8 +109,9 @@ pub const SPECS: [Spec; 4] = [
             "--slave",
             "--no-echo",
             "-e",
-            "invisible(parse(file('/proc/self/fd/3', encoding = 'UTF-8'), keep.source = FALSE))",
+            CHECK_R,
         ],
+        checked_by: "R: parse()",
     },
     Spec {
         language: Language::Bash,
@@ -118,8 +134,11 @@ pub const SPECS: [Spec; 4] = [
             "--noprofile",
             "--norc",
             "-n",
-            "/proc/self/fd/3",
+            "-c",
+            "@script",
+            "script.sh",
         ],
+        checked_by: "bash -n",
     },
 ];
 

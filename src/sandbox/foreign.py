@@ -36,6 +36,8 @@ MAX_ARG_SCRIPT = 96 * 1024
 SCRIPT_ERRORS = frozenset(["runtime_error", "invalid_result", "validation_error", "exited", "memory_limit", "output_limit"])
 # input.json and parameters.json: the request's input and parameters, for every language's script.
 JSON_FILES = ("input.json", "parameters.json")
+# The script's name in messages, as each language's runner names it.
+SCRIPT_NAMES = {"javascript": "script.js", "r": "script.R", "bash": "script.sh"}
 # What /validate's syntax check may say, at most.
 MAX_CHECK_OUTPUT = 64 * 1024
 
@@ -122,12 +124,18 @@ def _check(request, language, env, fail, finish):
     source = request["script"].encode("utf-8")
     out = _memfd("check-output")
     fds = {1: out, 2: out, SCRIPT_FD: _memfd("script", source)}
-    status = _wait(_spawn(language["check"], env, fds))
+    status = _wait(_spawn(_argv(language["check"], request["script"], ""), env, fds))
     if os.WIFSIGNALED(status):
         _die_like(status)
+    import re
+
     text, _ = _read(out, MAX_CHECK_OUTPUT)
     valid = os.WEXITSTATUS(status) == 0
-    result = {"valid": valid, "message": text.decode("utf-8", "replace").strip()}
+    name = SCRIPT_NAMES.get(language["name"], "script")
+    message = text.decode("utf-8", "replace").strip().replace("/proc/self/fd/%d" % SCRIPT_FD, name)
+    # node: "script.js:3", R: "script.R:3:7:", bash: "script.sh: -c: line 3:".
+    found = re.search(re.escape(name) + r":(?: -c:)?(?: line )?(\d+)", message)
+    result = {"valid": valid, "message": message, "line": int(found.group(1)) if found and not valid else None}
     finish({"ok": True}, [("result", json.dumps(result, ensure_ascii=False))])
 
 
