@@ -14,6 +14,9 @@
 // digits; a Date its ISO 8601 string (toJSON); a Map an object (its keys as strings: a key of
 // another type is an error), a Set an array, a typed array an array of numbers; an object's
 // toJSON() is used. A function, a symbol or a cycle is an error (invalid_result) that says where.
+// It runs in the global scope of `node -e`: everything is inside this function, so that the
+// script's own top-level names (`const fs`) cannot collide with the runner's.
+(function runner() {
 'use strict';
 const fs = require('fs');
 const vm = require('vm');
@@ -188,3 +191,4 @@ async function run() {
 }
 
 run().catch(uncaught);
+})();

@@ -1,0 +1,137 @@
+//! What the three language test files (lang_javascript.rs, lang_r.rs, lang_bash.rs) share: a
+//! server that must offer the language (a test that cannot run fails loudly and says why), and
+//! the contract checks every language answers the same way. Also the `language` field's own
+//! rules: Python by default, and a 400 naming the available languages for any other name.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// A test server that offers `language`; panics with the reason when it does not (the jail's
+/// root was built without it: run scripts/setup-sandbox.sh with SANDBOX_LANGUAGES including it).
+pub async fn app_with(language: &str) -> TestApp {
+    let app = spawn_app().await;
+    let (status, env) = app.environment().await;
+    assert_eq!(status, 200, "{env}");
+    let entry = env["languages"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["name"] == language))
+        .unwrap_or_else(|| panic!("/environment does not list {language}: {env}"))
+        .clone();
+    assert!(
+        entry["available"] == true,
+        "this server does not offer {language} ({}): the jail's root (SANDBOX_ROOT) must be built \
+         by scripts/setup-sandbox.sh with {language} in SANDBOX_LANGUAGES",
+        entry["reason"]
+    );
+    assert!(entry["version"].is_string(), "{entry}");
+    app
+}
+
+/// Runs `script` in `language` with the extra fields of `body`.
+pub async fn run_in(app: &TestApp, language: &str, script: &str, body: Value) -> (u16, Value) {
+    let mut request = json!({"language": language, "script": script});
+    if let (Some(r), Value::Object(extra)) = (request.as_object_mut(), body) {
+        r.extend(extra);
+    }
+    app.execute(request).await
+}
+
+/// The files of a response, by name, decoded.
+pub fn output_file(body: &Value, name: &str) -> String {
+    use base64::Engine;
+    let file = body["files"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["name"] == name))
+        .unwrap_or_else(|| panic!("no file {name:?} in {body:.2000}"));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(file["content_base64"].as_str().expect("base64 content"))
+        .expect("valid base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+/// A success, with the fields every language reports.
+pub fn assert_success(status: u16, body: &Value) {
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["success"], true, "{body}");
+    assert_eq!(body["exit_code"], 0, "{body}");
+    assert!(body["duration_ms"].is_u64(), "{body}");
+    assert!(body["usage"]["cpu_time_ms"].is_u64(), "{body}");
+}
+
+/// A failure of `error_type`.
+pub fn assert_failure(status: u16, body: &Value, error_type: &str) {
+    assert!(status >= 400, "{status} {body:.2000}");
+    assert_eq!(body["success"], false, "{body:.2000}");
+    assert_eq!(body["error_type"], error_type, "{body:.2000}");
+}
+
+/// The limits every language hits the same way: the deadline, the memory limit and the output cap.
+pub async fn assert_limits(app: &TestApp, language: &str, spin: &str, hog: &str, flood: &str) {
+    let (status, body) = run_in(app, language, spin, json!({"timeout": 2})).await;
+    assert_failure(status, &body, "timeout");
+    let (status, body) = run_in(app, language, hog, json!({"memory": 64})).await;
+    assert_failure(status, &body, "memory_limit");
+    let (status, body) = run_in(app, language, flood, json!({})).await;
+    assert_failure(status, &body, "output_limit");
+    app.assert_healthy().await;
+    app.assert_no_leftovers().await;
+}
+
+#[tokio::test]
+async fn python_is_the_default_and_an_unknown_language_names_the_available_ones() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .execute(json!({"script": "def main():\n    return 1\n", "language": "python"}))
+        .await;
+    assert_eq!((status, &body["result"]), (200, &json!(1)), "{body}");
+    assert!(
+        body.get("exit_code").is_none(),
+        "Python's success is unchanged: {body}"
+    );
+    for name in ["cobol", "Python", ""] {
+        let (status, body) = app
+            .execute(json!({"script": "echo", "language": name}))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error_type"], "invalid_request", "{body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("available: python"), "{error}");
+        let (status, body) = app
+            .validate_raw(json!({"script": "x", "language": name}).to_string())
+            .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (_, env) = app.environment().await;
+    let names: Vec<&str> = env["languages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["python", "javascript", "r", "bash"]);
+}
+
+#[tokio::test]
+async fn a_language_left_out_is_a_400_that_says_so() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.sandbox.languages = vec![python_script_api::language::Language::Python];
+    })
+    .await;
+    let (status, body) = app
+        .execute(json!({"script": "echo hi", "language": "bash"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("SANDBOX_LANGUAGES") && error.contains("available: python"),
+        "{error}"
+    );
+    let (_, env) = app.environment().await;
+    let bash = &env["languages"][3];
+    assert_eq!(
+        (&bash["name"], &bash["available"]),
+        (&json!("bash"), &json!(false)),
+        "{env}"
+    );
+}
