@@ -495,7 +495,9 @@ async fn every_attack_is_contained() {
             }
         };
         *per_category.entry(attack.category.clone()).or_default() += 1;
-        *per_category.entry(format!("lang:{}", language_of(path).unwrap_or("?"))).or_default() += 1;
+        *per_category
+            .entry(format!("lang:{}", language_of(path).unwrap_or("?")))
+            .or_default() += 1;
         let marker = format!("psa-attack-marker-{}-{index}", std::process::id());
         let script = match host.substitute(&source, &marker) {
             Ok(s) => s,

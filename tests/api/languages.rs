@@ -135,3 +135,51 @@ async fn a_language_left_out_is_a_400_that_says_so() {
         "{env}"
     );
 }
+
+#[tokio::test]
+async fn language_answers_fit_the_openapi_description() {
+    use crate::openapi::{check, response_schema, spec};
+    let spec = spec();
+    let app = app_with("bash").await;
+    let (status, body) = run_in(&app, "bash", "echo ok", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    check(
+        &spec,
+        &response_schema(&spec, "/execute", "post", 200),
+        &body,
+        "bash success",
+    );
+    let (status, body) = run_in(&app, "bash", "exit 2", json!({})).await;
+    check(
+        &spec,
+        &response_schema(&spec, "/execute", "post", status),
+        &body,
+        "bash exited",
+    );
+    let (status, body) = app
+        .validate_raw(json!({"language": "bash", "script": "if"}).to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(
+        &spec,
+        &response_schema(&spec, "/validate", "post", 200),
+        &body,
+        "bash validate",
+    );
+    let (status, body) = app
+        .execute(json!({"language": "cobol", "script": "x"}))
+        .await;
+    check(
+        &spec,
+        &response_schema(&spec, "/execute", "post", status),
+        &body,
+        "unknown language",
+    );
+    let (status, body) = app.environment().await;
+    check(
+        &spec,
+        &response_schema(&spec, "/environment", "get", status),
+        &body,
+        "environment",
+    );
+}
