@@ -204,6 +204,7 @@ build_root() {
 # Each language's version and what it offers, asked of the interpreters the jail's root holds
 # (hard links of the host's), for GET /environment. Rewritten every time: it is cheap (about
 # 0.3 s), and a language left out must disappear from it.
+# shellcheck disable=SC2016 # JavaScript, R and Python source in single quotes, not shell
 write_languages() {
   local out=$prefix/root.languages.json root=$prefix/root
   {

@@ -33,7 +33,9 @@ SCRIPT_FD, RESULT_FD, RUNNER_FD = 3, 4, 5
 # Larger scripts are sourced from fd 3 instead of the command line (MAX_ARG_STRLEN is 128 KiB).
 MAX_ARG_SCRIPT = 96 * 1024
 # The error types a language runner may report; anything else is a garbled report.
-SCRIPT_ERRORS = frozenset(["runtime_error", "invalid_result", "validation_error", "exited", "memory_limit", "output_limit"])
+SCRIPT_ERRORS = frozenset(
+    ["runtime_error", "invalid_result", "validation_error", "exited", "memory_limit", "output_limit"]
+)
 # input.json and parameters.json: the request's input and parameters, for every language's script.
 JSON_FILES = ("input.json", "parameters.json")
 # The script's name in messages, as each language's runner names it.
@@ -66,7 +68,8 @@ def _write_json_files(request, fail):
         try:
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except FileExistsError:
-            fail("validation_error", "an input file may not be named %s: the run writes the request's %s there" % (name, name[:-5]))
+            what = name[: -len(".json")]
+            fail("validation_error", "an input file may not be named %s: the run writes the %s there" % (name, what))
         try:
             view = memoryview(text.encode("utf-8"))
             while view:
@@ -176,13 +179,14 @@ def _run(request, fail, finish):
     except (ValueError, RecursionError):
         report = None
     if not isinstance(report, dict) or not isinstance(report.get("ok"), bool):
-        fail("invalid_result", "the result channel carried something that is not the runner's report (was fd 4 written to?)")
+        fail("invalid_result", "the result channel carried something other than the runner's report (fd 4 written to?)")
     if report["ok"]:
         if "result" not in report:
             fail("invalid_result", "the result channel carried a success without a result (was fd 4 written to?)")
         encoded = json.dumps(report["result"], ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        if len(encoded) > request["max_result_bytes"]:
-            fail("output_limit", "main() returned %d bytes of JSON; the limit is %d" % (len(encoded), request["max_result_bytes"]))
+        limit = request["max_result_bytes"]
+        if len(encoded) > limit:
+            fail("output_limit", "main() returned %d bytes of JSON; the limit is %d" % (len(encoded), limit))
         _succeed(request, fail, finish, encoded, code)
     error_type = report.get("error_type")
     if error_type not in SCRIPT_ERRORS:

@@ -22,10 +22,8 @@ use super::limiter::RunCgroup;
 use super::outcome::{Outcome, OutputSender, OutputStream};
 use super::process::{self, JailContext, Launch, Nsjail, RunPipes};
 use super::protocol::{self, Setup};
-use super::settings::{Profile, SandboxSettings};
 use super::verdict::{self, Observed};
 use super::zygote::ForkedRun;
-use crate::language::Languages;
 use crate::script::PythonScript;
 
 /// A cold run's deadline allows for nsjail's and Python's start, which a warm run has behind it.
@@ -161,14 +159,13 @@ impl Jail {
     /// are also copied there as they are read (see `capture::Forward`).
     pub async fn execute(
         self,
-        s: &SandboxSettings,
-        profile: Profile,
-        languages: &Languages,
+        ctx: &JailContext,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
         output: Option<OutputSender>,
     ) -> Result<Outcome, SandboxError> {
+        let (s, profile) = (&ctx.settings, ctx.profile);
         let started = Instant::now();
         let Jail {
             keeper,
@@ -176,7 +173,7 @@ impl Jail {
             pipes,
             ready,
         } = self;
-        let request = protocol::request_line(s, languages, script, input, &limits);
+        let request = protocol::request_line(s, &ctx.languages, script, input, &limits);
         let mut stdin = pipes.stdin;
         home.spawn(async move {
             // A failed write means the jail is already gone; the outcome will say why.

@@ -379,16 +379,7 @@ impl Sandbox {
                 Some(jail) => (jail, Some(RefillWhenDone(&self.pool))),
                 None => (Jail::spawn(&self.ctx, &limits).await?, None),
             };
-            jail.execute(
-                &self.ctx.settings,
-                self.ctx.profile,
-                &self.ctx.languages,
-                script,
-                input,
-                limits,
-                output,
-            )
-            .await
+            jail.execute(&self.ctx, script, input, limits, output).await
         }
         .await;
         self.record(&result);

@@ -1,4 +1,5 @@
 # attack: Bash fork bomb: the classic :(){ :|:& };: (the pids cgroup must stop it, the deadline end it)
+# shellcheck shell=bash disable=SC2264
 # category: exhaust
 # request: {"timeout": 2}
 # within: 10

@@ -1,4 +1,5 @@
 # attack: Bash's /dev/tcp and /dev/udp: reach the internet, the metadata server, the server's own port on loopback
+# shellcheck shell=bash
 # category: net
 # expect: status=200 result=null
 # Bash has no result: every breach is printed and makes the script exit 1 (`exited`, a failure).

@@ -1,4 +1,5 @@
 # attack: read the host's secrets from Bash: the server's environment, the canary file, /etc/shadow, the checkout, other processes
+# shellcheck shell=bash
 # category: info
 # expect: status=200 result=null
 breach=0
@@ -8,5 +9,7 @@ for f in '@@HOST_CANARY_FILE@@' /etc/shadow '@@CHECKOUT@@/Cargo.toml' /root/.bas
 done
 if grep -rqs '@@CANARY@@' /proc/*/environ /tmp /dev/shm 2>/dev/null; then echo "found the canary"; breach=1; fi
 [ "$(id -u)" != 0 ] || { echo "root"; breach=1; }
-[ "$(ls /proc | grep -c '^[0-9]')" -lt 20 ] || { echo "sees many processes"; breach=1; }
+n=0
+for _ in /proc/[0-9]*; do n=$((n + 1)); done
+[ "$n" -lt 20 ] || { echo "sees $n processes"; breach=1; }
 exit $breach

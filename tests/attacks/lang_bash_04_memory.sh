@@ -1,4 +1,5 @@
 # attack: fill memory from Bash: a string that doubles until something stops it
+# shellcheck shell=bash
 # category: exhaust
 # request: {"memory": 64, "timeout": 10}
 # within: 15

@@ -1,4 +1,5 @@
 # attack: fill the disk from Bash: one huge file in the working directory, files in /usr and /, /dev/shm
+# shellcheck shell=bash
 # category: exhaust
 # request: {"timeout": 10}
 # expect: status=200 result=null

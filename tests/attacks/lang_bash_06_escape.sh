@@ -1,4 +1,5 @@
 # attack: leave the jail from Bash: load a builtin from a library, raise the limits, reach the host's root through /proc, find setuid tools
+# shellcheck shell=bash
 # category: escape
 # expect: status=200 result=null
 breach=0
