@@ -183,3 +183,42 @@ async fn language_answers_fit_the_openapi_description() {
         "environment",
     );
 }
+
+/// README's "Languages" examples: each request (the JSON in a `curl ... <<'EOF'` block) is sent as
+/// it is, and every field of the response shown after it must be what the server answers.
+#[tokio::test]
+async fn readme_language_examples_run_as_shown() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("\n## Languages\n")
+        .expect("README has a Languages section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let mut pairs = Vec::new();
+    let mut rest = section;
+    while let Some(i) = rest.find("<<'EOF'\n") {
+        let after = &rest[i + "<<'EOF'\n".len()..];
+        let end = after.find("\nEOF\n").expect("the heredoc ends");
+        let request: Value = serde_json::from_str(&after[..end]).expect("the request is JSON");
+        let shown = after.find("```json\n").expect("a response follows") + "```json\n".len();
+        let close = after[shown..].find("\n```").unwrap();
+        let response: Value =
+            serde_json::from_str(&after[shown..shown + close]).expect("the response shown is JSON");
+        pairs.push((request, response));
+        rest = &after[shown + close..];
+    }
+    assert_eq!(pairs.len(), 3, "one example per language");
+    let mut apps = std::collections::HashMap::new();
+    for (request, shown) in pairs {
+        let language = request["language"].as_str().unwrap().to_string();
+        if !apps.contains_key(&language) {
+            apps.insert(language.clone(), app_with(&language).await);
+        }
+        let (status, body) = apps[&language].execute(request.clone()).await;
+        assert_eq!(status, 200, "{request}: {body}");
+        for (key, want) in shown.as_object().unwrap() {
+            assert_eq!(&body[key], want, "{language}: {key} in {body}");
+        }
+    }
+}
