@@ -9,10 +9,11 @@
 /usr/lib/R/library
 /usr/lib/R/modules
 /usr/lib/R/site-library
-# R reads its system Renviron at every start, even --vanilla (Debian links it to /etc/R/Renviron,
-# which comes along: the jail's /etc then has R/Renviron too). Not the other links into /etc/R
+# R reads its system Renviron at every start, even --vanilla, and prints "cannot find system
+# Renviron" on stdout without it. Debian links it into the host's /etc/R: the jail gets a file of its
+# own instead (chroot/R/Renviron), so that its /etc stays chroot/etc. Not the other links into /etc/R
 # (Makeconf, ldpaths, Rprofile.site, repositories): for building packages, or not read --vanilla.
-/usr/lib/R/etc/Renviron
+put /usr/lib/R/etc/Renviron R/Renviron
 # R_SHARE_DIR and R_INCLUDE_DIR.
 /usr/share/R
 # libR.so's link where the loader finds it without ld.so.cache (ldd resolves /lib/libR.so).

@@ -37,7 +37,8 @@ class BuildError(Exception):
 def parse_manifest(text):
     """The manifest's entries, as (kind, path, target) tuples in file order.
 
-    kind is "take", "exclude", "dir", "file" or "link"; target is set for links only. Paths must be
+    kind is "take", "exclude", "dir", "file", "link" or "put"; target is set for links (where the
+    link points) and puts (the definition's file to copy, relative to the definition) only. Paths must be
     absolute and normalised, so that an entry cannot reach outside the tree ("/usr/../etc").
     """
     entries = []
@@ -48,8 +49,10 @@ def parse_manifest(text):
         words = line.split()
         if words[0] in ("dir", "file") and len(words) == 2:
             kind, path, target = words[0], words[1], None
-        elif words[0] == "link" and len(words) == 3:
-            kind, path, target = "link", words[1], words[2]
+        elif words[0] in ("link", "put") and len(words) == 3:
+            kind, path, target = words[0], words[1], words[2]
+            if kind == "put" and (target.startswith("/") or ".." in target.split("/")):
+                raise BuildError("manifest line %d: %r is not a file of the definition" % (number, target))
         elif len(words) == 1 and words[0].startswith("-"):
             kind, path, target = "exclude", words[0][1:], None
         elif len(words) == 1:
@@ -248,6 +251,9 @@ def stamp(definition, venv, languages):
     inputs = [*manifests(definition, languages), os.path.abspath(__file__), os.path.join(venv, ".installed")]
     etc = os.path.join(definition, "etc")
     inputs += [os.path.join(etc, n) for n in sorted(os.listdir(etc))]
+    for manifest in manifests(definition, languages):
+        with open(manifest, encoding="utf-8") as f:
+            inputs += [os.path.join(definition, t) for kind, _, t in parse_manifest(f.read()) if kind == "put"]
     for path in inputs:
         h.update(path.encode() + b"\0")
         with open(path, "rb") as f:
@@ -287,6 +293,11 @@ def build(definition, venv, tree_root, languages):
             tree.make_parents(path)
             with open(tree.dest(path), "w"):
                 pass
+            os.chmod(tree.dest(path), 0o444)
+        elif kind == "put":
+            # A file of the definition itself, where the host's would bring more than the jail needs.
+            tree.make_parents(path)
+            shutil.copyfile(os.path.join(definition, target), tree.dest(path))
             os.chmod(tree.dest(path), 0o444)
         elif kind == "link":
             tree.make_parents(path)

@@ -39,19 +39,6 @@ fn language_tools() -> BTreeSet<String> {
     tools
 }
 
-/// /etc: chroot/etc's three files, and R's system Renviron when R is enabled.
-fn etc_entries() -> BTreeSet<String> {
-    let mut etc = set(["group", "hosts", "passwd"]);
-    if test_settings()
-        .sandbox
-        .languages
-        .contains(&python_script_api::language::Language::R)
-    {
-        etc.insert("R".to_string());
-    }
-    etc
-}
-
 fn set(items: impl IntoIterator<Item = impl Into<String>>) -> BTreeSet<String> {
     items.into_iter().map(Into::into).collect()
 }
@@ -91,8 +78,8 @@ def main():
     assert_eq!(status, 200, "{body}");
     let r = &body["result"];
     assert_eq!(strings(&r["root"]), set(ROOT_ENTRIES), "{r}");
-    // chroot/etc's three files (and R's Renviron), nothing else of the host's /etc.
-    assert_eq!(strings(&r["etc"]), etc_entries(), "{r}");
+    // chroot/etc's three files, nothing of the host's /etc (R's Renviron is chroot/R's, in R_HOME).
+    assert_eq!(strings(&r["etc"]), set(["group", "hosts", "passwd"]), "{r}");
     assert_eq!(
         r["passwd"],
         "nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n"

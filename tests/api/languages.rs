@@ -222,3 +222,36 @@ async fn readme_language_examples_run_as_shown() {
         }
     }
 }
+
+/// MCP's run_python takes `language` too (not with a session: cells are Python).
+#[tokio::test]
+async fn the_mcp_tool_runs_other_languages() {
+    let app = app_with("bash").await;
+    let call = |arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "run_python", "arguments": arguments}})
+        .to_string()
+    };
+    let (status, body) = app
+        .mcp_raw(
+            call(json!({"code": "echo from-bash", "language": "bash"})),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = &body["result"]["structuredContent"];
+    assert_eq!(
+        (&run["stdout"], &run["exit_code"]),
+        (&json!("from-bash\n"), &json!(0)),
+        "{body}"
+    );
+    let (_, body) = app
+        .mcp_raw(
+            call(json!({"code": "echo", "language": "bash", "session_id": "x"})),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(body["result"]["isError"], true, "{body}");
+}
