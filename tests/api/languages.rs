@@ -255,3 +255,38 @@ async fn the_mcp_tool_runs_other_languages() {
         .await;
     assert_eq!(body["result"]["isError"], true, "{body}");
 }
+
+/// /execute/stream takes `language` too: the output as it comes, then the same final answer.
+#[tokio::test]
+async fn the_stream_runs_other_languages() {
+    let app = app_with("bash").await;
+    let response = app
+        .client
+        .post(format!("{}/execute/stream", app.address))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/x-ndjson")
+        .body(json!({"language": "bash", "script": "echo one\necho two >&2\nexit 3"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events.contains(&json!({"type": "stdout", "data": "one\n"})),
+        "{text}"
+    );
+    assert!(
+        events.contains(&json!({"type": "stderr", "data": "two\n"})),
+        "{text}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "result", "{text}");
+    assert_eq!(
+        (&last["data"]["error_type"], &last["data"]["exit_code"]),
+        (&json!("exited"), &json!(3))
+    );
+}
