@@ -335,6 +335,45 @@ mod tests {
         assert_eq!(Language::from_name("Python"), None);
     }
 
+    /// The fds foreign.py gives the interpreter (script 3, result 4, runner 5) are the ones the
+    /// commands here and the runners read and write, and the script's name is the same everywhere.
+    #[test]
+    fn the_fds_and_names_agree_with_foreign_py_and_the_runners() {
+        let foreign = include_str!("sandbox/foreign.py");
+        assert!(foreign.contains("SCRIPT_FD, RESULT_FD, RUNNER_FD = 3, 4, 5"));
+        assert!(
+            RUNNER_JS.contains("const SCRIPT_FD = 3;")
+                && RUNNER_JS.contains("const RESULT_FD = 4;")
+        );
+        assert!(
+            RUNNER_JS.contains("filename: 'script.js'")
+                && CHECK_JS.contains("filename: 'script.js'")
+        );
+        assert!(
+            RUNNER_R.contains("\"/proc/self/fd/3\"") && RUNNER_R.contains("\"/proc/self/fd/4\"")
+        );
+        assert!(
+            RUNNER_R.contains("srcfilecopy(\"script.R\"")
+                && CHECK_R.contains("srcfilecopy('script.R'")
+        );
+        assert!(Language::R
+            .spec()
+            .command
+            .contains(&"--file=/proc/self/fd/5"));
+        assert!(CHECK_R.contains("/proc/self/fd/3"));
+        assert!(Language::Bash.spec().command.contains(&"script.sh"));
+        for (name, script) in [
+            ("javascript", "script.js"),
+            ("r", "script.R"),
+            ("bash", "script.sh"),
+        ] {
+            assert!(
+                foreign.contains(&format!("\"{name}\": \"{script}\"")),
+                "{name}"
+            );
+        }
+    }
+
     #[test]
     fn the_setting_always_has_python() {
         assert_eq!(
