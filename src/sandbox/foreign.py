@@ -13,7 +13,7 @@
 # The child's fds, all memfds (nothing in the working directory, no pipe to keep drained):
 #   0      /dev/null;  1, 2  the jail's stdout and stderr, passed through verbatim
 #   3      the script's source (read-only by use)
-#   4      the result: the language runner (runner.js, runner.R) writes one JSON object there,
+#   4      the result (JavaScript and R only): the language runner writes one JSON object there,
 #          {"ok": true, "result": <JSON>} or {"ok": false, "error_type", "message", "traceback"},
 #          before it exits. Never stdout: nothing the script prints can change it.
 #   5      the language runner's source, when the command does not carry it
@@ -156,16 +156,20 @@ def _run(request, fail, finish):
     _write_json_files(request, fail)
     source = request["script"]
     runner = language.get("runner") or ""
-    fds = {SCRIPT_FD: _memfd("script", source.encode("utf-8")), RESULT_FD: _memfd("result")}
-    if runner and "@runner" not in language["command"]:
-        fds[RUNNER_FD] = _memfd("runner", runner.encode("utf-8"))
+    fds = {SCRIPT_FD: _memfd("script", source.encode("utf-8"))}
+    if runner:
+        # Only a language runner reports on fd 4: a Bash script has no result, and no fd 4 to
+        # invent one on.
+        fds[RESULT_FD] = _memfd("result")
+        if "@runner" not in language["command"]:
+            fds[RUNNER_FD] = _memfd("runner", runner.encode("utf-8"))
     argv = _argv(language["command"], source, runner)
     status = _wait(_spawn(argv, env, fds))
     if os.WIFSIGNALED(status):
         _die_like(status)
     code = os.WEXITSTATUS(status)
     cap = request["max_result_bytes"] + 64 * 1024
-    text, size = _read(fds[RESULT_FD], cap)
+    text, size = _read(fds[RESULT_FD], cap) if RESULT_FD in fds else (b"", 0)
     if size > cap:
         fail("output_limit", "main() returned %d bytes of JSON; the limit is %d" % (size, request["max_result_bytes"]))
     if not text:
