@@ -11,10 +11,13 @@ WORKDIR /app
 
 # The sandbox first: it changes least, so its layer stays cached across source edits.
 # setup-sandbox.sh apt-installs Debian's python3.11 and python3.11-venv when they are missing.
-# It also builds the jail's root filesystem (/opt/sandbox/root) from chroot/.
+# It also builds the jail's root filesystem (/opt/sandbox/root) from chroot/, with the interpreters
+# of SANDBOX_LANGUAGES (Debian's nodejs, r-base-core and r-cran-jsonlite, bash; README, Languages):
+# `--build-arg SANDBOX_LANGUAGES=python` leaves the others out of the image.
+ARG SANDBOX_LANGUAGES=python,javascript,r,bash
 COPY scripts/setup-sandbox.sh scripts/sandbox-requirements.txt scripts/build-jail-root.py scripts/
 COPY chroot/ chroot/
-RUN bash scripts/setup-sandbox.sh /opt/sandbox \
+RUN SANDBOX_LANGUAGES="$SANDBOX_LANGUAGES" bash scripts/setup-sandbox.sh /opt/sandbox \
     && rm -rf /var/lib/apt/lists/* /root/.cache
 
 # Dependencies next, built against stub sources so that editing src/ does not rebuild them.
@@ -44,6 +47,7 @@ ENV HOST=0.0.0.0 \
     SANDBOX_ROOT=/opt/sandbox/root \
     NSJAIL_CONFIG=/app/configs/python.cfg \
     SANDBOX_PROFILE=auto \
+    SANDBOX_LANGUAGES=$SANDBOX_LANGUAGES \
     RUST_LOG=info
 
 EXPOSE 8080

@@ -6,7 +6,9 @@ In one run, on this machine:
      directly (a cold jailed run), sequential latency and spawn rate at 2 parallel;
   2. the service over HTTP: sequential latency (this script, one keep-alive connection), throughput
      at 1, 2, 4 and 16 concurrent clients (wrk), status mix, server and sandbox memory;
-  3. the ratios of issues 6 and 19 against their target bars.
+  3. the ratios of issues 6 and 19 against their target bars;
+  4. issue 18: the cold p50 of a hello world in each language (python, javascript, r, bash) through
+     the service, against that interpreter's bare start from here, in the same run.
 Results go to bench/results/<date>.json and, as a dated table, to bench/README.md.
 Debian's /usr/bin/python3, standard library only.
 """
@@ -297,8 +299,9 @@ class Server:
     """The release server with default settings, on 127.0.0.1, with a clean environment (so that no
     SANDBOX_* variable of the caller changes its settings); stopped by its PID (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, first_port, cgroup, logfile):
+    def __init__(self, first_port, cgroup, logfile, extra_env=None):
         self.first_port, self.cgroup, self.logfile = first_port, cgroup, logfile
+        self.extra_env = extra_env or {}
 
     def __enter__(self):
         self.port = free_port(self.first_port)
@@ -307,6 +310,7 @@ class Server:
         env.update(PORT=str(self.port), HOST="127.0.0.1", SANDBOX_CGROUP=self.cgroup,
                    # The job store of this server alone (never the default under /var/lib).
                    DATA_DIR=str(Path(self.logfile).with_suffix(".data")))
+        env.update(self.extra_env)
         if PROFILE:
             env["SANDBOX_PROFILE"] = PROFILE
         self.log = open(self.logfile, "wb")
@@ -527,6 +531,81 @@ def jobs(first_port, cgroup, work):
     return {"execute": e, "job": j, "ratio_p50": j["p50"] / e["p50"], "n": JOBS_N}
 
 
+# Issue 18: a hello world in each language, cold (SANDBOX_POOL_SIZE=0: nsjail spawned per run, as
+# the first run of a language meets it) and on the default path (fork mode: the runner forked from a
+# zygote, the interpreter started by it), against the interpreter's bare start from this process.
+# The bare commands start the same binaries the jail holds (hard links of the host's).
+LANG_SEQ = 6 if QUICK else 40
+R_ENV = {"R_HOME": "/usr/lib/R", "R_LIBS_SITE": "/usr/lib/R/site-library"}
+LANGUAGES = [
+    # (name, hello world for the service, bare argv, extra environment of the bare run)
+    ("python", "def main():\n    print('hello')\n", ["/usr/bin/python3.11", "-I", "-c", "print('hello')"], {}),
+    ("javascript", "console.log('hello');", ["/usr/bin/node", "-e", "console.log('hello')"], {}),
+    ("r", "cat('hello\\n')", ["/usr/lib/R/bin/exec/R", "--vanilla", "--slave", "--no-echo", "-e", "cat('hello\\n')"],
+     R_ENV),
+    ("bash", "echo hello", ["/usr/bin/bash", "--noprofile", "--norc", "-c", "echo hello"], {}),
+]
+
+
+def languages(first_port, cgroup, work):
+    """Per language: bare p50, the service's cold and default p50, and each one's overhead over bare."""
+    global BARE_ENV
+    if BARE_ENV is None:
+        BARE_ENV = jail_env()
+    out = {}
+    for name, _, argv, extra in LANGUAGES:
+        if not Path(argv[0]).exists():
+            log(f"languages: {name}: {argv[0]} is not installed, skipped")
+            continue
+        saved, BARE_ENV = BARE_ENV, {**BARE_ENV, **extra}
+        try:
+            log(f"languages: bare {name}, {LANG_SEQ} sequential")
+            out[name] = {"bare": summary(spawn_sequential(argv, LANG_SEQ)), "bare_argv": argv}
+        finally:
+            BARE_ENV = saved
+    for path, env in (("cold", {"SANDBOX_POOL_SIZE": "0"}), ("default", {})):
+        with Server(first_port, cgroup, Path(work) / f"server-languages-{path}.log", env) as server:
+            c = Client(server.port)
+            c.wait_idle()
+            for name, script, _, _ in LANGUAGES:
+                if name not in out:
+                    continue
+                body = json.dumps({"script": script, "language": name}).encode()
+                for _ in range(2):
+                    c.request("POST", "/execute", body)
+                log(f"languages: {path} {name}, {LANG_SEQ} sequential")
+                lat = []
+                for _ in range(LANG_SEQ):
+                    status, ms, data = c.request("POST", "/execute", body)
+                    if status != 200:
+                        raise RuntimeError(f"{name}: {status} {data[:300]!r}")
+                    lat.append(ms)
+                r = summary(lat)
+                r["overhead_ms"] = r["p50"] - out[name]["bare"]["p50"]
+                r["ratio"] = r["p50"] / out[name]["bare"]["p50"]
+                out[name][path] = r
+    return out
+
+
+def languages_markdown(langs):
+    L = ["Languages (issue 18; hello world, ms: the interpreter's bare start from here, then the service over "
+         "HTTP, cold = SANDBOX_POOL_SIZE=0 (nsjail per run), default = fork mode; overhead = p50 - bare p50):", "",
+         "| language | bare p50 | cold p50 | cold overhead | cold / bare | default p50 | default overhead |",
+         "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in langs.items():
+        c, d = r.get("cold", {}), r.get("default", {})
+        L.append(f"| {name} | {f(r['bare']['p50'])} | {f(c.get('p50'))} | {f(c.get('overhead_ms'))} | "
+                 f"{f(c.get('ratio'), 2)} | {f(d.get('p50'))} | {f(d.get('overhead_ms'))} |")
+    py = langs.get("python", {}).get("cold", {}).get("overhead_ms")
+    if py is not None:
+        worse = [n for n, r in langs.items() if r.get("cold", {}).get("overhead_ms", 0) > py + 5]
+        L.append("")
+        L.append("Sandboxing a language should cost no more than it costs Python (cold overhead within 5 ms of "
+                 f"Python's {py:.1f} ms): " + ("met" if not worse else "**not met** by " + ", ".join(worse)) + ".")
+    L.append("")
+    return "\n".join(L)
+
+
 # ---------------------------------------------------------------------------------------------
 # Ratios, report.
 
@@ -664,6 +743,8 @@ def markdown(res):
         L.append("")
     L.append("Other ratios: " + "; ".join(f"{o['ratio']} = {o['value']:.2f}" for o in res["other_ratios"]) + ".")
     L.append("")
+    if res.get("languages"):
+        L.append(languages_markdown(res["languages"]))
     if res.get("sessions"):
         se = res["sessions"]
         t, pd = se["trivial_cell"], se["pandas_cell_100k_rows"]
@@ -703,7 +784,11 @@ def main():
     ap.add_argument("--port", type=int, default=18310, help="first port to try")
     ap.add_argument("--cgroup", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--only", choices=["languages"], help="measure only this part (printed, not recorded)")
     a = ap.parse_args()
+    if a.only == "languages":
+        print(languages_markdown(languages(a.port, a.cgroup, a.work)))
+        return
 
     t0 = time.time()
     date = datetime.date.today().isoformat()
@@ -717,6 +802,7 @@ def main():
     res["bars"], res["bars_issue19"], res["other_ratios"] = ratios(res["baselines"], res["service"])
     res["sessions"] = sessions(a.port, a.cgroup, a.work)
     res["jobs"] = jobs(a.port, a.cgroup, a.work)
+    res["languages"] = languages(a.port, a.cgroup, a.work)
     res["loadavg_end"] = Path("/proc/loadavg").read_text().split()[0]
     res["elapsed_s"] = time.time() - t0
 

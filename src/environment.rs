@@ -4,10 +4,12 @@
 //! start-up instead would cost a sandbox run of its own on every cold start, and the venv is
 //! read-only for the server's lifetime anyway.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::language::{Language, Languages};
 
 /// The manifest's file name, inside `SANDBOX_VENV`.
 pub const MANIFEST_FILE: &str = "environment.json";
@@ -29,11 +31,39 @@ pub struct Package {
     pub version: String,
 }
 
+/// The languages' record, beside the jail's root (SANDBOX_ROOT + this suffix), written by
+/// scripts/setup-sandbox.sh from each interpreter the root holds.
+pub const LANGUAGES_SUFFIX: &str = ".languages.json";
+
+/// What one language's interpreter offers, as setup-sandbox.sh recorded it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LanguageRecord {
+    pub version: String,
+    #[serde(default)]
+    pub packages: Vec<Package>,
+    /// Names a script can use without a package: node's built-in modules, Bash's commands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builtins: Vec<String>,
+}
+
+/// One language in GET /environment: whether this server offers it, and what it offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LanguageEntry {
+    pub name: &'static str,
+    pub available: bool,
+    /// Why it is not offered (left out, or not installed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub record: Option<LanguageRecord>,
+}
+
 /// The manifest, or why there is none.
 #[derive(Debug)]
 pub struct Environment {
     manifest: Result<Manifest, String>,
     modules: HashSet<String>,
+    languages: Vec<LanguageEntry>,
 }
 
 impl Environment {
@@ -71,7 +101,53 @@ impl Environment {
             .as_ref()
             .map(|m| m.modules.iter().cloned().collect())
             .unwrap_or_default();
-        Environment { manifest, modules }
+        Environment {
+            manifest,
+            modules,
+            languages: Vec::new(),
+        }
+    }
+
+    /// Each language's entry: offered or not (`offered`, found at the sandbox's start), and what
+    /// setup-sandbox.sh recorded of it (`<root>.languages.json`; Python's from the manifest).
+    pub fn with_languages(mut self, offered: &Languages, root: &Path) -> Environment {
+        let mut path = root.as_os_str().to_owned();
+        path.push(LANGUAGES_SUFFIX);
+        let records: BTreeMap<String, LanguageRecord> = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                log::warn!(
+                    "{} is not valid ({e}): /environment lists no language versions",
+                    Path::new(&path).display()
+                );
+                BTreeMap::new()
+            }),
+            Err(_) => BTreeMap::new(),
+        };
+        self.languages = Language::ALL
+            .into_iter()
+            .map(|language| {
+                let record = match (language, &self.manifest) {
+                    (Language::Python, Ok(m)) => Some(LanguageRecord {
+                        version: m.python_version.clone(),
+                        packages: m.packages.clone(),
+                        builtins: Vec::new(),
+                    }),
+                    _ => records.get(language.name()).cloned(),
+                };
+                LanguageEntry {
+                    name: language.name(),
+                    available: offered.is_available(language),
+                    reason: offered.why_not(language).map(str::to_owned),
+                    record,
+                }
+            })
+            .collect();
+        self
+    }
+
+    /// The languages, for GET /environment.
+    pub fn languages(&self) -> &[LanguageEntry] {
+        &self.languages
     }
 
     /// The manifest, or why there is none.

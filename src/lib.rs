@@ -8,6 +8,7 @@ pub mod error;
 pub mod file_names;
 pub mod files;
 pub mod jobs;
+pub mod language;
 pub mod mcp;
 pub mod metrics;
 pub mod origin;

@@ -7,9 +7,14 @@ use rustpython_parser::source_code::RandomLocator;
 use rustpython_parser::{parse, Mode};
 use serde::Serialize;
 
-/// A script that parsed as Python 3 and defines `main` at module top level.
+use crate::language::Language;
+
+/// A script that parsed as Python 3 and defines `main` at module top level; or, for another
+/// language (`PythonScript::foreign`), one that passed the checks that need no parser (its syntax
+/// is its interpreter's to check, in the jail).
 #[derive(Debug, Clone)]
 pub struct PythonScript {
+    language: Language,
     source: String,
     main_is_async: bool,
     /// main()'s docstring, cleaned as Python's `inspect.cleandoc` cleans it: a saved script's
@@ -54,11 +59,45 @@ impl PythonScript {
         let mut imports = facts.imports;
         imports.sort();
         Ok(PythonScript {
+            language: Language::Python,
             source,
             main_is_async: main.is_async,
             main_docstring: main.docstring,
             imports,
         })
+    }
+
+    /// A script in another language: not empty, within the size limit, no NUL byte. Its syntax
+    /// and its main() are its interpreter's to check (in the jail: /validate, or the run).
+    pub fn foreign(
+        language: Language,
+        source: String,
+        max_bytes: usize,
+    ) -> Result<PythonScript, ScriptError> {
+        precheck(&source, max_bytes)?;
+        Ok(PythonScript {
+            language,
+            source,
+            main_is_async: false,
+            main_docstring: None,
+            imports: Vec::new(),
+        })
+    }
+
+    /// The script for `language`: parsed if Python, prechecked otherwise.
+    pub fn for_language(
+        language: Language,
+        source: String,
+        max_bytes: usize,
+    ) -> Result<PythonScript, ScriptError> {
+        match language {
+            Language::Python => PythonScript::parse(source, max_bytes),
+            other => PythonScript::foreign(other, source, max_bytes),
+        }
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
     }
 
     pub fn source(&self) -> &str {

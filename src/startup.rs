@@ -38,7 +38,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let (sandbox, notes) = start_sandbox(&mut settings).await?;
         notes.iter().for_each(|n| log::warn!("memory budget: {n}"));
-        let environment = Environment::load(&settings.sandbox.venv_path);
+        let environment = Environment::load(&settings.sandbox.venv_path)
+            .with_languages(sandbox.languages(), &settings.sandbox.root_path);
         // The manifest is written at setup time; a venv rebuilt on another Python without
         // setup-sandbox.sh would leave it stale. The probe has just asked the real interpreter.
         if let (Ok(manifest), Some(probed)) =

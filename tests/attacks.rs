@@ -58,16 +58,46 @@ struct Attack {
     within: Option<Duration>,
 }
 
-/// Reads the header: the leading `#` lines of the file.
+/// The language of an attack file, by its extension (issue 18): `.py` Python, `.js` JavaScript,
+/// `.R` R, `.sh` Bash. `None`: not an attack file.
+fn language_of(path: &Path) -> Option<&'static str> {
+    match path.extension()?.to_str()? {
+        "py" => Some("python"),
+        "js" => Some("javascript"),
+        "R" => Some("r"),
+        "sh" => Some("bash"),
+        _ => None,
+    }
+}
+
+/// Reads the header of a Python, R or Bash file: its leading `#` lines.
 fn parse_header(text: &str) -> Result<Attack, String> {
+    parse_header_with(text, "#")
+}
+
+/// Reads the header for the file's language: its leading comment lines (`//` in JavaScript), and
+/// sets the request's `language` for any language but Python.
+fn parse_attack(path: &Path, text: &str) -> Result<Attack, String> {
+    let language = language_of(path).ok_or("not an attack file")?;
+    let mut attack = parse_header_with(text, if language == "javascript" { "//" } else { "#" })?;
+    if language != "python" {
+        attack
+            .request
+            .insert("language".into(), Value::String(language.into()));
+    }
+    Ok(attack)
+}
+
+/// Reads the header: the leading lines that start with `prefix`.
+fn parse_header_with(text: &str, prefix: &str) -> Result<Attack, String> {
     let mut description = None;
     let mut category = None;
     let mut request = Map::new();
     let mut expects = Vec::new();
     let mut session_expects = Vec::new();
     let mut within = None;
-    for line in text.lines().take_while(|l| l.starts_with('#')) {
-        let Some((key, value)) = line.trim_start_matches('#').split_once(':') else {
+    for line in text.lines().take_while(|l| l.starts_with(prefix)) {
+        let Some((key, value)) = line.trim_start_matches(prefix).split_once(':') else {
             continue; // a plain comment
         };
         let value = value.trim();
@@ -344,7 +374,7 @@ fn attack_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "py"))
+        .filter(|p| language_of(p).is_some())
         .collect();
     files.sort();
     files
@@ -457,7 +487,7 @@ async fn every_attack_is_contained() {
     for (index, path) in files.iter().enumerate() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let source = std::fs::read_to_string(path).expect("attack file is UTF-8");
-        let attack = match parse_header(&source) {
+        let attack = match parse_attack(path, &source) {
             Ok(a) => a,
             Err(e) => {
                 failures.push(format!("{name}: bad header: {e}"));
@@ -465,6 +495,9 @@ async fn every_attack_is_contained() {
             }
         };
         *per_category.entry(attack.category.clone()).or_default() += 1;
+        *per_category
+            .entry(format!("lang:{}", language_of(path).unwrap_or("?")))
+            .or_default() += 1;
         let marker = format!("psa-attack-marker-{}-{index}", std::process::id());
         let script = match host.substitute(&source, &marker) {
             Ok(s) => s,
@@ -698,6 +731,10 @@ async fn every_attack_is_contained_as_a_session_cell() {
     let files = attack_files();
     let mut failures = Vec::new();
     for (index, path) in files.iter().enumerate() {
+        // Sessions are Python's: the other languages' attacks run in the one-shot corpus only.
+        if language_of(path) != Some("python") {
+            continue;
+        }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let source = std::fs::read_to_string(path).expect("attack file is UTF-8");
         let attack = match parse_header(&source) {

@@ -128,7 +128,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The Python script, which defines main(); `-` reads it from stdin
+    /// The script: Python, which defines main(); or JavaScript, R or Bash (--language, or the
+    /// extension); `-` reads it from stdin
     #[arg(value_name = "SCRIPT")]
     pub script: PathBuf,
     /// A JSON file: main()'s argument (main(data)) and the global `input_data`
@@ -148,6 +149,10 @@ pub struct RunArgs {
     /// Memory for the whole run in MiB (default 256)
     #[arg(long, value_name = "MB")]
     pub memory: Option<u64>,
+    /// The script's language: python, javascript, r or bash (default: from the script's
+    /// extension, .js, .R or .sh; else python)
+    #[arg(long, value_name = "LANGUAGE")]
+    pub language: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -53,7 +53,21 @@ pub(super) fn execute_body(args: &RunArgs) -> Result<Value, Failed> {
     if let Some(memory) = args.memory {
         body.insert("memory".into(), memory.into());
     }
+    if let Some(language) = args.language.clone().or_else(|| language_of(&args.script)) {
+        body.insert("language".into(), language.into());
+    }
     Ok(Value::Object(body))
+}
+
+/// The language a script's extension names (README, "Languages"); `None`: Python, the default.
+fn language_of(script: &Path) -> Option<String> {
+    let language = match script.extension()?.to_str()? {
+        "js" | "cjs" => "javascript",
+        "R" | "r" => "r",
+        "sh" | "bash" => "bash",
+        _ => return None,
+    };
+    Some(language.to_string())
 }
 
 /// One of `files`: the file's last path component as its name (the service says whether that
@@ -72,4 +86,21 @@ fn input_file(path: &Path) -> Result<Value, Failed> {
         "content": base64::engine::general_purpose::STANDARD.encode(bytes),
         "encoding": "base64",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extension_names_the_language() {
+        assert_eq!(
+            language_of(Path::new("a/b.js")).as_deref(),
+            Some("javascript")
+        );
+        assert_eq!(language_of(Path::new("stats.R")).as_deref(), Some("r"));
+        assert_eq!(language_of(Path::new("job.sh")).as_deref(), Some("bash"));
+        assert_eq!(language_of(Path::new("main.py")), None);
+        assert_eq!(language_of(Path::new("-")), None);
+    }
 }

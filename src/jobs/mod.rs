@@ -179,6 +179,11 @@ impl Jobs {
 
     /// The store, or a 503 when it could not be opened: the jobs', and the script library's
     /// (crate::scripts).
+    /// The languages the sandbox offers (a job is checked against them as /execute's request).
+    pub fn languages(&self) -> &crate::language::Languages {
+        self.sandbox.languages()
+    }
+
     pub(crate) fn store(&self) -> Result<&Store, ApiError> {
         self.store
             .as_ref()

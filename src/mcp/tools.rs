@@ -153,7 +153,8 @@ pub fn list(ctx: &Context<'_>) -> Value {
                     "files": {"type": "array", "items": file_schema, "description": "Files written into the working directory before the code runs."},
                     "timeout": {"type": "integer", "minimum": 1, "description": "Seconds."},
                     "memory": {"type": "integer", "description": "MiB for the whole run."},
-                    "session_id": {"type": "string", "description": "Run the code as a cell of this session (create_session)."}
+                    "session_id": {"type": "string", "description": "Run the code as a cell of this session (create_session)."},
+                    "language": {"type": "string", "enum": ["python", "javascript", "r", "bash"], "description": "The code's language (default python; not with session_id). JavaScript and R: main(input)'s value is the result; Bash: the result is null and exit_code is reported."}
                 },
                 "required": ["code"],
                 "additionalProperties": false
@@ -281,6 +282,8 @@ struct RunPython {
     timeout: Option<u64>,
     memory: Option<u64>,
     session_id: Option<String>,
+    /// The code's language (crate::language); not with a session, whose cells are Python.
+    language: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -323,8 +326,14 @@ pub async fn call(
         },
         "validate_python" => match decode::<ValidatePython>(arguments) {
             Ok(args) => {
-                let request =
-                    execute_request(args.code, args.input, args.files, args.timeout, args.memory);
+                let request = execute_request(
+                    args.code,
+                    args.input,
+                    args.files,
+                    args.timeout,
+                    args.memory,
+                    None,
+                );
                 match request {
                     Ok(request) => structured(
                         routes::check_script(
@@ -390,6 +399,7 @@ fn execute_request(
     files: Option<Vec<FileRequest>>,
     timeout: Option<u64>,
     memory: Option<u64>,
+    language: Option<String>,
 ) -> Result<ExecuteRequest, ApiError> {
     let input = input
         .map(|v| RawValue::from_string(v.to_string()))
@@ -403,16 +413,21 @@ fn execute_request(
         parameters: None,
         files,
         capture_figures: None,
+        language,
     })
 }
 
 async fn run_python(args: RunPython, ctx: &Context<'_>) -> Value {
     let rendered = match args.session_id {
         Some(id) => {
-            if args.input.is_some() || args.files.is_some() || args.memory.is_some() {
+            if args.input.is_some()
+                || args.files.is_some()
+                || args.memory.is_some()
+                || args.language.as_deref().is_some_and(|l| l != "python")
+            {
                 return failed(&ApiError::InvalidRequest(
-                    "a session cell takes only code and timeout: give files and memory to \
-                     create_session, and keep data in the session's variables"
+                    "a session cell takes only code and timeout (and is Python): give files and \
+                     memory to create_session, and keep data in the session's variables"
                         .to_string(),
                 ));
             }
@@ -423,7 +438,14 @@ async fn run_python(args: RunPython, ctx: &Context<'_>) -> Value {
             routes::render(routes::run_cell(ctx.req, &id, cell, ctx.settings, ctx.sessions).await)
         }
         None => {
-            match execute_request(args.code, args.input, args.files, args.timeout, args.memory) {
+            match execute_request(
+                args.code,
+                args.input,
+                args.files,
+                args.timeout,
+                args.memory,
+                args.language,
+            ) {
                 Ok(request) => routes::render(
                     routes::check_and_run(request, ctx.settings, ctx.sandbox, ctx.metrics).await,
                 ),

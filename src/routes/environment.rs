@@ -7,7 +7,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 
 use crate::configuration::Settings;
-use crate::environment::{Environment, Manifest};
+use crate::environment::{Environment, LanguageEntry, Manifest};
 use crate::error::ApiError;
 use crate::policy::ImportPolicy;
 
@@ -17,6 +17,8 @@ use super::execute::request::MIN_TIMEOUT_SECS;
 pub(crate) struct Answer<'a> {
     #[serde(flatten)]
     manifest: &'a Manifest,
+    /// Every language: offered or not (and why), its version and packages.
+    languages: &'a [LanguageEntry],
     /// `{"allow": [...]}` or `{"deny": [...]}`; absent without a policy.
     #[serde(skip_serializing_if = "Option::is_none")]
     import_policy: Option<&'a ImportPolicy>,
@@ -53,6 +55,7 @@ pub(crate) fn describe<'a>(
     match environment.manifest() {
         Ok(manifest) => Ok(Answer {
             manifest,
+            languages: environment.languages(),
             import_policy: settings.sandbox.import_policy.as_ref(),
             limits: Limits {
                 timeout: Range {

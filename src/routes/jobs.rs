@@ -141,7 +141,8 @@ pub(super) async fn submit(
     // The parse is CPU work: within /validate's gate, which bounds exactly that. A job's limits
     // are /execute's but for its longer maximum timeout (the jobs service's settings).
     let checker = Arc::new(jobs.settings().clone());
-    gate.check(move || check_request(request, &checker).map(drop))
+    let languages = jobs.languages().clone();
+    gate.check(move || check_request(request, &checker, &languages).map(drop))
         .await??;
     let job = jobs
         .submit(owner(req), body, callback_url, max_attempts, script)

@@ -132,8 +132,12 @@ async fn checked(
     source: String,
     settings: Arc<Settings>,
     gate: &ValidateGate,
+    jobs: &Jobs,
 ) -> Result<PythonScript, ApiError> {
+    // Saved scripts are Python's (a request without `language`).
+    let languages = jobs.languages().clone();
     let request = ExecuteRequest {
+        language: None,
         script: source,
         timeout: None,
         memory: None,
@@ -142,7 +146,7 @@ async fn checked(
         files: None,
         capture_figures: None,
     };
-    gate.check(move || check_request(request, &settings).map(|(script, _)| script))
+    gate.check(move || check_request(request, &settings, &languages).map(|(script, _)| script))
         .await?
 }
 
@@ -161,7 +165,7 @@ pub async fn create_script(
     scripts::check_name(&body.name)?;
     // A store that could not be opened answers before the parse spends CPU.
     let store = jobs.store()?;
-    let script = checked(body.script, settings.into_inner(), &gate).await?;
+    let script = checked(body.script, settings.into_inner(), &gate, &jobs).await?;
     let description = scripts::description(body.description, &script)?;
     let saved = scripts::create(store, owner(&req), body.name, &script, description).await?;
     let version = VersionRecord {
@@ -282,7 +286,7 @@ pub async fn update_script(
     let store = jobs.store()?;
     // An unknown script is a 404 before its new source is parsed.
     scripts::get(store, &id, owner.as_deref()).await?;
-    let script = checked(body.script, settings.into_inner(), &gate).await?;
+    let script = checked(body.script, settings.into_inner(), &gate, &jobs).await?;
     let description = scripts::description(body.description, &script)?;
     let number = scripts::update(
         store,

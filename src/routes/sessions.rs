@@ -95,6 +95,7 @@ async fn new_session(
         parameters: None,
         files: None,
         capture_figures: None,
+        language: None,
     }
     .limits(settings)?;
     let idle = body.idle_timeout.unwrap_or(DEFAULT_IDLE_SECS);

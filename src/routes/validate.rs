@@ -2,9 +2,10 @@
 //! anything.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use super::execute::ExecuteRequest;
@@ -12,8 +13,10 @@ use crate::body::BodyGate;
 use crate::configuration::Settings;
 use crate::environment::Environment;
 use crate::error::ApiError;
+use crate::language::Language;
 use crate::policy::RefusedImport;
-use crate::script::{MainSignature, Problem, Report};
+use crate::sandbox::{Limits, RunInput, RunStatus, Sandbox};
+use crate::script::{MainSignature, Problem, PythonScript, Report};
 
 /// Bounds the parsing /validate does. It runs nothing, so it takes no sandbox slot and never
 /// waits behind runs; but the parser spends up to a second of CPU and ~150 MiB on a pathological
@@ -80,7 +83,13 @@ impl ValidateGate {
 pub(crate) struct Validation {
     pub(crate) valid: bool,
     errors: Vec<Problem>,
-    main: MainSignature,
+    /// Python only: another language's main is its interpreter's to find, at run time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    main: Option<MainSignature>,
+    /// Another language's: whose parser checked the syntax (in the jail). Absent for Python,
+    /// which the server parses itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checked_by: Option<String>,
     imports: Vec<String>,
     unavailable_imports: Vec<String>,
     /// Only when the server has an import policy. Not among `errors`: /execute refuses nothing
@@ -98,9 +107,18 @@ pub async fn validate(
     settings: web::Data<Settings>,
     gate: web::Data<ValidateGate>,
     environment: web::Data<Environment>,
+    sandbox: web::Data<Arc<Sandbox>>,
 ) -> Result<HttpResponse, ApiError> {
     // The body under the shared budget and deadline first; this gate only once it is complete.
     let (request, _lease) = bodies.read_json::<ExecuteRequest>(&req, payload).await?;
+    let language = sandbox
+        .languages()
+        .resolve(request.language.as_deref())
+        .map_err(ApiError::InvalidRequest)?;
+    if language != Language::Python {
+        let validation = check_in_jail(request, language, &settings, &sandbox).await?;
+        return Ok(HttpResponse::Ok().json(validation));
+    }
     let validation = check(
         request,
         settings.into_inner(),
@@ -131,6 +149,16 @@ pub(crate) fn report(
     settings: &Settings,
     environment: &Environment,
 ) -> Validation {
+    if let Some(name) = request.language.as_deref().filter(|n| *n != "python") {
+        // The command line's local check: the server's own parser is Python's.
+        return Validation::problems(
+            vec![Problem::general(format!(
+                "only a server can check a {name} script (its interpreter's parser runs in the \
+                 jail): use --url"
+            ))],
+            None,
+        );
+    }
     // /execute refuses out-of-range limits before it looks at the script, so they are errors here.
     let limits = request.limits(settings).err();
     // And bad parameters or input files (names, encoding, caps).
@@ -148,9 +176,98 @@ pub(crate) fn report(
     Validation {
         valid: errors.is_empty(),
         errors,
-        main: report.main,
+        main: Some(report.main),
+        checked_by: None,
         imports: report.imports,
         unavailable_imports,
         refused_imports,
     }
+}
+
+impl Validation {
+    /// A report of another language's script: only problems, and who checked it.
+    fn problems(errors: Vec<Problem>, checked_by: Option<String>) -> Validation {
+        Validation {
+            valid: errors.is_empty(),
+            errors,
+            main: None,
+            checked_by,
+            imports: Vec::new(),
+            unavailable_imports: Vec::new(),
+            refused_imports: None,
+        }
+    }
+}
+
+/// How long a syntax check may take in the jail: a parser, not a run.
+const JAIL_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What foreign.py's syntax check returns as its result.
+#[derive(Deserialize)]
+struct JailCheck {
+    valid: bool,
+    message: String,
+    line: Option<usize>,
+}
+
+/// Another language's script, checked as /execute would (limits, input, size) and then by its
+/// interpreter's own parser in a jail of its own (node --check, R's parse(), bash -n): nothing of
+/// the script runs. It takes a sandbox slot, as a run does.
+async fn check_in_jail(
+    mut request: ExecuteRequest,
+    language: Language,
+    settings: &Settings,
+    sandbox: &Sandbox,
+) -> Result<Validation, ApiError> {
+    let checked_by = language.spec().checked_by.to_string();
+    let mut errors = Vec::new();
+    if let Err(e) = request.limits(settings) {
+        errors.push(Problem::general(e.to_string()));
+    }
+    let checker = settings.clone();
+    let source = std::mem::take(&mut request.script);
+    let (input, script) = web::block(move || {
+        let input = request.take_input(&checker).err();
+        let script = PythonScript::foreign(language, source, checker.max_script_bytes);
+        (input, script)
+    })
+    .await
+    .map_err(|e| ApiError::task_failed("checking the script", e))?;
+    errors.extend(input.map(|e| Problem::general(e.to_string())));
+    let script = match script {
+        Ok(script) => script,
+        Err(e) => {
+            errors.push(e.into());
+            return Ok(Validation::problems(errors, Some(checked_by)));
+        }
+    };
+    let limits = Limits {
+        timeout: JAIL_CHECK_TIMEOUT.min(Duration::from_secs(settings.max_timeout_secs)),
+        memory_mib: settings.default_memory_mib,
+    };
+    let input = RunInput {
+        check_syntax: true,
+        ..RunInput::default()
+    };
+    let outcome = sandbox.run(&script, &input, limits).await?;
+    match outcome.status {
+        RunStatus::Completed { result, .. } => {
+            match serde_json::from_str::<JailCheck>(result.get()) {
+                Ok(check) if check.valid => {}
+                Ok(check) => errors.push(Problem {
+                    line: check.line,
+                    column: None,
+                    message: check.message,
+                }),
+                Err(e) => errors.push(Problem::general(format!(
+                    "the syntax check answered something unexpected: {e}"
+                ))),
+            }
+        }
+        RunStatus::Failed(failure) => errors.push(Problem::general(format!(
+            "the syntax check did not finish: {}",
+            failure.message
+        ))),
+    }
+    Ok(Validation::problems(errors, Some(checked_by)))
 }

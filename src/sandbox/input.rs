@@ -27,6 +27,9 @@ pub struct RunInput {
     pub files: Vec<InputFile>,
     /// Whether pyplot figures left open are saved as PNG files.
     pub capture_figures: bool,
+    /// Only check the script's syntax with its interpreter's parser, never run it (/validate, for
+    /// a language the server cannot parse itself).
+    pub check_syntax: bool,
 }
 
 /// One input file, as the runner gets it: a checked name, and the content as it came (text, or

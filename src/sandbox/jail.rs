@@ -22,7 +22,6 @@ use super::limiter::RunCgroup;
 use super::outcome::{Outcome, OutputSender, OutputStream};
 use super::process::{self, JailContext, Launch, Nsjail, RunPipes};
 use super::protocol::{self, Setup};
-use super::settings::{Profile, SandboxSettings};
 use super::verdict::{self, Observed};
 use super::zygote::ForkedRun;
 use crate::script::PythonScript;
@@ -160,13 +159,13 @@ impl Jail {
     /// are also copied there as they are read (see `capture::Forward`).
     pub async fn execute(
         self,
-        s: &SandboxSettings,
-        profile: Profile,
+        ctx: &JailContext,
         script: &PythonScript,
         input: &RunInput,
         limits: Limits,
         output: Option<OutputSender>,
     ) -> Result<Outcome, SandboxError> {
+        let (s, profile) = (&ctx.settings, ctx.profile);
         let started = Instant::now();
         let Jail {
             keeper,
@@ -174,7 +173,7 @@ impl Jail {
             pipes,
             ready,
         } = self;
-        let request = protocol::request_line(s, script, input, &limits);
+        let request = protocol::request_line(s, &ctx.languages, script, input, &limits);
         let mut stdin = pipes.stdin;
         home.spawn(async move {
             // A failed write means the jail is already gone; the outcome will say why.

@@ -161,7 +161,19 @@ impl Sandbox {
             log::warn!("no usable cgroup, memory and pids are limited by rlimits: {reason}");
         }
         let max_cpus = settings.max_cpus;
+        let languages = crate::language::Languages::detect(
+            &settings.languages,
+            &settings.root_path,
+            &settings.config_path,
+        );
+        log::info!("languages: {}", languages.names().join(", "));
+        for language in crate::language::Language::ALL {
+            if let Some(why) = languages.why_not(language) {
+                log::warn!("language {} is not offered: {why}", language.name());
+            }
+        }
         let ctx = Arc::new(JailContext {
+            languages,
             settings,
             profile: profile.profile,
             venv,
@@ -270,6 +282,11 @@ impl Sandbox {
         SessionJail::start(self.ctx.clone(), start, memory).await
     }
 
+    /// The languages this server offers (and why the others are not).
+    pub fn languages(&self) -> &crate::language::Languages {
+        &self.ctx.languages
+    }
+
     /// SESSIONS_MAX.
     pub fn sessions_max(&self) -> usize {
         self.ctx.settings.sessions_max
@@ -344,9 +361,12 @@ impl Sandbox {
                 .iter()
                 .any(|x| name.ends_with(x))
         });
+        // Another language's interpreter starts as the runner's child in either kind of jail: a
+        // forked one saves nsjail's start, a spawned warm one only its Python imports.
+        let python = script.language() == crate::language::Language::Python;
         let wants_warm = self.pool.mode() == PoolMode::Fork
-            || script.imports().iter().any(|m| preloads(m))
-            || (tables && preloads("pandas"));
+            || (python && script.imports().iter().any(|m| preloads(m)))
+            || (python && tables && preloads("pandas"));
         let warm = if wants_warm {
             self.pool.take(&limits).await
         } else {
@@ -359,15 +379,7 @@ impl Sandbox {
                 Some(jail) => (jail, Some(RefillWhenDone(&self.pool))),
                 None => (Jail::spawn(&self.ctx, &limits).await?, None),
             };
-            jail.execute(
-                &self.ctx.settings,
-                self.ctx.profile,
-                script,
-                input,
-                limits,
-                output,
-            )
-            .await
+            jail.execute(&self.ctx, script, input, limits, output).await
         }
         .await;
         self.record(&result);

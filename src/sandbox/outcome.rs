@@ -27,6 +27,9 @@ pub enum RunStatus {
         result: Box<RawValue>,
         results: Option<Box<RawValue>>,
         files: Option<Box<RawValue>>,
+        /// The interpreter's exit status, for the languages that report it on success
+        /// (JavaScript, R, Bash); `None` for Python, whose success has none.
+        exit_code: Option<i32>,
     },
     Failed(Failure),
 }

@@ -37,6 +37,8 @@ pub struct JailContext {
     pub uids: JailUids,
     /// The CPUs each live jail runs on, when SANDBOX_MAX_CPUS limits them.
     pub cpus: JailCpus,
+    /// The languages offered: enabled, and found in the jail's root.
+    pub languages: crate::language::Languages,
 }
 
 /// nsjail, running one jail: its process, the run's cgroup and the jail's outside uid. Dropping it

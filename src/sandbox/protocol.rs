@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 use super::input::{InputFile, Limits, RunInput};
 use super::outcome::Usage;
 use super::settings::SandboxSettings;
+use crate::language::{Language, Languages};
 use crate::script::PythonScript;
 
 /// The wrapper that runs inside the jail: it executes the script, calls main() and sends the
@@ -28,13 +29,16 @@ pub const POLICY: &str = include_str!("policy.py");
 pub const WORKDIR: &str = include_str!("workdir.py");
 /// What the script finds defined, and main()'s arguments (a runner module).
 pub const SCRIPT_API: &str = include_str!("script_api.py");
+/// Scripts in other languages, run as the runner's child (a runner module).
+pub const FOREIGN: &str = include_str!("foreign.py");
 /// The runner's modules, by the names runner.py's MODULES loads them under: every jail gets them
 /// in its set-up line (`runner_head`), and a zygote's children inherit them.
-pub const RUNNER_MODULES: [(&str, &str); 4] = [
+pub const RUNNER_MODULES: [(&str, &str); 5] = [
     ("convert", CONVERT),
     ("policy", POLICY),
     ("workdir", WORKDIR),
     ("script_api", SCRIPT_API),
+    ("foreign", FOREIGN),
 ];
 const BOOTSTRAP: &str =
     "import sys,json;exec(compile(json.loads(sys.stdin.buffer.readline()),'<runner>','exec'))";
@@ -121,15 +125,43 @@ struct RunRequest<'a> {
     /// Absent without a policy: then the runner installs no import hook at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     import_policy: Option<&'a crate::policy::ImportPolicy>,
+    /// Absent for Python: then the request line is as it always was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<Foreign<'a>>,
+}
+
+/// A script in another language, for runner.py's foreign.py: what to start and how.
+#[derive(Serialize)]
+struct Foreign<'a> {
+    name: &'static str,
+    /// The interpreter's argv; `@script` and `@runner` stand for the script's and the runner's
+    /// source (see foreign.py).
+    command: &'static [&'static str],
+    /// Only the syntax check (`check_syntax`): this argv instead, the script on fd 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'static [&'static str]>,
+    runner: Option<&'static str>,
+    /// The language config's environment, on top of the jail's.
+    env: &'a [(String, String)],
 }
 
 /// The run's request line, newline included.
 pub fn request_line(
     s: &SandboxSettings,
+    languages: &Languages,
     script: &PythonScript,
     input: &RunInput,
     limits: &Limits,
 ) -> String {
+    let language = script.language();
+    let spec = language.spec();
+    let foreign = (language != Language::Python).then(|| Foreign {
+        name: spec.name,
+        command: spec.command,
+        check: input.check_syntax.then_some(spec.check),
+        runner: spec.runner,
+        env: languages.env(language),
+    });
     let mut line = serde_json::to_string(&RunRequest {
         script: script.source(),
         max_result_bytes: s.max_result_bytes,
@@ -141,6 +173,7 @@ pub fn request_line(
         max_output_files: s.max_output_files,
         max_output_files_bytes: s.max_output_files_bytes,
         import_policy: s.import_policy.as_ref(),
+        language: foreign,
     })
     .unwrap_or_default();
     line.push('\n');
@@ -251,6 +284,7 @@ mod tests {
             "policy": POLICY,
             "workdir": WORKDIR,
             "script_api": SCRIPT_API,
+            "foreign": FOREIGN,
         });
         assert_eq!(
             setup,
@@ -271,7 +305,7 @@ mod tests {
         });
         let setup: serde_json::Value = serde_json::from_str(cold.lines().nth(1).unwrap()).unwrap();
         assert_eq!(setup["modules"]["convert"], CONVERT);
-        assert_eq!(setup["modules"].as_object().unwrap().len(), 4);
+        assert_eq!(setup["modules"].as_object().unwrap().len(), 5);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 #             "input": any (absent when the request had none), "parameters": object,
 #             "files": [{"name", "content", "encoding": "utf8"|"base64"}], "capture_figures": bool,
 #             "max_output_files": int, "max_output_files_bytes": int,
-#             "import_policy": {"allow"|"deny": [module, ...]} (absent without a policy)}
+#             "import_policy": {"allow"|"deny": [module, ...]} (absent without a policy),
+#             "language": {...} (absent for Python: see foreign.py)}
 #   fd 1/2 the script's own stdout and stderr, passed through verbatim
 #   fd 3   the result channel: READY_MARK once the runner is ready (before any user code), then
 #          exactly one frame, "<length>\n<JSON object>", written once, after stdout is flushed.
@@ -22,7 +23,8 @@
 #
 # The runner's modules: "modules" holds the sources of convert.py (values to JSON), policy.py (the
 # import policy), workdir.py (input files, figures, output/) and script_api.py (load_file,
-# save_result, the script's globals, main()'s arguments), which every jail gets in its set-up
+# save_result, the script's globals, main()'s arguments) and foreign.py (scripts in other
+# languages, run as a child), which every jail gets in its set-up
 # line. _load_modules compiles each as "<runner:NAME>" into a module of its own, registered in
 # sys.modules as "_runner_NAME" (how they import each other) and bound to the runner's global
 # NAME, before anything uses them. A user's traceback starts at the script's first frame, as it
@@ -59,7 +61,7 @@ RUNNER_PID = os.getpid()
 ZYGOTE_FILE = "<zygote>"
 SESSION_FILE = "<runner:session>"
 # The runner's modules, in the order _load_modules loads them: each may import those before it.
-MODULES = ("convert", "policy", "workdir", "script_api")
+MODULES = ("convert", "policy", "workdir", "script_api", "foreign")
 MODULE_NAME = "_runner_%s"  # in sys.modules
 MODULE_FILE = "<runner:%s>"  # in tracebacks
 # The files of our code: a user's traceback starts after their frames (_user_traceback).
@@ -74,7 +76,7 @@ DUMPS_ARGS = {"ensure_ascii": False, "allow_nan": False, "separators": (",", ":"
 MAX_QUEUED_SIGNALS = 16
 
 # The modules, bound by _load_modules before anything uses them.
-convert = policy = workdir = script_api = None
+convert = policy = workdir = script_api = foreign = None
 
 
 def _write_all(data):
@@ -196,13 +198,13 @@ def _load_modules(sources):
     """The set-up's "modules", each a module of its own: its names stay out of the runner's
     globals, and its frames say "<runner:NAME>". Registered in sys.modules in MODULES' order, so
     that each can import those before it by their registered names."""
-    global convert, policy, workdir, script_api, ImportPolicyError
+    global convert, policy, workdir, script_api, foreign, ImportPolicyError
     loaded = {}
     for name in MODULES:
         module = _module(MODULE_NAME % name, MODULE_FILE % name, sources[name])
         loaded[name] = sys.modules[module.__name__] = module
     convert, policy, workdir = loaded["convert"], loaded["policy"], loaded["workdir"]
-    script_api = loaded["script_api"]
+    script_api, foreign = loaded["script_api"], loaded["foreign"]
     # Where its __module__ ("__main__", the runner's, in the jail) says it is, as when the runner
     # defined it: pickle finds it there.
     ImportPolicyError = policy.ImportPolicyError
@@ -259,6 +261,9 @@ def _run():
     sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
     sys.stderr.reconfigure(errors="backslashreplace")
     workdir._prepare_workdir(request, _fail)
+    if "language" in request:
+        # JavaScript, R or Bash: their interpreter runs as this process's child (foreign.py).
+        foreign._run(request, _fail, _finish)
 
     source = request["script"]
     max_result_bytes = request["max_result_bytes"]

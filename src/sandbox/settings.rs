@@ -198,6 +198,9 @@ pub struct SandboxSettings {
     pub sessions_max: usize,
     /// Modules a warm sandbox imports before it waits for its script.
     pub preload: Vec<String>,
+    /// The languages enabled (SANDBOX_LANGUAGES), Python always; those whose interpreter the
+    /// jail's root lacks are found at start-up (`crate::language::Languages::detect`).
+    pub languages: Vec<crate::language::Language>,
     /// The operator's import policy (`IMPORT_ALLOW` or `IMPORT_DENY`), enforced in the jail.
     pub import_policy: Option<crate::policy::ImportPolicy>,
     /// The first of the outside uids lent to jails, one per live jail (see uids.rs).

@@ -129,6 +129,7 @@ pub(super) fn frame_status(frame: Frame, s: &SandboxSettings) -> RunStatus {
                 result,
                 results: frame.results,
                 files,
+                exit_code: frame.exit_code,
             };
         }
         (false, Some("validation_error")) => FailureKind::Validation,

@@ -22,6 +22,23 @@ const TOOLS: [&str; 28] = [
     "touch", "tr", "true", "uniq", "wc",
 ];
 
+/// What each other language adds to /usr/bin (chroot/manifest.LANGUAGE) when the server under
+/// test enables it (SANDBOX_LANGUAGES): its interpreter, and R's `which` (Sys.which()).
+fn language_tools() -> BTreeSet<String> {
+    use python_script_api::language::Language;
+    let mut tools = BTreeSet::new();
+    for language in test_settings().sandbox.languages {
+        let added: &[&str] = match language {
+            Language::Python => &[],
+            Language::JavaScript => &["node"],
+            Language::R => &["which", "which.debianutils"],
+            Language::Bash => &["bash"],
+        };
+        tools.extend(added.iter().map(|t| t.to_string()));
+    }
+    tools
+}
+
 fn set(items: impl IntoIterator<Item = impl Into<String>>) -> BTreeSet<String> {
     items.into_iter().map(Into::into).collect()
 }
@@ -61,7 +78,7 @@ def main():
     assert_eq!(status, 200, "{body}");
     let r = &body["result"];
     assert_eq!(strings(&r["root"]), set(ROOT_ENTRIES), "{r}");
-    // chroot/etc's three files, nothing of the host's /etc.
+    // chroot/etc's three files, nothing of the host's /etc (R's Renviron is chroot/R's, in R_HOME).
     assert_eq!(strings(&r["etc"]), set(["group", "hosts", "passwd"]), "{r}");
     assert_eq!(
         r["passwd"],
@@ -83,6 +100,7 @@ def main():
     );
     let mut tools = set(TOOLS);
     tools.extend(set(["python3", "python3.11"]));
+    tools.extend(language_tools());
     assert_eq!(strings(&r["bin"]), tools, "{r}");
     assert_eq!(r["bin_link"], "usr/bin");
     app.assert_healthy().await;

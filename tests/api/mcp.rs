@@ -359,7 +359,7 @@ impl TestApp {
     }
 
     /// POSTs `body` to /mcp with the headers an MCP client sends, `extra` replacing them.
-    async fn mcp_raw(
+    pub(crate) async fn mcp_raw(
         &self,
         body: String,
         key: Option<&str>,

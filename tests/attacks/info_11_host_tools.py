@@ -12,11 +12,13 @@ LISTED = {
     "env", "false", "head", "id", "ls", "mkdir", "mv", "printf", "rm", "sleep", "sort", "tail", "touch",
     "tr", "true", "uniq", "wc", "grep", "find",
 }
+# What the other languages' manifests add (chroot/manifest.javascript, .r, .bash), when enabled.
+LISTED |= {"node", "bash", "which", "which.debianutils"}
 
 HOST_ONLY = [
     "/usr/bin/gcc", "/usr/bin/cc", "/usr/bin/ld", "/usr/bin/make", "/usr/bin/git", "/usr/bin/apt",
     "/usr/bin/apt-get", "/usr/bin/dpkg", "/usr/bin/pip", "/usr/bin/pip3", "/usr/bin/sudo", "/usr/bin/su",
-    "/usr/bin/curl", "/usr/bin/wget", "/usr/bin/ssh", "/usr/bin/nc", "/usr/bin/perl", "/usr/bin/bash",
+    "/usr/bin/curl", "/usr/bin/wget", "/usr/bin/ssh", "/usr/bin/nc", "/usr/bin/perl",
     "/usr/bin/mount", "/usr/bin/umount", "/usr/bin/dmesg", "/usr/bin/nsenter", "/usr/bin/unshare",
     "/usr/bin/chroot", "/usr/sbin", "/sbin", "/usr/local", "/usr/include", "/usr/share/doc",
     "/usr/share/man", "/usr/lib/gcc", "/usr/lib/python3/dist-packages", "/usr/lib/python3.11/config-3.11-x86_64-linux-gnu",

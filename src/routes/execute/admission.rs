@@ -10,6 +10,7 @@ use actix_web::web;
 use super::request::ExecuteRequest;
 use crate::configuration::Settings;
 use crate::error::{ApiError, ErrorType};
+use crate::language::{Language, Languages};
 use crate::metrics::Metrics;
 use crate::sandbox::{
     Admission, Limits, Outcome, OutputSender, RunInput, RunStatus, Sandbox, SandboxError,
@@ -23,18 +24,28 @@ use crate::script::PythonScript;
 pub(crate) fn check(
     request: ExecuteRequest,
     settings: &Settings,
+    languages: &Languages,
 ) -> Result<(PythonScript, RunInput), ApiError> {
     request.limits(settings)?;
-    parsed(request, settings)
+    let language = resolve(&request, languages)?;
+    parsed(request, settings, language)
+}
+
+/// The request's language, among those the sandbox offers (400 naming them otherwise).
+fn resolve(request: &ExecuteRequest, languages: &Languages) -> Result<Language, ApiError> {
+    languages
+        .resolve(request.language.as_deref())
+        .map_err(ApiError::InvalidRequest)
 }
 
 /// The script's parse and the input's checks (the part of `check` done within a slot).
 fn parsed(
     mut request: ExecuteRequest,
     settings: &Settings,
+    language: Language,
 ) -> Result<(PythonScript, RunInput), ApiError> {
     let input = request.take_input(settings)?;
-    let script = PythonScript::parse(request.script, settings.max_script_bytes)?;
+    let script = PythonScript::for_language(language, request.script, settings.max_script_bytes)?;
     Ok((script, input))
 }
 
@@ -63,6 +74,7 @@ impl Admitted {
         sandbox: &Sandbox,
     ) -> Result<Admitted, ApiError> {
         let limits = request.limits(settings)?;
+        let language = resolve(&request, sandbox.languages())?;
         // The slot comes first: it also bounds how many scripts are parsed at once (a
         // pathological one takes half a second of CPU and a large AST).
         // The run's memory comes with it, from the service's budget (it may wait, bounded, too).
@@ -80,10 +92,11 @@ impl Admitted {
         // them, so that a client that hangs up mid-parse does not free its slot while the parse
         // still runs.
         let checker = settings.clone();
-        let (checked, admission) = web::block(move || (parsed(request, &checker), admission))
-            .await
-            // The task panicked (or was cancelled): the server's fault, whatever the request held.
-            .map_err(|e| ApiError::task_failed("checking the script and its input", e))?;
+        let (checked, admission) =
+            web::block(move || (parsed(request, &checker, language), admission))
+                .await
+                // The task panicked (or was cancelled): the server's fault, whatever the request held.
+                .map_err(|e| ApiError::task_failed("checking the script and its input", e))?;
         let (script, input) = checked?;
         Ok(Admitted {
             admission,

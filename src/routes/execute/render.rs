@@ -36,6 +36,9 @@ struct Success<'a> {
     files: Option<&'a RawValue>,
     stdout: String,
     stderr: String,
+    /// The interpreter's exit status (JavaScript, R, Bash); absent for Python.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
     timestamp: String,
     duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +59,7 @@ pub(crate) fn render(result: Result<Outcome, ApiError>) -> Rendered {
             result,
             results,
             files,
+            exit_code,
         } => Rendered {
             error_type: None,
             retry_after_secs: None,
@@ -66,6 +70,7 @@ pub(crate) fn render(result: Result<Outcome, ApiError>) -> Rendered {
                 files: files.as_deref(),
                 stdout: outcome.stdout,
                 stderr: outcome.stderr,
+                exit_code,
                 timestamp: crate::timestamp(),
                 duration_ms,
                 usage: outcome.usage,

@@ -29,6 +29,8 @@ pub struct ExecuteRequest {
     pub files: Option<Vec<FileRequest>>,
     /// Whether pyplot figures left open come back as PNG files (default true).
     pub capture_figures: Option<bool>,
+    /// The script's language (crate::language): "python" when absent.
+    pub language: Option<String>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
@@ -91,6 +93,7 @@ impl ExecuteRequest {
             parameters,
             files,
             capture_figures: self.capture_figures.unwrap_or(true),
+            check_syntax: false,
         })
     }
 }
