@@ -184,3 +184,13 @@ def test_environment_lists_what_scripts_may_import(client: Client) -> None:
     assert env.has_module("pandas") and env.has_module("json") and not env.has_module("nosuchmodule_xyz")
     assert env.import_policy is None
     assert client.health()["status"] == "healthy"
+
+
+def test_other_languages_run_through_the_same_calls(client: Client) -> None:
+    run = client.execute("function main(x) { return x * 2; }", input=21, language="javascript")
+    assert run.success and run.result == 42
+    shell = client.execute("echo from bash; exit 3", language="bash")
+    assert not shell.success and shell.error_type == "exited" and "from bash" in shell.stdout
+    assert not client.validate("function (", language="javascript").valid
+    job = client.submit_job("main <- function(x) x + 1", input=1, language="r")
+    assert job.wait(timeout=120, poll=0.1).result == 2

@@ -86,6 +86,7 @@ def _run_body(
     timeout: int | None,
     memory: int | None,
     capture_figures: bool | None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """The body of /execute, /execute/stream and /validate; absent arguments stay absent, so the
     server's defaults apply."""
@@ -98,6 +99,7 @@ def _run_body(
         "timeout": timeout,
         "memory": memory,
         "capture_figures": capture_figures,
+        "language": language,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
@@ -221,14 +223,18 @@ class Client:
         files: Files | None = None,
         timeout: int | None = None,
         memory: int | None = None,
+        language: str | None = None,
         capture_figures: bool | None = None,
     ) -> ExecutionResult:
-        """Runs `script` (Python source that defines `main()`) and returns its result.
+        """Runs `script` (Python source that defines `main()`, or another `language`'s) and returns its
+        result.
 
         `input` is main()'s argument (any JSON value; leave it out for none), `parameters` the
         global `parameters`, `files` input files (see `Files`), `timeout` seconds and `memory` MiB
-        (the server's defaults when None). A run that fails on the script's account returns a
-        result with `success == False`; everything else that fails raises an `ApiError`.
+        (the server's defaults when None), `language` "python" (the default), "javascript", "r"
+        or "bash" (the server's `/environment` lists those it offers). A run that fails on the
+        script's account returns a result with `success == False`; everything else that fails
+        raises an `ApiError`.
         """
         return self._run(
             "/execute",
@@ -239,6 +245,7 @@ class Client:
                 files=files,
                 timeout=timeout,
                 memory=memory,
+                language=language,
                 capture_figures=capture_figures,
             ),
         )
@@ -252,6 +259,7 @@ class Client:
         files: Files | None = None,
         timeout: int | None = None,
         memory: int | None = None,
+        language: str | None = None,
         capture_figures: bool | None = None,
     ) -> EventStream:
         """Runs `script` as `execute` does, streaming: the returned `EventStream` yields its stdout
@@ -265,6 +273,7 @@ class Client:
                 files=files,
                 timeout=timeout,
                 memory=memory,
+                language=language,
                 capture_figures=capture_figures,
             ),
         )
@@ -278,6 +287,7 @@ class Client:
         files: Files | None = None,
         timeout: int | None = None,
         memory: int | None = None,
+        language: str | None = None,
         capture_figures: bool | None = None,
         callback_url: str | None = None,
         max_attempts: int | None = None,
@@ -296,6 +306,7 @@ class Client:
             files=files,
             timeout=timeout,
             memory=memory,
+            language=language,
             capture_figures=capture_figures,
         )
         body.update({k: v for k, v in {"callback_url": callback_url, "max_attempts": max_attempts}.items() if v})
@@ -436,6 +447,7 @@ class Client:
         files: Files | None = None,
         timeout: int | None = None,
         memory: int | None = None,
+        language: str | None = None,
     ) -> ValidationReport:
         """Checks `script` (and the other fields) as `execute` would, without running anything."""
         body = _run_body(
@@ -445,6 +457,7 @@ class Client:
             files=files,
             timeout=timeout,
             memory=memory,
+            language=language,
             capture_figures=None,
         )
         return ValidationReport.from_json(_json_body(self._call("POST", "/validate", body)))
