@@ -33,6 +33,28 @@ use crate::store::{JobRecord, JobStatus, ScriptRef};
 pub const DEFAULT_LIST_LIMIT: u32 = 20;
 pub const MAX_LIST_LIMIT: u32 = 100;
 
+/// A list's page (GET /jobs, GET /scripts): `limit` (1 to MAX_LIST_LIMIT, DEFAULT_LIST_LIMIT when
+/// absent) and the cursor a previous page of `list` gave, if any.
+pub(super) fn page(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+    list: &str,
+) -> Result<(u32, Option<i64>), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIST_LIMIT);
+    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}"
+        )));
+    }
+    let before = match cursor {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            ApiError::InvalidRequest(format!("cursor {c:?} is not one GET {list} gave"))
+        })?),
+    };
+    Ok((limit, before))
+}
+
 /// A job as the API shows it.
 #[derive(Serialize)]
 struct Described<'a> {
@@ -276,18 +298,7 @@ pub async fn list_jobs(
             ))
         })?),
     };
-    let limit = query.limit.unwrap_or(DEFAULT_LIST_LIMIT);
-    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!(
-            "limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}"
-        )));
-    }
-    let before = match query.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            ApiError::InvalidRequest(format!("cursor {c:?} is not one GET /jobs gave"))
-        })?),
-    };
+    let (limit, before) = page(query.limit, query.cursor.as_deref(), "/jobs")?;
     let owner = owner(&req);
     let page = jobs.list(owner.as_deref(), status, before, limit).await?;
     let next_cursor = match page.last() {

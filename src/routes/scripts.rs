@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::execute::{check_request, respond, ExecuteRequest};
-use super::jobs::{owner, rfc3339, submit, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
+use super::jobs::{owner, page, rfc3339, submit};
 use super::validate::ValidateGate;
 use crate::body::{decode, BodyGate};
 use crate::configuration::Settings;
@@ -202,18 +202,7 @@ pub async fn list_scripts(
     let query = web::Query::<ListQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::InvalidRequest(format!("invalid query: {e}")))?
         .into_inner();
-    let limit = query.limit.unwrap_or(DEFAULT_LIST_LIMIT);
-    if !(1..=MAX_LIST_LIMIT).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!(
-            "limit must be between 1 and {MAX_LIST_LIMIT}, not {limit}"
-        )));
-    }
-    let before = match query.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(c.parse::<i64>().map_err(|_| {
-            ApiError::InvalidRequest(format!("cursor {c:?} is not one GET /scripts gave"))
-        })?),
-    };
+    let (limit, before) = page(query.limit, query.cursor.as_deref(), "/scripts")?;
     let owner = owner(&req);
     let page = jobs
         .store()?
